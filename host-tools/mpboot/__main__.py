@@ -1,0 +1,3 @@
+from mpboot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""The real MicroPython runtime (official WebAssembly port, under Node) driven from CPython.
+
+One `MicroPython` object owns one Node process (`bridge.mjs`). Each `boot()` starts a fresh
+interpreter in it (a few milliseconds), `put_file()` fills its filesystem, and `run()` executes
+code. MicroPython code reaches the host synchronously with
+
+    import _host
+    value = _host.call(op, arg, addr, n, send)
+
+where `addr` is `uctypes.addressof(buf)`: with `send` true the host handler receives those `n`
+bytes, and bytes the handler returns are copied back into the buffer. The handler may answer
+`HALT` to stop the interpreter at once (a power cut, a reset); the run then ends with
+`halted=True`. A run that exceeds its timeout kills the process (a hang past the watchdog); the
+next `boot()` starts a new one.
+"""
+
+import json
+import os
+import selectors
+import shutil
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+HALT = object()
+
+_BRIDGE = Path(__file__).with_name("bridge.mjs")
+_PORT_PACKAGE = Path("@micropython") / "micropython-webassembly-pyscript" / "micropython.mjs"
+FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
+
+
+class RuntimeMissing(RuntimeError):
+    pass
+
+
+class RunResult:
+    def __init__(self, ok, output, exc=None, halted=False, timed_out=False, halt_reason=None):
+        self.ok = ok
+        self.output = output
+        self.exc = exc
+        self.halted = halted
+        self.timed_out = timed_out
+        self.halt_reason = halt_reason
+
+    @property
+    def text(self):
+        return "\n".join(self.output)
+
+    def check(self):
+        """Return the printed text, or raise with the MicroPython traceback."""
+        if not self.ok:
+            raise MicroPythonError(self.exc or ("timed out" if self.timed_out else "halted"), self)
+        return self.text
+
+
+class MicroPythonError(AssertionError):
+    def __init__(self, message, result):
+        super().__init__("MicroPython run failed:\n" + "\n".join(result.output[-40:]) + "\n" + str(message))
+        self.result = result
+
+
+def port_module():
+    """Locate the WebAssembly port installed by npm (the repository's node_modules)."""
+    override = os.environ.get("MPBOOT_MICROPYTHON_MJS")
+    if override:
+        return Path(override)
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "node_modules" / _PORT_PACKAGE
+        if candidate.exists():
+            return candidate
+    raise RuntimeMissing(
+        "MicroPython WebAssembly port not found: run `npm ci` in the repository "
+        "(or set MPBOOT_MICROPYTHON_MJS to its micropython.mjs)"
+    )
+
+
+class MicroPython:
+    def __init__(self, heap=1024 * 1024):
+        self.heap = heap
+        self._proc = None
+        self._buf = b""
+
+    # -- process ----------------------------------------------------------------------------
+    def _start(self):
+        node = shutil.which("node")
+        if not node:
+            raise RuntimeMissing("node not found: MicroPython's WebAssembly port runs under Node.js")
+        self._proc = subprocess.Popen(
+            [node, str(_BRIDGE), str(port_module())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._proc.stdout, selectors.EVENT_READ)
+        self._buf = b""
+        header, _ = self._read_frame(None)
+        assert header["t"] == "ready", header
+
+    def close(self):
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc.stdin.close()
+            self._proc.stdout.close()
+            self._sel.close()
+            self._proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _send(self, header, body=b""):
+        h = json.dumps(header).encode()
+        self._proc.stdin.write(struct.pack("<II", len(h), len(body)) + h + bytes(body))
+
+    def _read_exact(self, n, deadline):
+        while len(self._buf) < n:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._sel.select(left):
+                    raise TimeoutError
+            chunk = os.read(self._proc.stdout.fileno(), 1 << 16)
+            if not chunk:
+                raise RuntimeError("MicroPython bridge exited unexpectedly")
+            self._buf += chunk
+        data, self._buf = self._buf[:n], self._buf[n:]
+        return data
+
+    def _read_frame(self, deadline):
+        hlen, blen = struct.unpack("<II", self._read_exact(8, deadline))
+        header = json.loads(self._read_exact(hlen, deadline))
+        return header, self._read_exact(blen, deadline) if blen else b""
+
+    # -- interpreter ------------------------------------------------------------------------
+    def boot(self, heap=None):
+        """Start a fresh interpreter (a new Node process if the last one was killed)."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        self._send({"t": "boot", "heap": heap or self.heap})
+        header, _ = self._read_frame(None)
+        assert header["t"] == "booted", header
+
+    def put_file(self, path, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self._send({"t": "file", "path": path}, data)
+        header, _ = self._read_frame(None)
+        assert header["t"] == "ok", header
+
+    def put_tree(self, src, dest):
+        """Copy the .py files (and data files) under `src` to `dest` in the interpreter."""
+        src = Path(src)
+        for path in sorted(src.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                self.put_file(dest + "/" + path.relative_to(src).as_posix(), path.read_bytes())
+
+    def put_firmware(self):
+        """Make the device package importable, as it is on a board (`/lib/mpboot_fw`)."""
+        self.put_tree(FIRMWARE_DIR / "mpboot_fw", "/lib/mpboot_fw")
+
+    def run(self, code, handler=None, timeout=None, echo=None):
+        """Run `code`; `handler(op, arg, body, n)` answers `_host.call` (value, reply bytes)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        output = []
+        self._send({"t": "run", "code": code})
+        try:
+            while True:
+                header, body = self._read_frame(deadline)
+                kind = header["t"]
+                if kind == "out":
+                    output.append(header["s"])
+                    if echo:
+                        echo(header["s"])
+                elif kind == "call":
+                    if handler is None:
+                        raise RuntimeError("_host.call(%r) with no handler" % header["op"])
+                    answer = handler(header["op"], header["arg"], body, header["n"])
+                    if answer is HALT or (isinstance(answer, tuple) and answer[0] is HALT):
+                        why = answer[1] if isinstance(answer, tuple) else "halt"
+                        self._send({"t": "halt", "why": why})
+                        continue
+                    value, reply = answer if isinstance(answer, tuple) else (answer, b"")
+                    self._send({"t": "ret", "v": value}, reply or b"")
+                elif kind == "done":
+                    return RunResult(
+                        header["ok"], output, header.get("exc"), header.get("halted", False),
+                        halt_reason=header.get("exc") if header.get("halted") else None,
+                    )
+        except TimeoutError:
+            self.close()
+            return RunResult(False, output, "timed out", timed_out=True)
+
+    def run_fresh(self, code, files=None, firmware=True, **kw):
+        """Boot a fresh interpreter, install the device package and `files`, run `code`."""
+        self.boot()
+        if firmware:
+            self.put_firmware()
+        for path, data in (files or {}).items():
+            self.put_file(path, data)
+        return self.run(code, **kw)
