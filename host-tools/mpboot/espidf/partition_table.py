@@ -1,0 +1,174 @@
+"""ESP-IDF partition tables: the binary format the bootloader reads at 0x8000, and its layout rules.
+
+Format (components/partition_table/gen_esp32part.py, esp_flash_partitions.h): 32-byte entries
+`<2sBBII16sI` (magic AA 50, type, subtype, offset, size, NUL-padded label, flags; flags bit 0 =
+encrypted), then an MD5 row (EB EB, 14 x FF, MD5 of every entry byte before it), then FF up to
+0xC00 bytes. ESP-IDF's `esp_partition_table_verify` rejects a table whose MD5 does not match or
+whose rows are neither entries nor the MD5 row; this reader also requires the MD5 row (the
+default of current ESP-IDF, and what every MicroPython download has).
+"""
+
+import hashlib
+import struct
+from typing import NamedTuple
+
+from mpboot.errors import MpbootError
+
+TABLE_OFFSET = 0x8000
+TABLE_MAX_LEN = 0xC00
+ENTRY = struct.Struct("<2sBBII16sI")
+MAGIC = b"\xaa\x50"
+MD5_MAGIC = b"\xeb\xeb"
+FLAG_ENCRYPTED = 1
+
+TYPE_APP = 0x00
+TYPE_DATA = 0x01
+TYPES = {"app": TYPE_APP, "data": TYPE_DATA}
+
+SUBTYPE_FACTORY = 0x00
+SUBTYPE_OTA_0 = 0x10
+OTA_SLOTS_MAX = 16
+SUBTYPE_TEST = 0x20
+SUBTYPE_OTADATA = 0x00
+# esp_partition_subtype_t; "undefined" (0x06) is what gen_esp32part gives a data partition whose
+# subtype is left empty: ESP-IDF assigns it no meaning, so applications use it for their own data.
+SUBTYPES = {
+    TYPE_APP: dict({"factory": SUBTYPE_FACTORY, "test": SUBTYPE_TEST},
+                   **{"ota_%d" % i: SUBTYPE_OTA_0 + i for i in range(OTA_SLOTS_MAX)}),
+    TYPE_DATA: {"ota": 0x00, "phy": 0x01, "nvs": 0x02, "coredump": 0x03, "nvs_keys": 0x04, "efuse": 0x05,
+                "undefined": 0x06, "esphttpd": 0x80, "fat": 0x81, "spiffs": 0x82, "littlefs": 0x83},
+}
+
+APP_ALIGN = 0x10000
+DATA_ALIGN = 0x1000
+OTADATA_SIZE = 0x2000
+LABEL_MAX = 16
+
+
+class PartitionTableError(MpbootError):
+    """A partition table that ESP-IDF would not accept (or that does not fit the flash)."""
+
+
+class Partition(NamedTuple):
+    name: str
+    type: int
+    subtype: int
+    offset: int
+    size: int
+    flags: int = 0
+
+    @property
+    def end(self):
+        return self.offset + self.size
+
+    @property
+    def encrypted(self):
+        return bool(self.flags & FLAG_ENCRYPTED)
+
+    @property
+    def ota_index(self):
+        """0..15 for an OTA app slot, else None."""
+        if self.type == TYPE_APP and SUBTYPE_OTA_0 <= self.subtype < SUBTYPE_OTA_0 + OTA_SLOTS_MAX:
+            return self.subtype - SUBTYPE_OTA_0
+        return None
+
+    def describe(self):
+        return "%-9s %-4s %-9s 0x%06x 0x%06x" % (
+            self.name, type_name(self.type), subtype_name(self.type, self.subtype), self.offset, self.size)
+
+
+def type_name(ptype):
+    for name, value in TYPES.items():
+        if value == ptype:
+            return name
+    return "0x%02x" % ptype
+
+
+def subtype_name(ptype, subtype):
+    for name, value in SUBTYPES.get(ptype, {}).items():
+        if value == subtype:
+            return name
+    return "0x%02x" % subtype
+
+
+def parse_type(text):
+    """'app', 'data' or a number (0x40-0xFE are application types)."""
+    return _parse_name(text, TYPES, "partition type")
+
+
+def parse_subtype(ptype, text):
+    return _parse_name(text, SUBTYPES.get(ptype, {}), "partition subtype")
+
+
+def _parse_name(text, names, what):
+    if isinstance(text, int):
+        value = text
+    elif text in names:
+        return names[text]
+    else:
+        try:
+            value = int(text, 0)
+        except (TypeError, ValueError):
+            raise PartitionTableError("unknown %s %r (use one of %s or a number)" % (what, text, ", ".join(names))) from None
+    if not 0 <= value <= 0xFE:
+        raise PartitionTableError("%s %r out of range 0..0xFE" % (what, text))
+    return value
+
+
+def to_binary(partitions):
+    """The 0xC00-byte table ESP-IDF's gen_esp32part.py writes (entries, MD5 row, FF padding)."""
+    rows = b"".join(
+        ENTRY.pack(MAGIC, p.type, p.subtype, p.offset, p.size, p.name.encode(), p.flags) for p in partitions)
+    rows += MD5_MAGIC + b"\xff" * 14 + hashlib.md5(rows).digest()
+    if len(rows) >= TABLE_MAX_LEN:
+        raise PartitionTableError("partition table too long: %d entries (at most 95)" % len(partitions))
+    return rows + b"\xff" * (TABLE_MAX_LEN - len(rows))
+
+
+def from_binary(data):
+    """Entries of a binary table; raises if the MD5 row is wrong or the table is malformed."""
+    data = bytes(data[:TABLE_MAX_LEN])
+    partitions = []
+    for pos in range(0, len(data) - ENTRY.size + 1, ENTRY.size):
+        row = data[pos:pos + ENTRY.size]
+        if row[:2] == MD5_MAGIC:
+            if row[16:] != hashlib.md5(data[:pos]).digest():
+                raise PartitionTableError("partition table MD5 does not match its entries")
+            return partitions
+        if row[:2] != MAGIC:
+            if row == b"\xff" * ENTRY.size:
+                raise PartitionTableError("partition table has no MD5 row (ESP-IDF requires one)")
+            raise PartitionTableError("partition table entry %d has no AA 50 magic" % len(partitions))
+        _, ptype, subtype, offset, size, label, flags = ENTRY.unpack(row)
+        name = label.split(b"\x00", 1)[0].decode("ascii", "replace")
+        partitions.append(Partition(name, ptype, subtype, offset, size, flags))
+    raise PartitionTableError("partition table has no end (no MD5 row within 0xC00 bytes)")
+
+
+def validate(partitions, flash_size, table_offset=TABLE_OFFSET):
+    """The checks gen_esp32part.py makes, plus: everything fits in the flash."""
+    seen = set()
+    for p in partitions:
+        if not p.name or len(p.name.encode()) > LABEL_MAX:
+            raise PartitionTableError("partition label %r must be 1..16 bytes" % p.name)
+        if p.name in seen:
+            raise PartitionTableError("partition label %r is used twice" % p.name)
+        seen.add(p.name)
+        align = APP_ALIGN if p.type == TYPE_APP else DATA_ALIGN
+        if p.offset % align:
+            raise PartitionTableError("partition %s at 0x%x is not aligned to 0x%x" % (p.name, p.offset, align))
+        if p.size <= 0 or p.size % DATA_ALIGN:
+            raise PartitionTableError("partition %s size 0x%x is not a positive multiple of 0x1000" % (p.name, p.size))
+        if p.offset < table_offset + 0x1000:
+            raise PartitionTableError("partition %s at 0x%x overlaps the partition table" % (p.name, p.offset))
+        if p.end > flash_size:
+            raise PartitionTableError("partition %s ends at 0x%x, past the 0x%x-byte flash" % (p.name, p.end, flash_size))
+    ordered = sorted(partitions, key=lambda p: p.offset)
+    for a, b in zip(ordered, ordered[1:]):
+        if b.offset < a.end:
+            raise PartitionTableError("partitions %s and %s overlap" % (a.name, b.name))
+    otadata = [p for p in partitions if p.type == TYPE_DATA and p.subtype == SUBTYPE_OTADATA]
+    if len(otadata) > 1:
+        raise PartitionTableError("more than one otadata partition")
+    if otadata and otadata[0].size != OTADATA_SIZE:
+        raise PartitionTableError("otadata partition must be 0x2000 bytes")
