@@ -1,0 +1,261 @@
+"""The device's trust anchor: TUF root metadata (spec 1.0), checked without I/O.
+
+`load_root(data)` takes the bytes of a `root.json` and returns a `Root` only if the document is
+well formed, every keyid is the SHA-256 of its key object's canonical JSON, and a threshold of
+the root role's own keys signed it. With `trusted=` (the root the device already holds) it is
+one step of root rotation (spec 5.3): the new root must also carry a threshold of the trusted
+root's root-role signatures, and its version must be exactly one more.
+
+Every signature decision goes through `verify_role(keys, role, message, signatures, name)`,
+which the update client uses for timestamp, snapshot and targets metadata and the image check
+uses for firmware manifests. Only Ed25519 keys count; other key types may appear in a root (its
+structure is still checked) but never satisfy a threshold. Each authorized keyid counts once,
+and metadata carrying two signatures with the same keyid is rejected outright.
+
+Expiry is not checked here: a root's own expiry does not matter while it is the anchor (spec
+5.2), and the clock belongs to the caller. `Root.expires_at` is the expiry in integer Unix
+seconds for that comparison (metadata is expired when now >= expires_at).
+"""
+
+import hashlib
+import json
+from binascii import hexlify, unhexlify
+
+from mpboot_fw import cjson
+from mpboot_fw.ed25519 import verify as _ed25519_verify
+
+ROLE_NAMES = ("root", "snapshot", "targets", "timestamp")
+_TIME_PATTERN = "0000-00-00T00:00:00Z"
+
+
+class TrustError(Exception):
+    """Metadata that must not be trusted; the message names the failed check."""
+
+
+class Root:
+    """A verified root: its version, expiry, usable keys and the four top-level roles.
+
+    keys: keyid (hex str) -> 32-byte Ed25519 public key, for the usable keys only.
+    roles: role name -> (keyids tuple, threshold).
+    """
+
+    def __init__(self, version, expires, keys, roles, consistent_snapshot=False, spec_version="1.0.31"):
+        self.version = version
+        self.expires = expires
+        self.expires_at = parse_time(expires)
+        self.keys = keys
+        self.roles = roles
+        self.consistent_snapshot = consistent_snapshot
+        self.spec_version = spec_version
+
+    def verify(self, role_name, message, signatures):
+        """Raise TrustError unless a threshold of `role_name`'s keys signed `message`."""
+        verify_role(self.keys, self.roles[role_name], message, signatures, role_name)
+
+    def expired(self, now):
+        return now >= self.expires_at
+
+
+def load_root(data, trusted=None):
+    """Parse and verify root metadata bytes; with `trusted`, also check it as its successor."""
+    signed, message, signatures = load_envelope(data, "root")
+    root = _root_from_signed(signed)
+    if trusted is not None:
+        # Spec 5.3.4: signed by a threshold of the trusted root's root keys, then of its own.
+        trusted.verify("root", message, signatures)
+    root.verify("root", message, signatures)
+    if trusted is not None and root.version != trusted.version + 1:
+        # Spec 5.3.5: rotation goes one version at a time, so none can be skipped or replayed.
+        raise TrustError("root version %d after %d" % (root.version, trusted.version))
+    return root
+
+
+def load_envelope(data, type_name):
+    """Split metadata bytes into (signed dict, canonical bytes of signed, signatures dict).
+
+    The signed bytes are re-encoded canonically, so pretty-printed metadata verifies too.
+    """
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise TrustError(type_name + ": not JSON")
+    if not isinstance(doc, dict):
+        raise TrustError(type_name + ": not an object")
+    signed = doc.get("signed")
+    entries = doc.get("signatures")
+    if not isinstance(signed, dict) or not isinstance(entries, list):
+        raise TrustError(type_name + ": no signed/signatures")
+    if signed.get("_type") != type_name:
+        raise TrustError(type_name + ": wrong _type")
+    pairs = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            raise TrustError(type_name + ": bad signature entry")
+        keyid = entry.get("keyid")
+        sig = entry.get("sig")
+        if not isinstance(keyid, str) or not isinstance(sig, str):
+            raise TrustError(type_name + ": bad signature entry")
+        # A signature that is not hex cannot verify; it counts as absent, as in python-tuf.
+        try:
+            sig = unhexlify(sig)
+        except ValueError:
+            sig = b""
+        pairs.append((keyid, sig))
+    try:
+        message = cjson.encode(signed)
+    except ValueError:
+        raise TrustError(type_name + ": not canonical JSON")
+    return signed, message, collect_signatures(pairs)
+
+
+def collect_signatures(pairs):
+    """(keyid, signature) pairs -> dict; two signatures with one keyid reject the metadata."""
+    signatures = {}
+    for keyid, sig in pairs:
+        if keyid in signatures:
+            raise TrustError("duplicate signature keyid")
+        signatures[keyid] = sig
+    return signatures
+
+
+def verify_role(keys, role, message, signatures, name):
+    """Raise TrustError unless `threshold` distinct keys of `role` = (keyids, threshold) signed.
+
+    keys: keyid -> Ed25519 public key; signatures: keyid -> signature (see collect_signatures).
+    """
+    keyids, threshold = role
+    counted = []
+    for keyid in keyids:
+        key = keys.get(keyid)
+        sig = signatures.get(keyid)
+        # A keyid the role lists twice still counts once (roles from root are checked at load;
+        # this also covers roles a caller builds, such as delegations).
+        if key is not None and sig is not None and keyid not in counted and _ed25519_verify(key, message, sig):
+            counted.append(keyid)
+            if len(counted) >= threshold:
+                return
+    raise TrustError("threshold: %d of %d %s signatures" % (len(counted), threshold, name))
+
+
+def keyid_of(key_object):
+    """TUF keyid: SHA-256 hex of the canonical JSON of the key object exactly as published."""
+    return hexlify(hashlib.sha256(cjson.encode(key_object)).digest()).decode()
+
+
+def ed25519_key_object(public_key):
+    """The key object a TUF repository publishes for a 32-byte Ed25519 public key."""
+    return {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": hexlify(public_key).decode()}}
+
+
+def parse_time(text):
+    """'YYYY-MM-DDTHH:MM:SSZ' -> integer Unix seconds (no floats, no time zone but Z)."""
+    if not isinstance(text, str) or len(text) != len(_TIME_PATTERN):
+        raise TrustError("bad time")
+    for p, c in zip(_TIME_PATTERN, text):
+        if not ("0" <= c <= "9") if p == "0" else c != p:
+            raise TrustError("bad time")
+    y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
+    h, mi, s = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if not (1 <= mo <= 12 and 1 <= d <= _days_in_month(y, mo) and h < 24 and mi < 60 and s < 60):
+        raise TrustError("bad time")
+    return _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s
+
+
+def _days_in_month(y, m):
+    if m == 2:
+        return 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(y, m, d):
+    # Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithm).
+    if m <= 2:
+        y -= 1
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _root_from_signed(signed):
+    version = signed.get("version")
+    if not _is_int(version) or version < 1:
+        raise TrustError("root: bad version")
+    spec = signed.get("spec_version")
+    if not isinstance(spec, str) or not _spec_supported(spec):
+        raise TrustError("root: unsupported spec_version")
+    consistent = signed.get("consistent_snapshot", False)
+    if not isinstance(consistent, bool):
+        raise TrustError("root: bad consistent_snapshot")
+    key_objects = signed.get("keys")
+    role_objects = signed.get("roles")
+    if not isinstance(key_objects, dict) or not isinstance(role_objects, dict):
+        raise TrustError("root: no keys/roles")
+    keys = {}
+    for keyid, obj in key_objects.items():
+        public = _check_key(keyid, obj)
+        if public is not None:
+            keys[keyid] = public
+    if sorted(role_objects) != list(ROLE_NAMES):
+        raise TrustError("root: roles must be root/snapshot/targets/timestamp")
+    roles = {}
+    for name in ROLE_NAMES:
+        roles[name] = _check_role(name, role_objects[name])
+    return Root(version, signed.get("expires"), keys, roles, consistent, spec)
+
+
+def _spec_supported(spec):
+    # python-tuf's rule: X.Y or X.Y.Z, all digits, major version 1.
+    parts = spec.split(".")
+    if len(parts) not in (2, 3):
+        return False
+    for part in parts:
+        if not part or not all("0" <= c <= "9" for c in part):
+            return False
+    return parts[0] == "1"
+
+
+def _check_key(keyid, obj):
+    """Check one key entry; return its Ed25519 public key, or None for another key type."""
+    if not isinstance(obj, dict):
+        raise TrustError("root: bad key")
+    keytype = obj.get("keytype")
+    scheme = obj.get("scheme")
+    keyval = obj.get("keyval")
+    if not isinstance(keytype, str) or not isinstance(scheme, str) or not isinstance(keyval, dict):
+        raise TrustError("root: bad key")
+    try:
+        computed = keyid_of(obj)
+    except ValueError:
+        raise TrustError("root: bad key")
+    if computed != keyid:
+        raise TrustError("root: keyid mismatch " + keyid[:16])
+    if keytype != "ed25519" or scheme != "ed25519":
+        return None
+    public = keyval.get("public")
+    if not isinstance(public, str) or len(public) != 64:
+        raise TrustError("root: bad ed25519 key")
+    try:
+        return unhexlify(public)
+    except ValueError:
+        raise TrustError("root: bad ed25519 key")
+
+
+def _check_role(name, obj):
+    if not isinstance(obj, dict):
+        raise TrustError("root: bad role " + name)
+    keyids = obj.get("keyids")
+    threshold = obj.get("threshold")
+    if not isinstance(keyids, list) or not _is_int(threshold) or threshold < 1:
+        raise TrustError("root: bad role " + name)
+    for keyid in keyids:
+        if not isinstance(keyid, str):
+            raise TrustError("root: bad role " + name)
+    if len(set(keyids)) != len(keyids):
+        # A repeated keyid would let one key count twice towards the threshold.
+        raise TrustError("root: duplicate keyid in " + name)
+    return (tuple(keyids), threshold)
