@@ -13,6 +13,8 @@ when the signatures on it are genuine.
 
 import hashlib
 import json
+import struct
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,13 +22,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securesystemslib.formats import encode_canonical
 
-from mpboot import anchor, keys
+sys.path.insert(0, str(Path(__file__).resolve().parent / "device"))
+import appbuilder  # noqa: E402  (tests/device/appbuilder.py, shared with the device tests)
+from mpboot import anchor, keys, signing
+from mpboot_fw import image
 
 DATA_DIR = Path(__file__).resolve().parent / "device" / "data"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-def test_key(name):
+def fixed_key(name):
     """A fixed Ed25519 key for tests, derived from its name."""
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"mpboot test key " + name.encode()).digest())
 
@@ -58,7 +63,7 @@ def _root_signed(version, root_keys, root_threshold, targets=None, extra_keys=No
 
 
 def _good_root():
-    r1, r2, t1, t2 = (test_key(n) for n in ("R1", "R2", "T1", "T2"))
+    r1, r2, t1, t2 = (fixed_key(n) for n in ("R1", "R2", "T1", "T2"))
     return anchor.create_root(
         [r1, r2],
         {"targets": [t1.public_key(), t2.public_key()], "snapshot": [t1.public_key()],
@@ -69,8 +74,8 @@ def _good_root():
 
 
 def roots():
-    r1, r2, r3, r4 = (test_key(n) for n in ("R1", "R2", "R3", "R4"))
-    t1 = test_key("T1")
+    r1, r2, r3, r4 = (fixed_key(n) for n in ("R1", "R2", "R3", "R4"))
+    t1 = fixed_key("T1")
     good = _good_root()
     signed = json.loads(good)["signed"]
     files = {"root.json": good}
@@ -100,8 +105,38 @@ def roots():
     return files
 
 
+CREATED = int(NOW.timestamp())
+
+
+def images():
+    """Signed images of small synthetic apps (tests/device/appbuilder.py) for the device tests."""
+    t1, t2, r1 = fixed_key("T1"), fixed_key("T2"), fixed_key("R1")
+    app = appbuilder.build(version="app-1.0", secure_version=3, data_segments=(1000, 3000))
+    c3_app = appbuilder.build(version="app-c3", chip_id=5, data_segments=(2000,))
+
+    def sign(keys_, board="esp32-4mb", app_=app, chip_id=0):
+        return signing.sign_app(app_, keys_, "1.2.3", 5, chip_id, board, created=CREATED)
+
+    files = {
+        "image.mpb": sign([t1, t2]),
+        "image_any_board.mpb": sign([t2, t1], board=""),
+        "image_one_signature.mpb": sign([t1]),
+        "image_wrong_key.mpb": sign([t1, r1]),
+        "image_esp32c3.mpb": sign([t1, t2], board="esp32c3-4mb", app_=c3_app, chip_id=5),
+        "app.bin": app,
+    }
+    # T1 twice: sign_app refuses that, so the second entry is appended by hand.
+    one = bytearray(files["image_one_signature.mpb"])
+    count_at = image.manifest_offset(len(app)) + image.SIGNED_SIZE
+    one[count_at:count_at + 2] = struct.pack("<H", 2)
+    files["image_duplicate_signature.mpb"] = bytes(one + one[-image.ENTRY_SIZE:])
+    return files
+
+
 def build_all():
-    return roots()
+    files = roots()
+    files.update(images())
+    return files
 
 
 def main():

@@ -1,0 +1,167 @@
+"""Make and check signed images on the host, with the device's own format code (mpboot_fw.image).
+
+Signing takes an ESP-IDF app image, or a merged MicroPython firmware download (bootloader,
+partition table, app) from which the app is cut out by its partition table. Before signing, the
+app gets the checks ESP-IDF's bootloader makes (mpboot_fw.appimage.validate: magic, segments,
+checksum, appended SHA-256) plus its chip id against the board, so a signed image is always one
+the bootloader will boot.
+"""
+
+import hashlib
+import struct
+import time
+from binascii import unhexlify
+
+from mpboot import boards
+from mpboot import keys as keymod
+from mpboot.errors import MpbootError
+from mpboot.espidf import partition_table as pt
+from mpboot_fw import appimage, image, trust
+from mpboot_fw.blockdev import BytesDevice
+
+MAX_U32 = 0xFFFFFFFF
+# Where a merged download starts in flash: 0x1000 on the classic ESP32, 0x0 on S3/C3.
+MERGED_BASES = (0x1000, 0x0)
+
+
+class AppSource:
+    """The app to sign and where it came from (for messages and `inspect`)."""
+
+    def __init__(self, app, description, info):
+        self.app = app
+        self.description = description
+        self.info = info  # appimage.AppImage from validate()
+
+
+class KeyAnchor:
+    """A single public key standing in for a root's targets role (`mpboot verify --pubkey`)."""
+
+    def __init__(self, public_key):
+        self.keyid = keymod.tuf_key(public_key).keyid
+        self.keys = {self.keyid: keymod.raw_public(public_key)}
+
+    def verify(self, role_name, message, signatures):
+        trust.verify_role(self.keys, ((self.keyid,), 1), message, signatures, "key")
+
+
+def resolve_board(name):
+    """(chip_id, board name to record) for a board name or a bare chip name."""
+    chip_id = boards.chip_id_for(name)
+    return chip_id, ("" if name in boards.CHIPS else boards.load_board(name).name)
+
+
+def load_app(data, chip_id=None, what="input"):
+    """The app image in `data` (an app image or a merged firmware file), checked like the bootloader."""
+    if not data:
+        raise MpbootError("%s is empty: give an ESP-IDF app image or a merged MicroPython firmware .bin" % what)
+    merged = find_merged_app(data)
+    limit = None
+    if merged is not None:
+        start, limit, description = merged
+        data = data[start:]
+        limit = min(limit, len(data))
+    else:
+        description = "app image"
+    try:
+        info = appimage.validate(BytesDevice(data), limit=limit, chip_id=chip_id)
+    except appimage.AppImageError as e:
+        raise MpbootError("%s is not a valid ESP-IDF app image (%s check failed): give the app .bin or a "
+                          "merged MicroPython firmware download" % (what, _app_check_name(e))) from None
+    app, rest = data[:info.image_length], data[info.image_length:]
+    if merged is None and rest:
+        try:
+            image.read_manifest(BytesDevice(data))
+            raise MpbootError("%s is already a signed image: sign the app image it was made from" % what)
+        except image.ImageError:
+            pass
+        raise MpbootError("%s has %d unexpected bytes after the app image (%d bytes): give the app .bin as built"
+                          % (what, len(rest), info.image_length))
+    return AppSource(app, description, info)
+
+
+def _app_check_name(error):
+    name = str(error)
+    if name == "chip id":
+        return "chip id: the image is built for another chip than the board (--board) expects"
+    return name
+
+
+def find_merged_app(data):
+    """(file offset of the app, its partition size, description) for a merged firmware download, else None."""
+    for base in MERGED_BASES:
+        table_at = pt.TABLE_OFFSET - base
+        if data[table_at:table_at + 2] != pt.MAGIC:
+            continue
+        try:
+            partitions = pt.from_binary(data[table_at:table_at + pt.TABLE_MAX_LEN])
+        except pt.PartitionTableError:
+            continue
+        apps = sorted((p for p in partitions if p.type == pt.TYPE_APP), key=lambda p: (p.subtype, p.offset))
+        if not apps:
+            raise MpbootError("merged firmware has a partition table but no app partition")
+        app = apps[0]  # factory (subtype 0) if present, else ota_0: what a fresh board boots
+        if app.offset - base >= len(data):
+            raise MpbootError("merged firmware is truncated: its %s partition at 0x%x is missing" % (app.name, app.offset))
+        return app.offset - base, app.size, "app from merged firmware (flashed at 0x%x, partition %s at 0x%x)" % (
+            base, app.name, app.offset)
+    return None
+
+
+def _text_field(value, option):
+    raw = value.encode()
+    if len(raw) > image.TEXT_SIZE or b"\x00" in raw:
+        raise MpbootError("%s %r must be at most %d bytes of UTF-8 without NUL" % (option, value, image.TEXT_SIZE))
+    return raw
+
+
+def sign_app(app, private_keys, version, security_version, chip_id, board="", created=None):
+    """The signed image bytes for `app` (checked already), signed by every key in `private_keys`."""
+    if not 0 <= security_version <= MAX_U32:
+        raise MpbootError("--security-version must be between 0 and %d" % MAX_U32)
+    if not private_keys:
+        raise MpbootError("no signing key: pass --key KEYFILE")
+    ids = [unhexlify(keymod.tuf_key(k.public_key()).keyid) for k in private_keys]
+    if len(set(ids)) != len(ids):
+        raise MpbootError("the same key is given twice: each --key must be a different key")
+    if len(ids) > image.MAX_SIGNATURES:
+        raise MpbootError("at most %d signatures fit in a manifest" % image.MAX_SIGNATURES)
+    created = int(time.time()) if created is None else created
+    signed = struct.pack(
+        image.SIGNED_FORMAT, image.MAGIC, image.FORMAT_VERSION, image.SIGNED_SIZE, chip_id, 0,
+        security_version, len(app), created, hashlib.sha256(app).digest(),
+        _text_field(board, "--board"), _text_field(version, "--version"), 0)
+    offset = image.manifest_offset(len(app))
+    out = bytearray(app)
+    out += b"\xff" * (offset - len(out))
+    out += signed + struct.pack(image.COUNT_FORMAT, len(ids), 0)
+    for keyid, key in zip(ids, private_keys):
+        out += keyid + key.sign(signed)
+    return bytes(out)
+
+
+def verify_image(data, anchor, chip_id=None, board=None, floor=0):
+    """Verify signed image bytes as the device does; return the Manifest or raise MpbootError."""
+    try:
+        return image.verify_slot(BytesDevice(data), anchor, chip_id=chip_id, board=board, floor=floor)
+    except image.ImageError as e:
+        raise MpbootError(describe_failure(e)) from None
+
+
+HINTS = {
+    "bad-app": "not an mpboot signed image (no valid ESP-IDF app at offset 0)",
+    "truncated": "the file is cut short",
+    "bad-magic": "no mpboot manifest after the app: is this an unsigned app image? sign it with `mpboot sign`",
+    "bad-format": "the manifest is malformed or from a newer mpboot",
+    "length-mismatch": "the manifest does not describe this app image",
+    "duplicate-signature": "the manifest carries two signatures by one key",
+    "signature-threshold": "not signed by enough trusted keys (wrong key, or fewer keys than the threshold)",
+    "wrong-chip": "signed for another chip",
+    "wrong-board": "signed for another board",
+    "downgrade": "security version below the floor",
+    "payload-hash": "the app image does not match the signed hash (tampered or corrupted)",
+}
+
+
+def describe_failure(error):
+    """One line for a failed verification: the stable reason code, its detail, and what it means."""
+    return "invalid image: %s (%s)" % (error, HINTS.get(error.reason, error.reason))
