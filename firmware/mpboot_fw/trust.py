@@ -70,6 +70,17 @@ def load_root(data, trusted=None):
     return root
 
 
+def parse_root(signed):
+    """A Root from the `signed` dict of root metadata, structure checked, signatures NOT: for a
+    caller that orders the rotation checks itself (tuf.TrustedSet.update_root)."""
+    return _root_from_signed(signed)
+
+
+def spec_supported(spec):
+    """True for a spec_version this client reads (1.x); any metadata type, not only root."""
+    return isinstance(spec, str) and _spec_supported(spec)
+
+
 def load_envelope(data, type_name):
     """Split metadata bytes into (signed dict, canonical bytes of signed, signatures dict).
 

@@ -1,0 +1,401 @@
+"""The device's trusted TUF metadata: every check of the spec's client workflow (1.0.x section 5)
+that needs no I/O, in the shape of python-tuf's TrustedMetadataSet, smaller.
+
+Callers hand it bytes; it verifies them against what it already trusts and keeps them, or raises
+a RepositoryError whose class names the failed check (the log records that name). Rules:
+ * Load order is root -> timestamp -> snapshot -> targets (-> delegated targets); nothing can be
+   loaded once something later in that order is (RuntimeError: a caller bug, not an attack).
+ * Metadata may load although expired, or (snapshot) although its version is not the one the
+   timestamp names: it is "intermediate". The call still raises, but what it loaded protects the
+   next load against rollback. Intermediate metadata only lets newer versions of the same role
+   load; the next role loads only over a final (valid) predecessor.
+ * Every expiry is judged against one reference time, `now` (integer Unix seconds), fixed when
+   the set is made: the start of the update.
+ * Lengths and hashes named by the timestamp (for the snapshot) or the snapshot (for targets) are
+   checked on the raw bytes before they are parsed; every document is size-capped before that.
+Signatures are checked on the canonical JSON of `signed` (re-encoded: see trust.load_envelope),
+so what is verified is exactly what is used. Fetching, storage and the clock are the caller's;
+tufclient.py is the workflow that drives this set, shared by the device and the host adapter.
+"""
+
+import hashlib
+from binascii import hexlify
+
+from mpboot_fw import trust
+from mpboot_fw.sha512 import sha512
+from mpboot_fw.trust import TrustError
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+# Byte caps: a document larger than this is refused before it is parsed (endless data), and
+# they bound the heap a refresh needs. python-tuf allows far more (512 kB root, 2 MB snapshot);
+# a repository for devices keeps few keys and few targets (see docs/ota.md).
+ROOT_MAX = const(8192)
+TIMESTAMP_MAX = const(4096)
+SNAPSHOT_MAX = const(8192)
+TARGETS_MAX = const(16384)
+# Root rotations fetched in one refresh (python-tuf: 256). Each accepted root is persisted, so a
+# device that missed more rotations catches up over several refreshes.
+MAX_ROOT_ROTATIONS = const(32)
+
+_HASHES = {"sha256": hashlib.sha256, "sha512": sha512}
+
+
+class RepositoryError(TrustError):
+    """Metadata or a target that must not be trusted; the subclass names the check."""
+
+
+class BadMetadata(RepositoryError):
+    """Not well-formed TUF metadata of the expected type."""
+
+
+class TooLarge(RepositoryError):
+    """Longer than the cap for its role (endless data)."""
+
+
+class BadSignature(RepositoryError):
+    """Not signed by a threshold of the role's keys (arbitrary metadata, compromised keys
+    below threshold, revoked keys)."""
+
+
+class BadVersion(RepositoryError):
+    """A version that is not the one the workflow requires (a root that skips a version)."""
+
+
+class Rollback(BadVersion):
+    """Older than metadata already trusted, or drops a file it listed."""
+
+
+class MixAndMatch(BadVersion):
+    """A version other than the one the trusted timestamp or snapshot names."""
+
+
+class EqualVersion(RepositoryError):
+    """The same timestamp version as the trusted one: nothing new (not an attack)."""
+
+
+class Expired(RepositoryError):
+    """Expired at the reference time (freeze)."""
+
+
+class LengthOrHashMismatch(RepositoryError):
+    """Bytes whose length or hashes differ from what trusted metadata lists."""
+
+
+class TrustedSet:
+    """The metadata trusted so far in one update, starting from a trusted root."""
+
+    def __init__(self, root_data, now):
+        """`root_data`: the trusted root bytes (checked only against itself, its expiry does not
+        matter yet); `now`: the update's reference time in integer Unix seconds."""
+        self.now = now
+        signed, message, signatures = _envelope(root_data, "root", ROOT_MAX)
+        root = _parse_root(signed)
+        _verify(root.keys, root.roles["root"], message, signatures, "root")
+        self.root = root
+        self.timestamp = None
+        self.snapshot = None
+        # Targets roles by name ("targets", later delegated roles): role -> signed dict.
+        self.targets_roles = {}
+        self._expires = {}
+
+    @property
+    def targets(self):
+        return self.targets_roles.get("targets")
+
+    def update_root(self, data):
+        """Verify `data` as root version N+1 and trust it; an expired one is fine (5.3.6)."""
+        if self.timestamp is not None:
+            raise RuntimeError("root after timestamp")
+        signed, message, signatures = _envelope(data, "root", ROOT_MAX)
+        new_root = _parse_root(signed)
+        # 5.3.4: a threshold of the trusted root's root keys, then of the new root's own.
+        _verify(self.root.keys, self.root.roles["root"], message, signatures, "root")
+        # 5.3.5: exactly N+1, so no version is skipped or replayed.
+        if new_root.version != self.root.version + 1:
+            error = Rollback if new_root.version <= self.root.version else BadVersion
+            raise error("root v%d after v%d" % (new_root.version, self.root.version))
+        _verify(new_root.keys, new_root.roles["root"], message, signatures, "root")
+        self.root = new_root
+        return new_root
+
+    def update_timestamp(self, data):
+        """Verify and trust `data` as timestamp; raises Expired after loading an expired one
+        (kept as intermediate) and EqualVersion when it is the version already trusted."""
+        if self.snapshot is not None:
+            raise RuntimeError("timestamp after snapshot")
+        # 5.3.10: the final root must not be expired. (5.3.11: a timestamp or snapshot signed
+        # by rotated-out keys no longer verifies, so stale local copies simply fail to load.)
+        if self.root.expired(self.now):
+            raise Expired("root")
+        signed, message, signatures = _envelope(data, "timestamp", TIMESTAMP_MAX)
+        self._verify_top_level("timestamp", message, signatures)
+        version = _version(signed)
+        expires = _expires_at(signed)
+        meta = signed.get("meta")
+        if not isinstance(meta, dict):
+            raise BadMetadata("timestamp: no meta")
+        snapshot_meta = _metafile(meta.get("snapshot.json"))
+        old = self.timestamp
+        if old is not None:
+            # 5.4.3: lower is a rollback; equal means nothing new.
+            if version < old["version"]:
+                raise Rollback("timestamp v%d after v%d" % (version, old["version"]))
+            if version == old["version"]:
+                raise EqualVersion("timestamp v%d" % version)
+            old_snapshot_version = old["meta"]["snapshot.json"]["version"]
+            if snapshot_meta["version"] < old_snapshot_version:
+                raise Rollback("snapshot v%d after v%d" % (snapshot_meta["version"], old_snapshot_version))
+        self.timestamp = signed
+        self._expires["timestamp"] = expires
+        # 5.4.4: loaded either way (rollback protection for the next one), final only if fresh.
+        self._check_final_timestamp()
+        return signed
+
+    def update_snapshot(self, data, trusted=False):
+        """Verify and trust `data` as snapshot. `trusted=True` is for bytes this set accepted in
+        an earlier update (the local copy): the timestamp's hashes may have moved on since."""
+        if self.timestamp is None:
+            raise RuntimeError("snapshot before timestamp")
+        if self.targets_roles:
+            raise RuntimeError("snapshot after targets")
+        self._check_final_timestamp()
+        if not trusted:
+            # 5.5.2: hashes and length from the timestamp, before anything else.
+            check_length_and_hashes(data, self.timestamp["meta"]["snapshot.json"])
+        signed, message, signatures = _envelope(data, "snapshot", SNAPSHOT_MAX)
+        self._verify_top_level("snapshot", message, signatures)
+        _version(signed)
+        expires = _expires_at(signed)
+        meta = signed.get("meta")
+        if not isinstance(meta, dict):
+            raise BadMetadata("snapshot: no meta")
+        for entry in meta.values():
+            _metafile(entry)
+        if self.snapshot is not None:
+            # 5.5.5: no targets metadata may disappear or go back in version.
+            for name, old_entry in self.snapshot["meta"].items():
+                entry = meta.get(name)
+                if entry is None:
+                    raise Rollback("snapshot drops " + name)
+                if entry["version"] < old_entry["version"]:
+                    raise Rollback("%s v%d after v%d" % (name, entry["version"], old_entry["version"]))
+        self.snapshot = signed
+        self._expires["snapshot"] = expires
+        # 5.5.4 and 5.5.6 are checked on the final snapshot: intermediate ones still protect.
+        self._check_final_snapshot()
+        return signed
+
+    def update_targets(self, data):
+        """Verify and trust `data` as the top-level targets metadata."""
+        return self.update_delegated_targets(data, "targets", "root")
+
+    def update_delegated_targets(self, data, role, parent):
+        """Verify and trust `data` as targets metadata for `role`, delegated by `parent`."""
+        if self.snapshot is None:
+            raise RuntimeError("targets before snapshot")
+        self._check_final_snapshot()
+        keys, role_keys = self._delegation(role, parent)
+        meta = self.snapshot["meta"].get(role + ".json")
+        if meta is None:
+            raise BadMetadata("snapshot lacks " + role)
+        # 5.6.2: hashes and length from the snapshot, before anything else.
+        check_length_and_hashes(data, meta)
+        signed, message, signatures = _envelope(data, "targets", TARGETS_MAX)
+        _verify(keys, role_keys, message, signatures, role)
+        version = _version(signed)
+        if version != meta["version"]:
+            raise MixAndMatch("%s v%d, snapshot says v%d" % (role, version, meta["version"]))
+        if self.now >= _expires_at(signed):
+            raise Expired(role)
+        if not isinstance(signed.get("targets"), dict):
+            raise BadMetadata(role + ": no targets")
+        self.targets_roles[role] = signed
+        return signed
+
+    def safe_time_floor(self):
+        """The reference time once every top-level role verified as final, else None.
+
+        This is the only value safe to raise a device's stored time floor to: the clock read
+        that a full set of fresh metadata agreed with, so it is below every expiry the set has.
+        Metadata itself carries no signing time, and (expires - lifetime) guesses would let a
+        holder of the online timestamp key push the floor, and so every expiry, into the past.
+        """
+        return self.now if self.targets is not None else None
+
+    def _delegation(self, role, parent):
+        # Delegated targets roles fit here: look `role` up in the trusted `parent`'s
+        # delegations (keys, keyids, threshold). Only the top-level delegation exists so far.
+        if parent != "root" or role != "targets":
+            raise BadMetadata("delegations unsupported")
+        return self.root.keys, self.root.roles["targets"]
+
+    def _verify_top_level(self, role, message, signatures):
+        _verify(self.root.keys, self.root.roles[role], message, signatures, role)
+
+    def _check_final_timestamp(self):
+        if self.now >= self._expires["timestamp"]:
+            raise Expired("timestamp")
+
+    def _check_final_snapshot(self):
+        if self.now >= self._expires["snapshot"]:
+            raise Expired("snapshot")
+        wanted = self.timestamp["meta"]["snapshot.json"]["version"]
+        if self.snapshot["version"] != wanted:
+            raise MixAndMatch("snapshot v%d, timestamp says v%d" % (self.snapshot["version"], wanted))
+
+
+class FileCheck:
+    """Streams a file through the length and hashes trusted metadata lists for it.
+
+    update() refuses a byte past `length` (so a download can stop there), verify() raises
+    LengthOrHashMismatch unless the length and every listed hash match. An unknown hash
+    algorithm is refused up front, as python-tuf does: it could not be checked.
+    """
+
+    def __init__(self, length, hashes):
+        self.length = length
+        self.seen = 0
+        self._hashers = []
+        for name in hashes or ():
+            factory = _HASHES.get(name)
+            if factory is None:
+                raise LengthOrHashMismatch("unsupported hash " + name)
+            self._hashers.append((name, factory(), hashes[name]))
+
+    def update(self, chunk):
+        self.seen += len(chunk)
+        if self.length is not None and self.seen > self.length:
+            raise LengthOrHashMismatch("longer than %d" % self.length)
+        for _, hasher, _ in self._hashers:
+            hasher.update(chunk)
+
+    def verify(self):
+        if self.length is not None and self.seen != self.length:
+            raise LengthOrHashMismatch("length %d, expected %d" % (self.seen, self.length))
+        for name, hasher, expected in self._hashers:
+            if hexlify(hasher.digest()).decode() != expected:
+                raise LengthOrHashMismatch(name)
+
+
+def check_length_and_hashes(data, meta):
+    """Raise LengthOrHashMismatch unless `data` matches a meta entry's length and hashes."""
+    check = FileCheck(meta.get("length"), meta.get("hashes"))
+    check.update(data)
+    check.verify()
+
+
+def target_check(info):
+    """A FileCheck for a target entry of targets metadata (length and hashes required)."""
+    length = info.get("length") if isinstance(info, dict) else None
+    hashes = info.get("hashes") if isinstance(info, dict) else None
+    if not _is_count(length) or not _is_hashes(hashes):
+        raise BadMetadata("bad target entry")
+    return FileCheck(length, hashes)
+
+
+def metadata_path(role, version=None):
+    """Repository path of a role's metadata: `V.ROLE.json` with consistent snapshots (and
+    always for root), `ROLE.json` otherwise (always for timestamp)."""
+    name = _quote(role) + ".json"
+    return name if version is None else "%d.%s" % (version, name)
+
+
+def target_path(path, info, consistent_snapshot):
+    """Repository path of a target: `DIR/HASH.NAME` with consistent snapshots, else `path`."""
+    if not consistent_snapshot:
+        return path
+    hashes = info["hashes"]
+    # Any listed hash names the file; prefer sha256 so the choice never depends on dict order.
+    digest = hashes["sha256"] if "sha256" in hashes else hashes[sorted(hashes)[0]]
+    cut = path.rfind("/") + 1
+    return path[:cut] + digest + "." + path[cut:]
+
+
+def _envelope(data, type_name, cap):
+    if len(data) > cap:
+        raise TooLarge("%s over %d bytes" % (type_name, cap))
+    try:
+        return trust.load_envelope(data, type_name)
+    except TrustError as e:
+        raise BadMetadata(str(e))
+    except RuntimeError:
+        # Nesting deeper than the parser or encoder recurses: not metadata we can use.
+        raise BadMetadata(type_name + ": too deep")
+
+
+def _parse_root(signed):
+    try:
+        return trust.parse_root(signed)
+    except TrustError as e:
+        raise BadMetadata(str(e))
+
+
+def _verify(keys, role_keys, message, signatures, name):
+    try:
+        trust.verify_role(keys, role_keys, message, signatures, name)
+    except TrustError as e:
+        raise BadSignature(str(e))
+
+
+def _version(signed):
+    version = signed.get("version")
+    if not _is_count(version) or version < 1:
+        raise BadMetadata(signed["_type"] + ": bad version")
+    if not trust.spec_supported(signed.get("spec_version")):
+        raise BadMetadata(signed["_type"] + ": unsupported spec_version")
+    return version
+
+
+def _expires_at(signed):
+    try:
+        return trust.parse_time(signed.get("expires"))
+    except TrustError:
+        raise BadMetadata(signed["_type"] + ": bad expires")
+
+
+def _metafile(entry):
+    """Check one METAFILE entry ({version, length?, hashes?}) and return it."""
+    if not isinstance(entry, dict):
+        raise BadMetadata("bad meta entry")
+    version = entry.get("version")
+    length = entry.get("length")
+    hashes = entry.get("hashes")
+    if not _is_count(version) or version < 1:
+        raise BadMetadata("bad meta version")
+    if length is not None and (not _is_count(length) or length < 1):
+        raise BadMetadata("bad meta length")
+    if hashes is not None and not _is_hashes(hashes):
+        raise BadMetadata("bad meta hashes")
+    return entry
+
+
+def _is_count(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_hashes(hashes):
+    if not isinstance(hashes, dict) or not hashes:
+        return False
+    for name in hashes:
+        if not isinstance(hashes[name], str):
+            return False
+    return True
+
+
+def _quote(name):
+    # urllib.parse.quote(name, safe=""): role names become one path segment.
+    out = []
+    for b in name.encode():
+        c = chr(b)
+        if ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9") or c in "_.-~":
+            out.append(c)
+        else:
+            out.append("%%%02X" % b)
+    return "".join(out)
