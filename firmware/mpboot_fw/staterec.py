@@ -1,0 +1,131 @@
+"""Record format of the state log (docs/state-log.md): bytes in, bytes out, no I/O.
+
+A record is a 16-byte head and a payload padded with 0xFF to a multiple of 16 bytes:
+
+    0  2  magic b"mB"
+    2  1  type (T_*)
+    3  1  flags (F_SNAP: part of a snapshot)
+    4  2  payload length n (u16 LE)
+    6  2  reserved, 0
+    8  4  sequence number (u32 LE), one more than the record before it in the log
+    12 4  CRC-32 of head bytes 0..11 then the n payload bytes
+
+The writer programs the payload first and the head last: the head is the commit. Records are
+16-byte aligned because ESP-IDF writes an encrypted partition in 16-byte units, each unit once.
+"""
+
+import struct
+from binascii import crc32
+
+try:
+    from micropython import const
+except ImportError:
+    const = lambda x: x  # noqa: E731
+
+MAGIC0 = const(0x6D)  # b"m"
+MAGIC1 = const(0x42)  # b"B"
+HEAD = const(16)
+FORMAT = const(1)
+
+T_BEGIN = const(1)  # snapshot start: format u8, generation u32
+T_END = const(2)  # snapshot commit: sequence number of its T_BEGIN u32
+T_FLOOR = const(3)  # security version floor u32
+T_TIME = const(4)  # trusted time floor, unix seconds u64
+T_BOOT = const(5)  # boot counter u32
+T_PENDING = const(6)  # pending install (empty payload: none)
+T_CHUNK = const(7)  # a piece of a blob's bytes
+T_BLOB = const(8)  # blob commit: name, version, length, chunk count, present
+T_EVENT = const(9)  # event: boot u32, code, reason, detail
+
+F_SNAP = const(1)
+
+SHA256_LEN = const(32)
+
+
+def size(n):
+    """Bytes a record with an n-byte payload takes on flash."""
+    return HEAD + ((n + 15) & ~15)
+
+
+def seal(head, typ, flags, n, seq, payload):
+    """Fill the 16-byte `head` for `payload` (its first n bytes)."""
+    head[0] = MAGIC0
+    head[1] = MAGIC1
+    struct.pack_into("<BBHHI", head, 2, typ, flags, n, 0, seq)
+    struct.pack_into("<I", head, 12, crc32(payload[:n], crc32(memoryview(head)[:12])))
+
+
+def parse(mv, off, end):
+    """(type, flags, n, seq) of the committed record at mv[off:], or None if there is none."""
+    if off + HEAD > end or mv[off] != MAGIC0 or mv[off + 1] != MAGIC1:
+        return None
+    typ, flags, n, rsv, seq, crc = struct.unpack_from("<BBHHII", mv, off + 2)
+    if rsv or off + size(n) > end:
+        return None
+    if crc32(mv[off + HEAD:off + HEAD + n], crc32(mv[off:off + 12])) != crc:
+        return None
+    return typ, flags, n, seq
+
+
+def put_str(buf, off, text, cap):
+    """Write `text` as u8 length + UTF-8, cut to `cap` bytes on a character boundary."""
+    raw = text.encode() if text else b""
+    n = min(len(raw), cap)
+    while n < len(raw) and raw[n] & 0xC0 == 0x80:
+        n -= 1
+    buf[off] = n
+    buf[off + 1:off + 1 + n] = raw[:n]
+    return off + 1 + n
+
+
+def get_str(mv, off):
+    """(text, offset after it) of a string written by put_str."""
+    n = mv[off]
+    return str(bytes(mv[off + 1:off + 1 + n]), "utf-8"), off + 1 + n
+
+
+def put_pending(buf, slot, version, secver, sha256, boot):
+    off = put_str(buf, 0, slot, 16)
+    off = put_str(buf, off, version, 32)
+    struct.pack_into("<II", buf, off, secver, boot)
+    buf[off + 8:off + 8 + SHA256_LEN] = sha256
+    return off + 8 + SHA256_LEN
+
+
+def get_pending(mv, n):
+    """The pending install as a dict, or None for a cleared record."""
+    if not n:
+        return None
+    slot, off = get_str(mv, 0)
+    version, off = get_str(mv, off)
+    secver, boot = struct.unpack_from("<II", mv, off)
+    sha = bytes(mv[off + 8:off + 8 + SHA256_LEN])
+    return {"slot": slot, "version": version, "secver": secver, "sha256": sha, "boot": boot}
+
+
+def put_blob(buf, name, version, length, chunks, present):
+    off = put_str(buf, 0, name, 16)
+    struct.pack_into("<IIHB", buf, off, version, length, chunks, present)
+    return off + 11
+
+
+def get_blob(mv):
+    """(name, version, length, chunk count, present) of a blob commit."""
+    name, off = get_str(mv, 0)
+    return (name,) + struct.unpack_from("<IIHB", mv, off)
+
+
+def put_event(buf, boot, code, reason, detail):
+    struct.pack_into("<I", buf, 0, boot)
+    off = put_str(buf, 4, code, 16)
+    off = put_str(buf, off, reason, 96)
+    return put_str(buf, off, detail, 64)
+
+
+def get_event(mv):
+    """(boot, code, reason, detail) of an event; detail None when empty."""
+    boot = struct.unpack_from("<I", mv, 0)[0]
+    code, off = get_str(mv, 4)
+    reason, off = get_str(mv, off)
+    detail, off = get_str(mv, off)
+    return boot, code, reason, detail or None
