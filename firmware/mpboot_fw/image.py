@@ -76,8 +76,9 @@ def read_manifest(dev, limit=None):
     try:
         app = appimage.parse(dev, limit)
     except appimage.AppImageError as e:
-        reason = "truncated" if str(e) in ("truncated", "image too long") else "bad-app"
-        raise ImageError(reason, str(e))
+        if str(e) in ("truncated", "image too long"):
+            raise ImageError("truncated", "app image")
+        raise ImageError("bad-app", str(e))
     m = Manifest()
     m.app = app
     m.offset = manifest_offset(app.image_length)
@@ -151,8 +152,9 @@ def payload_sha256(dev, length, buf=None):
     pos = 0
     while pos < length:
         n = min(BLOCK, length - pos)
-        dev.readblocks(pos // BLOCK, mv[:n], 0)
-        sha.update(mv[:n])
+        chunk = mv if n == BLOCK else mv[:n]  # a slice only for the last, short block
+        dev.readblocks(pos // BLOCK, chunk, 0)
+        sha.update(chunk)
         pos += n
     return sha.digest()
 

@@ -34,14 +34,15 @@ class AppSource:
 
 
 class KeyAnchor:
-    """A single public key standing in for a root's targets role (`mpboot verify --pubkey`)."""
+    """One public key standing in for a root's targets role (`--pubkey`); shaped like trust.Root."""
 
     def __init__(self, public_key):
-        self.keyid = keymod.tuf_key(public_key).keyid
-        self.keys = {self.keyid: keymod.raw_public(public_key)}
+        keyid = keymod.tuf_key(public_key).keyid
+        self.keys = {keyid: keymod.raw_public(public_key)}
+        self.roles = {"targets": ((keyid,), 1)}
 
     def verify(self, role_name, message, signatures):
-        trust.verify_role(self.keys, ((self.keyid,), 1), message, signatures, "key")
+        trust.verify_role(self.keys, self.roles[role_name], message, signatures, "key")
 
 
 def resolve_board(name):
@@ -63,10 +64,13 @@ def load_app(data, chip_id=None, what="input"):
     else:
         description = "app image"
     try:
-        info = appimage.validate(BytesDevice(data), limit=limit, chip_id=chip_id)
+        info = appimage.validate(BytesDevice(data), limit=limit)
     except appimage.AppImageError as e:
         raise MpbootError("%s is not a valid ESP-IDF app image (%s check failed): give the app .bin or a "
-                          "merged MicroPython firmware download" % (what, _app_check_name(e))) from None
+                          "merged MicroPython firmware download" % (what, e)) from None
+    if chip_id is not None and info.chip_id != chip_id:
+        raise MpbootError("%s is built for %s, not %s: use firmware for the board's chip, or the right --board"
+                          % (what, chip_name(info.chip_id), chip_name(chip_id)))
     app, rest = data[:info.image_length], data[info.image_length:]
     if merged is None and rest:
         try:
@@ -79,11 +83,11 @@ def load_app(data, chip_id=None, what="input"):
     return AppSource(app, description, info)
 
 
-def _app_check_name(error):
-    name = str(error)
-    if name == "chip id":
-        return "chip id: the image is built for another chip than the board (--board) expects"
-    return name
+def chip_name(chip_id):
+    for chip in boards.CHIPS.values():
+        if chip.chip_id == chip_id:
+            return chip.name
+    return "chip id %d" % chip_id
 
 
 def find_merged_app(data):

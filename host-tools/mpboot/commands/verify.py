@@ -1,0 +1,69 @@
+"""`mpboot verify`: check a signed image exactly as a device would, against a root or one key."""
+
+import argparse
+import json
+
+from mpboot import anchor, keys, signing
+from mpboot.errors import MpbootError
+from mpboot.fileio import read_input
+from mpboot_fw import image
+from mpboot_fw.blockdev import BytesDevice
+
+ORDER = 40
+
+EXAMPLES = """\
+examples:
+  mpboot verify --root root.json app-v1.mpb
+  mpboot verify --root root.json --board esp32-4mb --security-floor 2 app-v1.mpb
+  mpboot verify --pubkey release.pem.pub app-v1.mpb --json
+
+Exit status 0 only when the image is valid; otherwise 1 and one line naming the failed check
+(the same reason code a device's boot log records: bad-app, truncated, bad-magic, bad-format,
+length-mismatch, duplicate-signature, signature-threshold, wrong-chip, wrong-board, downgrade,
+payload-hash). With --root, a threshold of the root's targets keys must have signed; with
+--pubkey, that one key must have. Without --board the chip and board are not checked.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "verify", help="verify a signed image as a device would",
+        description="Verify a signed image: manifest structure, signatures (threshold of the root's "
+        "targets keys), chip/board, security floor and the app's SHA-256.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("image", metavar="IMAGE", help="signed image file")
+    trust_group = p.add_mutually_exclusive_group(required=True)
+    trust_group.add_argument("--root", metavar="ROOT.json", help="trust anchor: TUF root metadata")
+    trust_group.add_argument("--pubkey", metavar="KEY.pub", help="trust this one public key instead of a root")
+    p.add_argument("--board", metavar="B", help="the device: a board from boards/ or a chip name")
+    p.add_argument("--security-floor", type=int, default=0, metavar="N",
+                   help="refuse images whose security version is below N (default 0)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    if args.root:
+        trusted = anchor.load_root_file(args.root)
+    else:
+        trusted = signing.KeyAnchor(keys.load_public_key(args.pubkey))
+    chip_id, board = signing.resolve_board(args.board) if args.board else (None, None)
+    data = read_input(args.image, "image")
+    try:
+        manifest = image.verify_slot(BytesDevice(data), trusted, chip_id=chip_id, board=board or None,
+                                     floor=args.security_floor)
+    except image.ImageError as e:
+        if args.json:
+            print(json.dumps({"valid": False, "reason": e.reason, "error": str(e)}))
+            return 1
+        raise MpbootError("%s: %s" % (args.image, signing.describe_failure(e))) from None
+    if args.json:
+        print(json.dumps({
+            "valid": True, "version": manifest.version, "security_version": manifest.security_version,
+            "chip": signing.chip_name(manifest.chip_id), "board": manifest.board,
+            "payload_sha256": manifest.payload_sha256.hex(), "created": manifest.created,
+            "keyids": [keyid for keyid, _ in manifest.signatures]}))
+    else:
+        print("%s: valid: version %s, security version %d, %s" % (
+            args.image, manifest.version, manifest.security_version,
+            "board " + manifest.board if manifest.board else "any %s board" % signing.chip_name(manifest.chip_id)))
