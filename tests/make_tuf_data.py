@@ -10,6 +10,7 @@ attack variants whose names say what is wrong with them. `now.txt` is the refere
 device tests use (integer Unix seconds).
 """
 
+import hashlib
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -20,14 +21,27 @@ from tufrepo import NOW, Repo, fixed_key, unix  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent / "device" / "data" / "tuf"
 
-# Images the targets role lists: (path, bytes, custom fields).
+# Images the targets role lists: (path, bytes, custom fields as `mpboot publish` writes them;
+# host-tools/mpboot/repo/publish.py custom_fields). board "" is a build for any board of its chip.
+def _image(board, chip_id, channel, version, security_version):
+    group = board or {0: "esp32", 9: "esp32s3"}[chip_id]
+    data = ("image %s %s %s" % (group, channel, version)).encode()
+    custom = {"board": board, "chip_id": chip_id, "channel": channel, "version": version,
+              "security_version": security_version, "payload_len": len(data),
+              "payload_sha256": hashlib.sha256(data).hexdigest(), "created": unix(NOW)}
+    return "%s/%s/%s.mpb" % (group, channel, version), data, custom
+
+
 IMAGES_V1 = [
-    ("esp32-4mb/stable/1.0.0.mpb", b"app 1.0.0", {"board": "esp32-4mb", "channel": "stable", "version": "1.0.0", "security_version": 1}),
-    ("esp32-4mb/beta/1.1.0.mpb", b"app 1.1.0", {"board": "esp32-4mb", "channel": "beta", "version": "1.1.0", "security_version": 1}),
+    _image("esp32-4mb", 0, "stable", "1.0.0", 1),
+    _image("esp32-4mb", 0, "beta", "1.1.0-rc.1", 1),
 ]
 IMAGES_V2 = [
-    ("esp32-4mb/stable/1.2.0.mpb", b"app 1.2.0", {"board": "esp32-4mb", "channel": "stable", "version": "1.2.0", "security_version": 2}),
-    ("esp32s3-8mb/stable/2.0.0.mpb", b"app s3", {"board": "esp32s3-8mb", "channel": "stable", "version": "2.0.0", "security_version": 1}),
+    _image("esp32-4mb", 0, "stable", "1.2.0", 2),
+    _image("", 0, "stable", "1.2.0", 2),
+    _image("", 0, "beta", "1.3.0", 1),
+    _image("esp32-4mb", 0, "stable", "1.5.0", 1),
+    _image("esp32s3-8mb", 9, "stable", "2.0.0", 1),
 ]
 
 

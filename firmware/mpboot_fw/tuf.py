@@ -295,7 +295,7 @@ def target_check(info):
     """A FileCheck for a target entry of targets metadata (length and hashes required)."""
     length = info.get("length") if isinstance(info, dict) else None
     hashes = info.get("hashes") if isinstance(info, dict) else None
-    if not _is_count(length) or not _is_hashes(hashes):
+    if not is_count(length) or not _is_hashes(hashes):
         raise BadMetadata("bad target entry")
     return FileCheck(length, hashes)
 
@@ -346,7 +346,7 @@ def _verify(keys, role_keys, message, signatures, name):
 
 def _version(signed):
     version = signed.get("version")
-    if not _is_count(version) or version < 1:
+    if not is_count(version) or version < 1:
         raise BadMetadata(signed["_type"] + ": bad version")
     if not trust.spec_supported(signed.get("spec_version")):
         raise BadMetadata(signed["_type"] + ": unsupported spec_version")
@@ -367,16 +367,17 @@ def _metafile(entry):
     version = entry.get("version")
     length = entry.get("length")
     hashes = entry.get("hashes")
-    if not _is_count(version) or version < 1:
+    if not is_count(version) or version < 1:
         raise BadMetadata("bad meta version")
-    if length is not None and (not _is_count(length) or length < 1):
+    if length is not None and (not is_count(length) or length < 1):
         raise BadMetadata("bad meta length")
     if hashes is not None and not _is_hashes(hashes):
         raise BadMetadata("bad meta hashes")
     return entry
 
 
-def _is_count(v):
+def is_count(v):
+    """A non-negative int that is not a bool (JSON true is not a version)."""
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 

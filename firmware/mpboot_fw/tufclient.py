@@ -12,7 +12,7 @@ Each accepted file is saved before the next one is fetched, so an interrupted re
 what it verified (a device's store must make each save power-safe). Checks are tuf.TrustedSet's.
 """
 
-from mpboot_fw import tuf
+from mpboot_fw import tuf, version as versions
 
 
 class NotFound(Exception):
@@ -31,6 +31,38 @@ def target_info(trusted, path):
     """The trusted entry for target `path`, or None. Top-level targets only: a delegation walk
     (pre-order depth-first, spec 5.6.7) would load roles via trusted.update_delegated_targets."""
     return trusted.targets["targets"].get(path)
+
+
+def find_image(targets, chip_id, board, channel, floor, current=None):
+    """The image to install from trusted `targets` metadata: (path, entry) or None.
+
+    Candidates are entries whose `custom` fields (written by `mpboot publish`, docs/ota.md) say:
+    this `channel`; this `chip_id`; this `board`, or "" (any board of the chip); a
+    `security_version` not below the device's `floor`; a `version` newer than `current` (SemVer
+    precedence, mpboot_fw.version; None when nothing comparable runs). The newest wins, a
+    board-specific build before a chip-wide one of the same version. Entries with fields of the
+    wrong type are skipped. These fields only pre-select: install checks the signed manifest.
+    """
+    best = None
+    for path, entry in targets["targets"].items():
+        custom = entry.get("custom") if isinstance(entry, dict) else None
+        if not isinstance(custom, dict) or custom.get("channel") != channel or custom.get("chip_id") != chip_id:
+            continue
+        target_board = custom.get("board")
+        security = custom.get("security_version")
+        version = custom.get("version")
+        if target_board not in (board, "") or not tuf.is_count(security) or security < floor:
+            continue
+        try:
+            versions.parse(version)
+            if current is not None and versions.compare(version, current) <= 0:
+                continue
+            order = 1 if best is None else versions.compare(version, best[2])
+        except ValueError:
+            continue
+        if order > 0 or (order == 0 and target_board and not best[3]):
+            best = (path, entry, version, target_board)
+    return None if best is None else best[:2]
 
 
 def _update_root(trusted, fetch, store):

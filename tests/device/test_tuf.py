@@ -206,3 +206,42 @@ def test_paths():
     assert tuf.metadata_path("timestamp") == "timestamp.json"
     assert tuf.metadata_path("root", 4) == "4.root.json"
     assert tuf.metadata_path("a/b c", 2) == "2.a%2Fb%20c.json"
+
+
+def _choice(chip_id, board, channel, floor, current=None):
+    found = tufclient.find_image(_trusted().targets, chip_id, board, channel, floor, current)
+    return None if found is None else found[0]
+
+
+def test_find_image_newest_for_this_board_and_channel():
+    assert _choice(0, "esp32-4mb", "stable", 0) == "esp32-4mb/stable/1.5.0.mpb"
+    assert _choice(0, "esp32-4mb", "stable", 0, "1.4.9") == "esp32-4mb/stable/1.5.0.mpb"
+    assert _choice(0, "esp32-4mb", "stable", 0, "1.5.0") is None
+    assert _choice(0, "esp32-4mb", "stable", 0, "1.5.0-rc.2") == "esp32-4mb/stable/1.5.0.mpb"
+    assert _choice(9, "esp32s3-8mb", "stable", 0) == "esp32s3-8mb/stable/2.0.0.mpb"
+    assert _choice(5, "esp32c3-4mb", "stable", 0) is None
+    assert _choice(0, "esp32-4mb", "nightly", 0) is None
+
+
+def test_find_image_never_below_the_security_floor():
+    # 1.5.0 has security version 1: a device whose floor is 2 takes 1.2.0, never 1.5.0
+    assert _choice(0, "esp32-4mb", "stable", 2) == "esp32-4mb/stable/1.2.0.mpb"
+    assert _choice(0, "esp32-4mb", "stable", 2, "1.2.0") is None
+    assert _choice(0, "esp32-4mb", "stable", 3) is None
+
+
+def test_find_image_board_build_before_chip_wide_build():
+    # esp32-4mb/stable/1.2.0 and esp32/stable/1.2.0 (any esp32 board) tie on version
+    assert _choice(0, "esp32-4mb", "stable", 2) == "esp32-4mb/stable/1.2.0.mpb"
+    assert _choice(0, "esp32-other", "stable", 0) == "esp32/stable/1.2.0.mpb"
+    assert _choice(0, "esp32-4mb", "beta", 0, "1.1.0-rc.1") == "esp32/beta/1.3.0.mpb"
+
+
+def test_find_image_skips_malformed_entries():
+    targets = {"targets": {
+        "a": {"custom": {"channel": "stable", "chip_id": 0, "board": "", "version": "x", "security_version": 5}},
+        "b": {"custom": {"channel": "stable", "chip_id": 0, "board": "", "version": "2.0.0", "security_version": True}},
+        "c": {"custom": "stable"},
+        "d": {"custom": {"channel": "stable", "chip_id": 0, "board": "", "version": "1.0.0", "security_version": 0}},
+    }}
+    assert tufclient.find_image(targets, 0, "b", "stable", 0)[0] == "d"
