@@ -111,10 +111,13 @@ def _apply(view, typ, body, addr):
         return
     if typ == R.T_BLOB:
         name, version, length, count, present = R.get_blob(body)
+        # Its chunks are the `count` records right before it; earlier ones are left over from
+        # a blob whose commit was cut off.
+        chunks = tuple(view.chunks[len(view.chunks) - count:]) if count <= len(view.chunks) else ()
         if not present:
             view.blobs.pop(name, None)
-        elif count == len(view.chunks) and sum(c[1] for c in view.chunks) == length:
-            view.blobs[name] = (version, length, tuple(view.chunks))
+        elif len(chunks) == count and sum(c[1] for c in chunks) == length:
+            view.blobs[name] = (version, length, chunks)
     elif typ == R.T_PENDING:
         view.pending = (addr, len(body)) if len(body) else None
     elif typ == R.T_EVENT:
