@@ -34,11 +34,13 @@ def atomic_write(path, data, mode=0o644, overwrite=True):
         if not overwrite and path.exists():
             raise MpbootError("file exists: %s (refusing to overwrite)" % path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError):  # disk full, I/O error: one line, and nothing left behind
+            raise MpbootError("cannot write %s: %s" % (path, e.strerror or e)) from None
         raise
 
 

@@ -154,6 +154,7 @@ def verify_image(data, anchor, chip_id=None, board=None, floor=0):
 HINTS = {
     "bad-app": "not an mpboot signed image (no valid ESP-IDF app at offset 0)",
     "truncated": "the file is cut short",
+    "truncated: no manifest": "nothing after the app: an unsigned app image (sign it with `mpboot sign`) or a cut file",
     "bad-magic": "no mpboot manifest after the app: is this an unsigned app image? sign it with `mpboot sign`",
     "bad-format": "the manifest is malformed or from a newer mpboot",
     "length-mismatch": "the manifest does not describe this app image",
@@ -168,4 +169,4 @@ HINTS = {
 
 def describe_failure(error):
     """One line for a failed verification: the stable reason code, its detail, and what it means."""
-    return "invalid image: %s (%s)" % (error, HINTS.get(error.reason, error.reason))
+    return "invalid image: %s (%s)" % (error, HINTS.get(str(error)) or HINTS.get(error.reason, error.reason))
