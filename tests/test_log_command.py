@@ -1,0 +1,109 @@
+"""`mpboot log FLASH.bin`: the state partition of a whole-flash image, read with the device's reader."""
+
+import hashlib
+import json
+
+import pytest
+
+from mpboot import cli
+from mpboot.boards import load_board
+from mpboot.emulator.flash import NorFlash
+from mpboot.emulator.partition import FlashPartition
+from mpboot.espidf import partition_table as pt
+from mpboot_fw import statelog
+
+ROOT = b'{"signed": {"version": 3}}' + b" " * 500
+SHA = bytes(range(32))
+
+
+def flash_image(tmp_path, table=True, formatted=True):
+    board = load_board("esp32-4mb")
+    flash = NorFlash(board.flash_size)
+    if table:
+        flash.write(pt.TABLE_OFFSET, pt.to_binary(board.partitions))
+    part = board.partition("mpboot")
+    dev = FlashPartition(flash, part.offset, part.size)
+    if formatted:
+        st = statelog.format_partition(dev, ROOT, root_version=3, time_floor=1700000000)
+        st.next_boot()
+        st.log_event("installed", "ota_1 1.2.0", "secver=4")
+        st.set_pending("ota_1", "1.2.0", 4, SHA)
+        st.next_boot()
+        st.raise_floor(4)
+        st.clear_pending()
+        st.log_event("confirmed", "health check passed")
+        st.set_blob("timestamp", b'{"ts": 1}', 12)
+    path = tmp_path / "flash.bin"
+    path.write_bytes(bytes(flash.mem))
+    return path
+
+
+def run(capsys, *argv):
+    code = cli.main(["log"] + [str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_text_report(tmp_path, capsys):
+    path = flash_image(tmp_path)
+    before = hashlib.sha256(path.read_bytes()).digest()
+    code, out, err = run(capsys, path)
+    assert code == 0, err
+    assert "security version floor  4" in out
+    assert "trusted time floor      1700000000 (2023-11-14T22:13:20Z)" in out
+    assert "boot count              2" in out
+    assert "root metadata           version 3, %d bytes" % len(ROOT) in out
+    assert "timestamp               version 12, 9 bytes" in out
+    assert "pending install         none" in out
+    assert out.index("installed") < out.index("confirmed")
+    assert "boot 1     installed        ota_1 1.2.0  [secver=4]" in out
+    assert hashlib.sha256(path.read_bytes()).digest() == before, "log must not write"
+
+
+def test_json_report_matches_the_state(tmp_path, capsys):
+    code, out, _ = run(capsys, flash_image(tmp_path), "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["partition"] == {"label": "mpboot", "offset": 0x3F0000, "size": 0x10000}
+    assert (report["floor"], report["time_floor"], report["boot_count"]) == (4, 1700000000, 2)
+    assert report["root"] == {"version": 3, "length": len(ROOT), "sha256": hashlib.sha256(ROOT).hexdigest()}
+    assert report["metadata"] == {"timestamp": {"version": 12, "length": 9}}
+    assert report["pending"] is None
+    assert report["events"] == [
+        {"boot": 1, "code": "installed", "reason": "ota_1 1.2.0", "detail": "secver=4"},
+        {"boot": 2, "code": "confirmed", "reason": "health check passed", "detail": None}]
+    assert report["log"]["sectors"] == 16 and not report["log"]["needs_compaction"]
+
+
+def test_board_layout_when_the_table_is_gone(tmp_path, capsys):
+    path = flash_image(tmp_path, table=False)
+    code, _, err = run(capsys, path)
+    assert code == 1 and "no valid partition table" in err and "--board" in err
+    code, out, _ = run(capsys, path, "--board", "esp32-4mb")
+    assert code == 0 and "security version floor  4" in out
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing", "flash image not found"),
+    ("short", "too short to hold a partition table"),
+    ("truncated", "before the mpboot partition ends"),
+    ("unformatted", "holds no readable state"),
+    ("no-partition", "has no 'mpboot' partition"),
+])
+def test_bad_images_fail_with_one_line(tmp_path, capsys, case, message):
+    path = tmp_path / "flash.bin"
+    if case == "short":
+        path.write_bytes(b"\xff" * 0x8100)
+    elif case == "truncated":
+        path.write_bytes(flash_image(tmp_path).read_bytes()[:0x3F8000])
+    elif case == "unformatted":
+        flash_image(tmp_path, formatted=False)
+    elif case == "no-partition":
+        data = bytearray(flash_image(tmp_path).read_bytes())
+        board = load_board("esp32-4mb")
+        table = pt.to_binary([p for p in board.partitions if p.name != "mpboot"])
+        data[pt.TABLE_OFFSET:pt.TABLE_OFFSET + len(table)] = table
+        path.write_bytes(bytes(data))
+    code, out, err = run(capsys, path)
+    assert code == 1 and out == ""
+    assert err.startswith("mpboot: error: ") and message in err and err.count("\n") == 1, err
