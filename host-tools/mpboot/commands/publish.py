@@ -1,0 +1,49 @@
+"""`mpboot publish`: add a signed image to a repository channel."""
+
+import argparse
+
+from mpboot.commands.repo import add_key_options, emit, open_repository
+from mpboot.repo import publish as publish_mod
+
+ORDER = 51
+
+EXAMPLES = """\
+examples:
+  mpboot publish repo app-v2.mpb --channel stable
+  mpboot publish repo app-v2.mpb --channel beta --targets-key /media/offline/targets.pem
+  mpboot publish repo app-v1.9.mpb --channel stable --force   # older than what is there: devices skip it
+
+The image must be signed by a threshold of the repository's targets keys (checked exactly as a
+device checks it). Target path: BOARD/CHANNEL/VERSION.mpb (the chip name stands in for BOARD
+when the image fits any board of its chip). Publishing the same image again is a no-op.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "publish", help="add a signed image to a repository channel",
+        description="Add a signed image to the repository as a target with its manifest's fields, and sign new "
+        "targets, snapshot and timestamp metadata. Refuses images the repository's targets keys did not sign, "
+        "and versions that are not newer on the channel (unless --force).",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("repo", metavar="DIR", help="repository directory")
+    p.add_argument("image", metavar="IMAGE", help="signed image (from `mpboot sign`)")
+    p.add_argument("--channel", required=True, help="channel devices follow, e.g. stable or beta")
+    p.add_argument("--force", action="store_true",
+                   help="publish even when the version is not newer, or the security version is lower, than the channel's")
+    add_key_options(p, ("targets", "snapshot", "timestamp"))
+    p.set_defaults(func=run)
+
+
+def run(args):
+    repo, keyring = open_repository(args)
+    report = publish_mod.publish(repo, keyring, args.image, args.channel, force=args.force)
+    if not report["changed"]:
+        lines = ["%s: %s" % (report["target"], report["note"])]
+    else:
+        lines = ["published %s (%d bytes, security version %d)" % (report["target"], report["length"], report["security_version"]),
+                 "  file %s" % report["file"]]
+        lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
+        lines += ["  WARNING (--force): %s" % w for w in report["warnings"]]
+    emit(args, report, lines)

@@ -1,0 +1,193 @@
+"""`mpboot repo`: create and maintain an update repository (TUF metadata as static files)."""
+
+import argparse
+import json
+import sys
+
+from mpboot import keys as keymod
+from mpboot.repo import create, layout, maintain, settings as settings_mod, status as status_mod
+from mpboot.repo.keyring import KeyRing
+from mpboot.repo.store import Repository
+
+ORDER = 50
+
+EXAMPLES = """\
+examples:
+  mpboot repo init repo                      # development repository; keys generated in repo-keys/
+  mpboot repo init repo --root root.json --targets-key release.pem \\
+      --snapshot-key snapshot.pem --timestamp-key timestamp.pem
+  mpboot publish repo app-v2.mpb --channel stable
+  mpboot repo timestamp repo                 # cron, daily: keeps timestamp (and snapshot) fresh
+  mpboot repo status repo                    # versions, expiries, targets; exit 1 on problems
+  mpboot repo rotate repo --role targets --add-key new.pem --remove-key OLDKEYID --root-key root.pem
+  mpboot repo renew repo --role targets --targets-key /media/offline/targets.pem
+
+See docs/repository.md for keeping the root and targets keys offline and for hosting.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "repo", help="create and maintain an update repository (TUF)",
+        description="Create and maintain an update repository: TUF metadata (python-tuf) and signed "
+        "images as static files any web server or object store can host.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="repo_command", metavar="ACTION", required=True)
+
+    q = sub.add_parser("init", help="create a repository", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Create a repository. Without options: a working development repository "
+                       "whose missing keys are generated into KEYDIR (default DIR-keys next to DIR). With --root: "
+                       "adopt a root made by `mpboot root init`; then give the targets, snapshot and timestamp "
+                       "private keys that root names.")
+    q.add_argument("repo", metavar="DIR")
+    q.add_argument("--root", dest="root_file", metavar="ROOT.json", help="adopt this signed root (from `mpboot root init`)")
+    q.add_argument("--key-dir", metavar="KEYDIR", help="where keys are looked for and generated (default: DIR-keys)")
+    for role in layout.ROLES:
+        q.add_argument("--%s-threshold" % role, type=int, metavar="N", help="signatures needed for %s (default 1)" % role)
+        q.add_argument("--%s-expires" % role, type=settings_mod.parse_duration, metavar="DURATION",
+                       help="lifetime of each %s version (default %s)" % (role, settings_mod.format_duration(settings_mod.DEFAULT_LIFETIMES[role])))
+    add_key_options(q, layout.ROLES)
+    q.set_defaults(func=run_init)
+
+    q = sub.add_parser("timestamp", help="re-sign the timestamp (for cron)",
+                       description="Re-sign timestamp.json with a fresh expiry; also re-signs the snapshot when less than "
+                       "half its lifetime is left. Needs only the online keys.")
+    q.add_argument("repo", metavar="DIR")
+    q.add_argument("--expires", type=settings_mod.parse_duration, metavar="DURATION",
+                   help="lifetime of this timestamp (default: the repository's setting)")
+    add_key_options(q, ("timestamp", "snapshot"))
+    q.set_defaults(func=run_timestamp)
+
+    q = sub.add_parser("renew", help="re-sign a role with a fresh expiry",
+                       description="Sign a new version of ROLE with a fresh expiry (and the snapshot/timestamp that "
+                       "follow from it). For root this is a new root version, signed by the root keys.")
+    q.add_argument("repo", metavar="DIR")
+    q.add_argument("--role", required=True, choices=layout.ROLES)
+    q.add_argument("--expires", type=settings_mod.parse_duration, metavar="DURATION", help="lifetime of this version")
+    add_key_options(q, layout.ROLES)
+    q.set_defaults(func=run_renew)
+
+    q = sub.add_parser("rotate", help="add or remove keys of a role, or change its threshold",
+                       description="Change ROLE's keys or threshold in a new root version (signed by a threshold of "
+                       "the current and of the new root keys), then re-sign ROLE with its new keys.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q.add_argument("repo", metavar="DIR")
+    q.add_argument("--role", required=True, choices=layout.ROLES)
+    q.add_argument("--add-key", action="append", default=[], metavar="KEYFILE",
+                   help="key to add (private key file, or KEYFILE.pub); repeatable")
+    q.add_argument("--remove-key", action="append", default=[], metavar="KEYID|KEYFILE",
+                   help="key to remove: keyid (or a unique prefix of 8+ hex digits) or key file; repeatable")
+    q.add_argument("--threshold", type=int, metavar="N", help="new threshold for ROLE")
+    add_key_options(q, layout.ROLES)
+    q.set_defaults(func=run_rotate)
+
+    q = sub.add_parser("status", help="versions, expiries, keys, targets; checks the whole repository",
+                       description="Show every role's version, expiry and keys, and the targets; verify the root chain, "
+                       "signatures, hashes and target files as a client would. Exit status 1 when there are problems.")
+    q.add_argument("repo", metavar="DIR")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.set_defaults(func=run_status)
+
+
+def add_key_options(parser, roles):
+    for role in roles:
+        parser.add_argument("--%s-key" % role, action="append", default=[], metavar="KEYFILE",
+                            help="%s private key file (repeatable; default: the files the repository remembers)" % role)
+    parser.add_argument("--passphrase-env", metavar="VAR", help="environment variable holding the passphrase of encrypted keys")
+    if not any(a.dest == "json" for a in parser._actions):
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def given_keys(args):
+    return {role: getattr(args, "%s_key" % role, None) or [] for role in layout.ROLES}
+
+
+def open_repository(args):
+    repo = Repository(args.repo)
+    keyring = KeyRing(repo.dir, repo.settings, given_keys(args), keymod.passphrase_from_env(args.passphrase_env))
+    return repo, keyring
+
+
+def emit(args, report, text_lines):
+    if args.json:
+        json.dump(report, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print("\n".join(text_lines))
+
+
+def run_init(args):
+    thresholds = {role: getattr(args, "%s_threshold" % role) for role in layout.ROLES}
+    lifetimes = {role: getattr(args, "%s_expires" % role) for role in layout.ROLES if getattr(args, "%s_expires" % role)}
+    report = create.init_repository(
+        args.repo, key_dir=args.key_dir, given=given_keys(args), thresholds=thresholds, lifetimes=lifetimes,
+        root_file=args.root_file, passphrase=keymod.passphrase_from_env(args.passphrase_env),
+    )
+    lines = ["created repository %s (root version %d, consistent snapshots)" % (report["repository"], report["root_version"]),
+             "  trust anchor for devices: %s (give it to `mpboot flash-image --root`)" % report["root"]]
+    for path in report["generated"]:
+        lines.append("  generated %s (+ .pub)%s" % (path, "" if args.passphrase_env else ", NOT encrypted"))
+    lines.append("  %-10s %-9s %-8s %s" % ("role", "threshold", "lifetime", "key files"))
+    for role, info in report["roles"].items():
+        lines.append("  %-10s %-9s %-8s %s" % (role, "%d of %d" % (info["threshold"], len(info["keyids"])),
+                                               info["lifetime"], ", ".join(info["key_files"]) or "(none here)"))
+    offline = [p for role in create.OFFLINE for p in report["roles"][role]["key_files"]]
+    lines += [
+        "Keys to take OFFLINE now: root and targets (%s)." % (", ".join(offline) or "not on this machine"),
+        "  Move them to an encrypted USB stick or an offline machine; pass them back only when needed:",
+        "  `mpboot publish ... --targets-key FILE` and `mpboot repo rotate/renew ... --root-key FILE`.",
+        "ONLINE keys (snapshot, timestamp) stay with the repository for `mpboot repo timestamp %s` (cron, daily)." % args.repo,
+    ]
+    if report["generated"] and not args.passphrase_env:
+        lines.append("  The generated keys have no passphrase: for real use, create them with --passphrase-env VAR.")
+    emit(args, report, lines)
+
+
+def run_timestamp(args):
+    repo, keyring = open_repository(args)
+    report = maintain.refresh_timestamp(repo, keyring, lifetime=args.expires)
+    lines = ["%s version %d, expires %s" % (role, version, report["expires"][role]) for role, version in sorted(report["versions"].items())]
+    emit(args, report, lines + report["notes"])
+    for note in report["notes"]:
+        if note.startswith("WARNING"):
+            print(note, file=sys.stderr)
+
+
+def run_renew(args):
+    repo, keyring = open_repository(args)
+    report = maintain.renew(repo, keyring, args.role, lifetime=args.expires)
+    lines = ["%s renewed: version %d, expires %s" % (args.role, report["versions"][args.role], report["expires"])]
+    lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items()) if r != args.role]
+    emit(args, report, lines)
+
+
+def run_rotate(args):
+    repo, keyring = open_repository(args)
+    report = maintain.rotate(repo, keyring, args.role, add=args.add_key, remove=args.remove_key, threshold=args.threshold)
+    lines = ["%s role now: %d of %s" % (args.role, report["threshold"], ", ".join(k[:16] for k in report["keyids"])),
+             "new root: %s" % report["root"]]
+    lines += ["  added %s" % k[:16] for k in report["added"]] + ["  removed %s" % k[:16] for k in report["removed"]]
+    lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
+    if args.role in ("root", "targets"):
+        lines.append("Devices pick up the new root on their next update check (root rotation).")
+    emit(args, report, lines)
+
+
+def run_status(args):
+    repo = Repository(args.repo)
+    report = status_mod.status(repo)
+    lines = ["repository %s" % report["repository"],
+             "  %-10s %-8s %-21s %-10s %s" % ("role", "version", "expires", "left", "keys")]
+    for role, info in report["roles"].items():
+        lines.append("  %-10s %-8d %-21s %-10s %d of %d" % (role, info["version"], info["expires"], info["expires_in"],
+                                                            info["threshold"], len(info["keyids"])))
+    lines.append("targets (%d):" % len(report["targets"]))
+    for t in report["targets"]:
+        custom = t["custom"] or {}
+        lines.append("  %-40s security %-4s %9d bytes  sha256 %s" % (t["path"], custom.get("security_version", "-"), t["length"], t["sha256"][:16]))
+    lines += ["WARNING: " + w for w in report["warnings"]] + ["PROBLEM: " + p for p in report["problems"]]
+    if not report["problems"]:
+        lines.append("ok: everything verifies as a client would check it")
+    emit(args, report, lines)
+    return 1 if report["problems"] else 0

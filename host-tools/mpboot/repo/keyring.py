@@ -1,0 +1,56 @@
+"""The private keys a command signs with: files named on its command line, else the files the
+repository remembers for the role. Every key is checked against the role's keyids before it
+signs anything, and a missing signature is reported before any file is written."""
+
+from mpboot import keys as keymod
+from mpboot.errors import MpbootError
+
+
+class KeyRing:
+    def __init__(self, repo_dir, settings, given=None, passphrase=None):
+        """given: {role: [key file paths]} from the command line (they replace the remembered ones)."""
+        self.repo_dir = repo_dir
+        self.settings = settings
+        self.given = {role: list(paths) for role, paths in (given or {}).items() if paths}
+        self.passphrase = passphrase
+        self._loaded = {}
+
+    def load(self, path):
+        """(keyid, private key) of a key file, loaded once per command."""
+        key = str(path)
+        if key not in self._loaded:
+            private = keymod.load_private_key(path, self.passphrase)
+            self._loaded[key] = (keymod.tuf_key(private.public_key()).keyid, private)
+        return self._loaded[key]
+
+    def signers(self, role, keyids, threshold=None):
+        """Signers for every available key of `role` among `keyids`; with `threshold`, refuse
+        (naming the option to pass) when fewer than that many are available."""
+        keyids = list(keyids)
+        found = {}
+        if role in self.given:
+            for path in self.given[role]:
+                keyid, private = self.load(path)
+                if keyid not in keyids:
+                    raise MpbootError(
+                        "%s is not a %s key of this repository (its keyid is %s; the role has %s)"
+                        % (path, role, keyid[:16], ", ".join(k[:16] for k in keyids) or "no keys")
+                    )
+                found[keyid] = private
+        else:
+            for keyid, path in self.settings.key_paths(self.repo_dir, role).items():
+                if keyid in keyids and path.exists():
+                    loaded_id, private = self.load(path)
+                    if loaded_id != keyid:
+                        raise MpbootError(
+                            "%s no longer holds the %s key %s (the file was replaced): pass --%s-key FILE"
+                            % (path, role, keyid[:16], role)
+                        )
+                    found[keyid] = private
+        if threshold is not None and len(found) < threshold:
+            missing = [k[:16] for k in keyids if k not in found]
+            raise MpbootError(
+                "signing %s needs %d key(s) of the role, %d at hand: pass --%s-key FILE for more of "
+                "its keys (keyids %s)" % (role, threshold, len(found), role, ", ".join(missing))
+            )
+        return [keymod.tuf_signer(private) for private in found.values()]

@@ -1,0 +1,47 @@
+"""Where a repository keeps each file, and the exact bytes metadata is written as."""
+
+from pathlib import Path
+
+from tuf.api.serialization.json import JSONSerializer
+
+from mpboot.errors import MpbootError
+from mpboot_fw import cjson
+
+METADATA = "metadata"
+TARGETS = "targets"
+SETTINGS = "mpboot-repo.json"
+ROLES = ("root", "targets", "snapshot", "timestamp")
+
+
+def metadata_dir(repo_dir):
+    return Path(repo_dir) / METADATA
+
+
+def metadata_file(repo_dir, role, version=None):
+    """timestamp.json is never versioned (clients fetch it by that name); with consistent
+    snapshots everything else is `VERSION.ROLE.json`, and `root.json` is the newest root's copy."""
+    name = "%s.json" % role if version is None else "%d.%s.json" % (version, role)
+    return metadata_dir(repo_dir) / name
+
+
+def target_file(repo_dir, target_path, sha256):
+    """Consistent-snapshot location of a target: python-tuf's `DIR/HASH.NAME` scheme."""
+    parent, _, name = target_path.rpartition("/")
+    return Path(repo_dir, TARGETS, *([p for p in parent.split("/") if p] + ["%s.%s" % (sha256, name)]))
+
+
+def encode(metadata):
+    """Compact, ASCII-only JSON with sorted keys.
+
+    Written this way, the raw bytes of `signed` in the file are already its canonical JSON (the
+    bytes the signatures cover), which spares a device the re-encoding. That only holds while
+    every string is printable ASCII; the check makes sure it does instead of hoping.
+    """
+    data = metadata.to_bytes(JSONSerializer(compact=True))
+    canonical = cjson.encode(metadata.signed.to_dict())
+    if not data.endswith(b',"signed":' + canonical + b"}"):
+        raise MpbootError(
+            "%s metadata would not be canonical JSON as written (a name or field holds a non-ASCII or "
+            "control character): use printable ASCII in names, channels and versions" % metadata.signed.type
+        )
+    return data

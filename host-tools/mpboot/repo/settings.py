@@ -1,0 +1,72 @@
+"""A repository's own settings: how long each role's metadata lives, and where its key files are.
+
+Kept in `DIR/mpboot-repo.json`, outside what is served. Key file paths are remembered so routine
+commands (publish, the timestamp cron job) find the online keys without options; an offline key
+is simply absent from its remembered path, and the command asks for it (`--root-key FILE`...).
+Paths are stored relative to the repository, so a repository moved together with its key
+directory keeps working.
+"""
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mpboot.errors import MpbootError
+from mpboot.fileio import atomic_write
+from mpboot.repo.layout import ROLES, SETTINGS
+
+DAY = 86400
+DEFAULT_LIFETIMES = {"root": 365 * DAY, "targets": 90 * DAY, "snapshot": 30 * DAY, "timestamp": 1 * DAY}
+_UNITS = {"d": DAY, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"^([1-9][0-9]{0,6})([dhms]?)$")
+
+
+def parse_duration(text):
+    """'90d', '12h', '30m', '45s' or a bare number of days -> seconds."""
+    m = _DURATION.match(str(text).strip())
+    if not m:
+        raise MpbootError("not a duration: %r (write e.g. 365d, 12h, 30m; a bare number means days)" % text)
+    return int(m.group(1)) * _UNITS[m.group(2) or "d"]
+
+
+def format_duration(seconds):
+    for unit in ("d", "h", "m"):
+        if seconds % _UNITS[unit] == 0:
+            return "%d%s" % (seconds // _UNITS[unit], unit)
+    return "%ds" % seconds
+
+
+@dataclass
+class Settings:
+    lifetimes: dict = field(default_factory=lambda: dict(DEFAULT_LIFETIMES))
+    keys: dict = field(default_factory=lambda: {role: {} for role in ROLES})
+
+    def key_paths(self, repo_dir, role):
+        """{keyid: Path} of the key files remembered for `role`."""
+        return {keyid: Path(os.path.normpath(Path(repo_dir) / path)) for keyid, path in self.keys[role].items()}
+
+    def remember_key(self, repo_dir, role, keyid, path):
+        self.keys[role][keyid] = os.path.relpath(Path(path).resolve(), Path(repo_dir).resolve())
+
+    def forget_key(self, role, keyid):
+        self.keys[role].pop(keyid, None)
+
+
+def load(repo_dir):
+    path = Path(repo_dir) / SETTINGS
+    try:
+        doc = json.loads(path.read_text())
+        lifetimes = {role: int(doc["lifetimes"][role]) for role in ROLES}
+        keys = {role: {str(k): str(v) for k, v in doc["keys"].get(role, {}).items()} for role in ROLES}
+    except FileNotFoundError:
+        raise MpbootError("not a repository: %s is missing (create one with `mpboot repo init %s`)" % (path, repo_dir)) from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise MpbootError("unreadable repository settings %s: %s (restore it from a backup)" % (path, e)) from None
+    return Settings(lifetimes, keys)
+
+
+def save(repo_dir, settings):
+    doc = {"format": 1, "lifetimes": settings.lifetimes, "keys": settings.keys}
+    atomic_write(Path(repo_dir) / SETTINGS, json.dumps(doc, indent=2, sort_keys=True) + "\n")

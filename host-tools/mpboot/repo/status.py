@@ -1,0 +1,106 @@
+"""`mpboot repo status`: versions, expiries, keys and targets, and a full consistency check.
+
+Problems are things a client would refuse (a broken root chain, a signature short of its
+threshold, a length or hash that does not match, a missing target file, expired metadata).
+Warnings are things about to go wrong: a role with less than a quarter of its lifetime left,
+a root key file sitting on this machine.
+"""
+
+import hashlib
+from datetime import timedelta
+
+from tuf.api.exceptions import UnsignedMetadataError
+from tuf.api.metadata import Metadata
+
+from mpboot.repo import layout
+from mpboot.repo.maintain import describe_left
+from mpboot.repo.store import utcnow
+
+_FIX = {
+    "timestamp": "run `mpboot repo timestamp {dir}` (put it in cron)",
+    "snapshot": "run `mpboot repo timestamp {dir}` or `mpboot repo renew {dir} --role snapshot`",
+    "targets": "run `mpboot repo renew {dir} --role targets` where the targets keys are",
+    "root": "run `mpboot repo renew {dir} --role root` with the root keys",
+}
+
+
+def status(repo, now=None):
+    now = now or utcnow()
+    problems, warnings = [], []
+    roles = {}
+    for role in layout.ROLES:
+        signed = repo.metadata[role].signed
+        left = signed.expires - now
+        role_def = repo.root.roles[role]
+        available = [k for k, p in repo.settings.key_paths(repo.dir, role).items() if p.exists() and k in role_def.keyids]
+        roles[role] = {
+            "version": signed.version,
+            "expires": signed.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expires_in": describe_left(left),
+            "keyids": list(role_def.keyids),
+            "threshold": role_def.threshold,
+            "key_files_here": len(available),
+        }
+        fix = _FIX[role].format(dir=repo.dir)
+        if left <= timedelta(0):
+            problems.append("%s expired at %s: %s" % (role, roles[role]["expires"], fix))
+        elif left < timedelta(seconds=repo.settings.lifetimes[role] // 4):
+            warnings.append("%s expires in %s: %s" % (role, describe_left(left), fix))
+    if roles["root"]["key_files_here"]:
+        warnings.append("root key file(s) are on this machine (%s): keep them offline (docs/repository.md)"
+                        % ", ".join(str(p) for p in repo.settings.key_paths(repo.dir, "root").values() if p.exists()))
+    problems += _check_chain(repo)
+    targets = []
+    for path, target in sorted(repo.targets.targets.items()):
+        targets.append({"path": path, "length": target.length, "sha256": target.hashes.get("sha256"), "custom": target.custom})
+        problems += _check_target_file(repo, path, target)
+    return {"repository": str(repo.dir), "roles": roles, "targets": targets, "warnings": warnings, "problems": problems}
+
+
+def _check_chain(repo):
+    """Everything a TUF client verifies on the way from root 1 to the targets."""
+    problems = []
+    previous = None
+    for version in range(repo.root_versions[0], repo.root_versions[-1] + 1):
+        path = layout.metadata_file(repo.dir, "root", version)
+        try:
+            md = Metadata.from_bytes(path.read_bytes())
+            result = md.signed.get_root_verification_result(previous, md.signed_bytes, md.signatures)
+            if md.signed.version != version or not result.verified:
+                problems.append("%s does not verify: it needs a threshold of the previous root's root keys and of its own" % path.name)
+            previous = md.signed
+        except FileNotFoundError:
+            problems.append("%s is missing: clients cannot rotate past version %d" % (path.name, version - 1))
+            previous = None
+        except Exception as e:  # malformed metadata has several exception types in python-tuf
+            problems.append("%s is unreadable: %s" % (path.name, e))
+            previous = None
+    anchor_copy = layout.metadata_file(repo.dir, "root")
+    if not anchor_copy.exists() or anchor_copy.read_bytes() != repo.raw["root"]:
+        problems.append("root.json is not a copy of %d.root.json (the trust anchor for new devices is stale)" % repo.root.version)
+    for role in ("timestamp", "snapshot", "targets"):
+        md = repo.metadata[role]
+        try:
+            repo.root.verify_delegate(role, md.signed_bytes, md.signatures)
+        except UnsignedMetadataError:
+            problems.append("%s version %d is not signed by a threshold of the current %s keys: %s"
+                            % (role, md.signed.version, role, _FIX[role].format(dir=repo.dir) if role != "targets"
+                               else "run `mpboot repo renew %s --role targets`" % repo.dir))
+    for role, meta in (("snapshot", repo.timestamp.snapshot_meta), ("targets", repo.snapshot.meta["targets.json"])):
+        try:
+            meta.verify_length_and_hashes(repo.raw[role])
+        except Exception as e:  # LengthOrHashMismatchError
+            problems.append("%s does not match what %s lists for it: %s" % (role, "timestamp" if role == "snapshot" else "snapshot", e))
+    return problems
+
+
+def _check_target_file(repo, path, target):
+    sha256 = target.hashes.get("sha256")
+    location = layout.target_file(repo.dir, path, sha256)
+    try:
+        data = location.read_bytes()
+    except FileNotFoundError:
+        return ["target %s: file %s is missing" % (path, location)]
+    if len(data) != target.length or hashlib.sha256(data).hexdigest() != sha256:
+        return ["target %s: %s does not match its length and hash" % (path, location)]
+    return []

@@ -1,0 +1,200 @@
+"""A repository's current metadata, and changes to it signed in memory and written in order.
+
+`Repository(dir)` loads the current state: the newest `N.root.json`, then `timestamp.json` and
+the snapshot and targets versions it leads to. `repo.change(keyring)` starts a `Change`: edit
+roles (each edited role gets the next version and a fresh expiry), add target files, then
+`commit()`. Commit cascades (new targets -> new snapshot -> new timestamp), signs everything,
+checks every signature against the root that will be current, and only then writes: target
+files, root, targets, snapshot, timestamp. Any refusal happens before the first write.
+"""
+
+import copy
+import hashlib
+import re
+from datetime import datetime, timedelta, timezone
+
+from tuf.api.exceptions import UnsignedMetadataError
+from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, Targets, Timestamp
+
+from mpboot.errors import MpbootError
+from mpboot.fileio import atomic_write
+from mpboot.repo import layout, settings as settings_mod
+
+_ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
+_TYPES = {"root": Root, "targets": Targets, "snapshot": Snapshot, "timestamp": Timestamp}
+
+
+def utcnow():
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class Repository:
+    """The current, signed state of a repository directory (metadata objects and their bytes)."""
+
+    def __init__(self, repo_dir):
+        self.dir = repo_dir
+        self.settings = settings_mod.load(repo_dir)
+        versions = root_versions(repo_dir)
+        if not versions:
+            raise MpbootError("no root metadata in %s (not a repository made by `mpboot repo init`?)" % layout.metadata_dir(repo_dir))
+        self.root_versions = versions
+        self.metadata = {}
+        self.raw = {}
+        self._load("root", versions[-1])
+        self._load("timestamp", None)
+        self._load("snapshot", self.timestamp.snapshot_meta.version)
+        targets_meta = self.snapshot.meta.get("targets.json")
+        if targets_meta is None:
+            raise MpbootError("snapshot %d lists no targets.json (the repository is damaged)" % self.snapshot.version)
+        self._load("targets", targets_meta.version)
+
+    def _load(self, role, version):
+        path = layout.metadata_file(self.dir, role, version)
+        try:
+            data = path.read_bytes()
+            md = Metadata.from_bytes(data)
+        except FileNotFoundError:
+            raise MpbootError("%s is missing (the repository is damaged: restore it from a backup)" % path) from None
+        except Exception as e:  # python-tuf reports malformed metadata with several exception types
+            raise MpbootError("%s is not valid TUF metadata: %s" % (path, e)) from None
+        if not isinstance(md.signed, _TYPES[role]):
+            raise MpbootError("%s holds %s metadata, not %s" % (path, md.signed.type, role))
+        self.metadata[role] = md
+        self.raw[role] = data
+
+    def advance(self, metadata, encoded):
+        """Take on the versions a commit just wrote, so the object stays current."""
+        self.metadata.update(metadata)
+        self.raw.update(encoded)
+        if "root" in metadata:
+            self.root_versions.append(metadata["root"].signed.version)
+
+    @property
+    def root(self):
+        return self.metadata["root"].signed
+
+    @property
+    def targets(self):
+        return self.metadata["targets"].signed
+
+    @property
+    def snapshot(self):
+        return self.metadata["snapshot"].signed
+
+    @property
+    def timestamp(self):
+        return self.metadata["timestamp"].signed
+
+    def change(self, keyring, now=None):
+        return Change(self.dir, self.settings, keyring, now or utcnow(), current=self)
+
+
+def root_versions(repo_dir):
+    try:
+        names = [p.name for p in layout.metadata_dir(repo_dir).iterdir()]
+    except FileNotFoundError:
+        return []
+    return sorted(int(m.group(1)) for m in map(_ROOT_FILE.match, names) if m)
+
+
+def meta_file(md_bytes, version):
+    """Snapshot/timestamp entry for a metadata file: version, length and SHA-256, so a client
+    can cap the download and check the bytes before it parses them."""
+    return MetaFile(version=version, length=len(md_bytes), hashes={"sha256": hashlib.sha256(md_bytes).hexdigest()})
+
+
+class Change:
+    """New versions of some roles plus target files, committed together (see module doc)."""
+
+    def __init__(self, repo_dir, settings, keyring, now, current=None):
+        self.dir = repo_dir
+        self.settings = settings
+        self.keyring = keyring
+        self.now = now
+        self.current = current
+        self.new = {}
+        self.files = []
+
+    def edit(self, role):
+        """The signed part of `role`'s next version (created on first use), to modify in place."""
+        if role not in self.new:
+            md = copy.deepcopy(self.current.metadata[role])
+            md.signatures.clear()
+            md.signed.version += 1
+            self.new[role] = md
+            self.renew_expiry(role)
+        return self.new[role].signed
+
+    def start(self, md):
+        """Use `md` (unsigned, version already set) as the role's next version."""
+        self.new[md.signed.type] = md
+        self.renew_expiry(md.signed.type)
+
+    def renew_expiry(self, role, lifetime=None):
+        seconds = lifetime or self.settings.lifetimes[role]
+        self.new[role].signed.expires = self.now + timedelta(seconds=seconds)
+
+    def add_file(self, path, data):
+        self.files.append((path, data))
+
+    def commit(self, root_signers=None):
+        """Sign, check and write; returns {role: new version}. `root_signers` sign a new root."""
+        if "targets" in self.new:
+            self.edit("snapshot")
+        if "snapshot" in self.new:
+            self.edit("timestamp")
+        root = self.current.root if self.current and "root" not in self.new else self.new["root"].signed
+        encoded = {}
+        if "root" in self.new:
+            encoded["root"] = self._sign_root(root_signers or [])
+        if "targets" in self.new:
+            encoded["targets"] = self._sign(root, "targets")
+            self.new["snapshot"].signed.meta["targets.json"] = meta_file(encoded["targets"], self.new["targets"].signed.version)
+        if "snapshot" in self.new:
+            encoded["snapshot"] = self._sign(root, "snapshot")
+            self.new["timestamp"].signed.snapshot_meta = meta_file(encoded["snapshot"], self.new["snapshot"].signed.version)
+        if "timestamp" in self.new:
+            encoded["timestamp"] = self._sign(root, "timestamp")
+        self._write(encoded)
+        if self.current is not None:
+            self.current.advance(self.new, encoded)
+        return {role: md.signed.version for role, md in self.new.items()}
+
+    def _sign(self, root, role):
+        md = self.new[role]
+        role_def = root.roles[role]
+        for signer in self.keyring.signers(role, role_def.keyids, role_def.threshold):
+            md.sign(signer, append=True)
+        try:
+            root.verify_delegate(role, md.signed_bytes, md.signatures)
+        except UnsignedMetadataError as e:
+            raise MpbootError("new %s metadata does not verify: %s" % (role, e)) from None
+        return layout.encode(md)
+
+    def _sign_root(self, signers):
+        md = self.new["root"]
+        for signer in signers:
+            md.sign(signer, append=True)
+        previous = self.current.root if self.current else None
+        result = md.signed.get_root_verification_result(previous, md.signed_bytes, md.signatures)
+        for name, part in (("current", result.first), ("new", result.second)):
+            if not part.verified:
+                raise MpbootError(
+                    "the new root needs %d more signature(s) from the %s root keys: pass --root-key FILE "
+                    "for them (keyids %s)" % (part.missing, name, ", ".join(k[:16] for k in part.unsigned) or "-")
+                )
+        return layout.encode(md)
+
+    def _write(self, encoded):
+        writes = list(self.files)
+        if "root" in encoded:
+            writes.append((layout.metadata_file(self.dir, "root", self.new["root"].signed.version), encoded["root"]))
+            writes.append((layout.metadata_file(self.dir, "root"), encoded["root"]))
+        for role in ("targets", "snapshot"):
+            if role in encoded:
+                writes.append((layout.metadata_file(self.dir, role, self.new[role].signed.version), encoded[role]))
+        if "timestamp" in encoded:
+            writes.append((layout.metadata_file(self.dir, "timestamp"), encoded["timestamp"]))
+        for path, data in writes:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, data)
