@@ -5,6 +5,7 @@ import json
 import sys
 
 from mpboot import keys as keymod
+from mpboot.errors import MpbootError
 from mpboot.repo import create, layout, maintain, settings as settings_mod, status as status_mod
 from mpboot.repo.keyring import KeyRing
 from mpboot.repo.store import Repository
@@ -45,7 +46,7 @@ def register(subparsers):
     q.add_argument("--key-dir", metavar="KEYDIR", help="where keys are looked for and generated (default: DIR-keys)")
     for role in layout.ROLES:
         q.add_argument("--%s-threshold" % role, type=int, metavar="N", help="signatures needed for %s (default 1)" % role)
-        q.add_argument("--%s-expires" % role, type=settings_mod.parse_duration, metavar="DURATION",
+        q.add_argument("--%s-expires" % role, type=duration, metavar="DURATION",
                        help="lifetime of each %s version (default %s)" % (role, settings_mod.format_duration(settings_mod.DEFAULT_LIFETIMES[role])))
     add_key_options(q, layout.ROLES)
     q.set_defaults(func=run_init)
@@ -54,7 +55,7 @@ def register(subparsers):
                        description="Re-sign timestamp.json with a fresh expiry; also re-signs the snapshot when less than "
                        "half its lifetime is left. Needs only the online keys.")
     q.add_argument("repo", metavar="DIR")
-    q.add_argument("--expires", type=settings_mod.parse_duration, metavar="DURATION",
+    q.add_argument("--expires", type=duration, metavar="DURATION",
                    help="lifetime of this timestamp (default: the repository's setting)")
     add_key_options(q, ("timestamp", "snapshot"))
     q.set_defaults(func=run_timestamp)
@@ -64,7 +65,7 @@ def register(subparsers):
                        "follow from it). For root this is a new root version, signed by the root keys.")
     q.add_argument("repo", metavar="DIR")
     q.add_argument("--role", required=True, choices=layout.ROLES)
-    q.add_argument("--expires", type=settings_mod.parse_duration, metavar="DURATION", help="lifetime of this version")
+    q.add_argument("--expires", type=duration, metavar="DURATION", help="lifetime of this version")
     add_key_options(q, layout.ROLES)
     q.set_defaults(func=run_renew)
 
@@ -88,6 +89,13 @@ def register(subparsers):
     q.add_argument("repo", metavar="DIR")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=run_status)
+
+
+def duration(text):
+    try:
+        return settings_mod.parse_duration(text)
+    except MpbootError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_key_options(parser, roles):

@@ -49,8 +49,7 @@ def init_repository(repo_dir, key_dir=None, given=None, thresholds=None, lifetim
         if thresholds:
             raise MpbootError("thresholds come from the adopted root: drop the --*-threshold options")
         root_md = _adopt_root(root_file)
-        # The adopted root is already signed: root keys are only remembered when named.
-        files = {role: given.get(role) or ([] if role == "root" else _existing(key_dir, role)) for role in layout.ROLES}
+        files = _files_for_adopted_root(root_md.signed, given, key_dir, passphrase)
     else:
         files = {}
         for role in layout.ROLES:
@@ -74,6 +73,20 @@ def _existing(key_dir, role):
         paths.append(key_dir / ("%s-%d.pem" % (role, n)))
         n += 1
     return paths if paths[0].exists() else []
+
+
+def _files_for_adopted_root(root, given, key_dir, passphrase):
+    """Key files per role for a root that is already signed: those named for the role, else any
+    named or found file whose key the root gives that role (`mpboot root init` lets one key
+    serve targets, snapshot and timestamp), else KEYDIR/ROLE.pem. Root keys only when named."""
+    files = {role: list(given.get(role, [])) for role in layout.ROLES}
+    pool = list(dict.fromkeys([p for paths in given.values() for p in paths] +
+                              [p for role in layout.ROLES if role != "root" for p in _existing(key_dir, role)]))
+    keyids = {p: keymod.tuf_key(keymod.load_public_key(p, passphrase)).keyid for p in pool}
+    for role in layout.ROLES:
+        if role != "root" and not files[role]:
+            files[role] = [p for p in pool if keyids[p] in root.roles[role].keyids] or _existing(key_dir, role)
+    return files
 
 
 def _generate(key_dir, role, count, passphrase, generated):

@@ -1,0 +1,99 @@
+"""`mpboot repo ...` and `mpboot publish` end to end through the CLI: the round trip from
+`mpboot keygen`/`root init`/`sign` to a published target, JSON output, and one-line errors."""
+
+import json
+
+import pytest
+
+from mpboot.cli import main
+from repotest import DirFetcher, tree, updater
+
+import appbuilder
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_round_trip_from_root_init(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "app.bin").write_bytes(appbuilder.build(version="1.0.0"))
+    assert run(capsys, "keygen", "root.pem")[0] == 0
+    assert run(capsys, "keygen", "release.pem")[0] == 0
+    assert run(capsys, "root", "init", "root.json", "--root-key", "root.pem", "--targets-key", "release.pem.pub")[0] == 0
+    # One key serves targets, snapshot and timestamp in this root: naming it once is enough.
+    code, out, err = run(capsys, "repo", "init", "repo", "--root", "root.json", "--targets-key", "release.pem")
+    assert (code, err) == (0, "")
+    assert "Keys to take OFFLINE now: root and targets" in out
+    assert (tmp_path / "repo" / "metadata" / "1.root.json").read_bytes() == (tmp_path / "root.json").read_bytes()
+    assert run(capsys, "sign", "--key", "release.pem", "--version", "1.0.0", "--security-version", "1",
+               "--board", "esp32-4mb", "app.bin", "-o", "app.mpb")[0] == 0
+    code, out, err = run(capsys, "publish", "repo", "app.mpb", "--channel", "stable", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["target"] == "esp32-4mb/stable/1.0.0.mpb" and report["versions"]["timestamp"] == 2
+    code, out, err = run(capsys, "repo", "status", "repo", "--json")
+    assert code == 0
+    status = json.loads(out)
+    assert status["problems"] == [] and [t["path"] for t in status["targets"]] == ["esp32-4mb/stable/1.0.0.mpb"]
+    assert run(capsys, "repo", "timestamp", "repo")[1].startswith("timestamp version 3, expires ")
+    u = updater(tmp_path / "client", (tmp_path / "root.json").read_bytes(), "http://repo.invalid/", DirFetcher(tmp_path / "repo"))
+    u.refresh()
+    assert u.get_targetinfo("esp32-4mb/stable/1.0.0.mpb").custom["security_version"] == 1
+
+
+def test_development_repository_commands(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "repo", "init", "repo", "--timestamp-expires", "6h", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["roles"]["timestamp"]["lifetime"] == "6h"
+    assert len(report["generated"]) == 4
+    code, out, _ = run(capsys, "repo", "status", "repo")
+    assert code == 0 and "ok: everything verifies" in out and "WARNING: root key file(s)" in out
+    code, out, _ = run(capsys, "repo", "renew", "repo", "--role", "targets", "--expires", "30d")
+    assert code == 0 and out.startswith("targets renewed: version 2")
+    run(capsys, "keygen", "ts2.pem")
+    code, out, err = run(capsys, "repo", "rotate", "repo", "--role", "timestamp", "--add-key", "ts2.pem", "--threshold", "2")
+    assert code == 0, err
+    assert "timestamp role now: 2 of" in out
+    code, out, _ = run(capsys, "repo", "status", "repo", "--json")
+    assert json.loads(out)["roles"]["root"]["version"] == 2
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["repo", "status", "nowhere"], "not a repository"),
+        (["repo", "timestamp", "repo", "--expires", "soon"], None),  # argparse: exit 2
+        (["publish", "repo", "missing.mpb", "--channel", "stable"], "image not found: missing.mpb"),
+        (["publish", "repo", "junk.mpb", "--channel", "stable"], "is not authorized by this repository"),
+        (["publish", "repo", "junk.mpb", "--channel", "Bad Channel"], "channel 'Bad Channel'"),
+        (["repo", "rotate", "repo", "--role", "targets"], "nothing to rotate"),
+        (["repo", "timestamp", "repo", "--passphrase-env", "MPBOOT_TEST_UNSET_VAR"], "not set"),
+        (["repo", "init", "repo"], "already a repository"),
+    ],
+)
+def test_errors_are_one_line_and_change_nothing(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "repo", "init", "repo")[0] == 0
+    (tmp_path / "junk.mpb").write_bytes(b"\xe9" + bytes(4000))
+    before = tree(tmp_path / "repo")
+    if message is None:
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        return
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("mpboot: error: ") and message in err, err
+    assert tree(tmp_path / "repo") == before
+
+
+def test_status_exit_code_on_problems(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(capsys, "repo", "init", "repo")
+    (tmp_path / "repo" / "metadata" / "root.json").write_bytes(b"{}")
+    code, out, _ = run(capsys, "repo", "status", "repo")
+    assert code == 1 and "PROBLEM: root.json is not a copy of 1.root.json" in out
