@@ -3,9 +3,6 @@ for the ESP-IDF side, and every bad input with one error line, exit 1 and no out
 
 import json
 import os
-import re
-import subprocess
-import sys
 import tracemalloc
 
 import pytest
@@ -13,16 +10,17 @@ from esptool.bin_image import LoadFirmwareImage
 
 import appbuilder
 from clihelp import fails, run
+from mpboot import cli
 from mpboot_fw import image, trust
 from mpboot_fw.blockdev import BytesDevice
 from realfirmware import APP_OFFSET, micropython_app, micropython_firmware
+from test_appimage_esptool import field, image_info
 
 
 @pytest.fixture(scope="module")
 def kd(tmp_path_factory):
     """Keys, two roots and a small signed image, made once through the CLI."""
     d = tmp_path_factory.mktemp("keys")
-    from mpboot import cli
 
     def ok(*argv):
         assert cli.main([str(a) for a in argv]) == 0
@@ -45,14 +43,7 @@ def sign_args(kd, src, out, *extra, key="t1.pem", board="esp32-4mb"):
 
 
 def esptool_info(path, chip="esp32"):
-    r = subprocess.run([sys.executable, "-m", "esptool", "--chip", chip, "image-info", str(path)],
-                       capture_output=True, text=True)
-    return r.stdout + r.stderr
-
-
-def field(text, name):
-    m = re.search(r"^%s: (.*)$" % re.escape(name), text, re.M)
-    return m.group(1).strip() if m else None
+    return image_info(path.parent, path.read_bytes(), chip)
 
 
 # -- the round trip on real firmware ------------------------------------------------------------

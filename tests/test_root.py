@@ -69,7 +69,7 @@ def test_root_show_text(kd, capsys):
     out = kd / "root.json"
     run(capsys, "root", "init", out, "--root-key", kd / "root1.pem", "--targets-key", kd / "release1.pem.pub")
     r = run(capsys, "root", "show", out)
-    assert r.code == 0 and "valid root, version 1" in r.out and "targets   threshold 1 of 1" in r.out
+    assert r.code == 0 and "valid root: version 1" in r.out and "targets   threshold 1 of 1" in r.out
 
 
 @pytest.mark.parametrize("extra,match", [

@@ -84,21 +84,20 @@ def run_init(args):
         version=args.version,
     )
     atomic_write(args.output, data)
-    root = anchor.load_root_file(args.output)
-    if args.json:
-        print(json.dumps(summary(root), indent=2))
-    else:
-        print("wrote %s: version %d, expires %s" % (args.output, root.version, root.expires))
-        print_roles(root)
+    report(args, anchor.load_root_file(args.output), "wrote %s" % args.output)
 
 
 def run_show(args):
-    root = anchor.load_root_file(args.root)
+    report(args, anchor.load_root_file(args.root), "%s: valid root" % args.root)
+
+
+def report(args, root, headline):
     if args.json:
         print(json.dumps(summary(root), indent=2))
-    else:
-        print("%s: valid root, version %d, expires %s" % (args.root, root.version, root.expires))
-        print_roles(root)
+        return
+    print("%s: version %d, expires %s" % (headline, root.version, root.expires))
+    for name, (keyids, threshold) in root.roles.items():
+        print("  %-9s threshold %d of %d: %s" % (name, threshold, len(keyids), ", ".join(k[:16] for k in keyids)))
 
 
 def summary(root):
@@ -110,8 +109,3 @@ def summary(root):
                   for name, (keyids, threshold) in root.roles.items()},
         "keys": {keyid: public.hex() for keyid, public in root.keys.items()},
     }
-
-
-def print_roles(root):
-    for name, (keyids, threshold) in root.roles.items():
-        print("  %-9s threshold %d of %d: %s" % (name, threshold, len(keyids), ", ".join(k[:16] for k in keyids)))
