@@ -59,7 +59,7 @@ class Root:
 def load_root(data, trusted=None):
     """Parse and verify root metadata bytes; with `trusted`, also check it as its successor."""
     signed, message, signatures = load_envelope(data, "root")
-    root = _root_from_signed(signed)
+    root = parse_root(signed)
     if trusted is not None:
         # Spec 5.3.4: signed by a threshold of the trusted root's root keys, then of its own.
         trusted.verify("root", message, signatures)
@@ -70,21 +70,10 @@ def load_root(data, trusted=None):
     return root
 
 
-def parse_root(signed):
-    """A Root from the `signed` dict of root metadata, structure checked, signatures NOT: for a
-    caller that orders the rotation checks itself (tuf.TrustedSet.update_root)."""
-    return _root_from_signed(signed)
-
-
-def spec_supported(spec):
-    """True for a spec_version this client reads (1.x); any metadata type, not only root."""
-    return isinstance(spec, str) and _spec_supported(spec)
-
-
 def load_envelope(data, type_name):
     """Split metadata bytes into (signed dict, canonical bytes of signed, signatures dict).
 
-    The signed bytes are re-encoded canonically, so pretty-printed metadata verifies too.
+    The signed bytes are canonical (signed_bytes), so pretty-printed metadata verifies too.
     """
     try:
         doc = json.loads(data)
@@ -113,10 +102,20 @@ def load_envelope(data, type_name):
             sig = b""
         pairs.append((keyid, sig))
     try:
-        message = cjson.encode(signed)
+        message = signed_bytes(data, signed)
     except ValueError:
         raise TrustError(type_name + ": not canonical JSON")
     return signed, message, collect_signatures(pairs)
+
+
+def signed_bytes(data, signed):
+    """The canonical JSON of `signed`: a view into `data` where it already holds exactly those
+    bytes (after the first `"signed":`, as a compact, sorted, ASCII publisher writes them), else
+    a fresh encoding. Either way the signature is checked over canonical(signed), the object that
+    is then used; the view only saves a copy the size of the document."""
+    start = -1 if isinstance(data, str) else data.find(b'"signed":')
+    end = cjson.encoded_at(signed, data, start + 9) if start >= 0 else -1
+    return memoryview(data)[start + 9:end] if end >= 0 else cjson.encode(signed)
 
 
 def collect_signatures(pairs):
@@ -192,12 +191,14 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _root_from_signed(signed):
+def parse_root(signed):
+    """A Root from the `signed` dict of root metadata, structure checked, signatures NOT: for a
+    caller that orders the rotation checks itself (tuf.TrustedSet.update_root)."""
     version = signed.get("version")
     if not _is_int(version) or version < 1:
         raise TrustError("root: bad version")
     spec = signed.get("spec_version")
-    if not isinstance(spec, str) or not _spec_supported(spec):
+    if not spec_supported(spec):
         raise TrustError("root: unsupported spec_version")
     consistent = signed.get("consistent_snapshot", False)
     if not isinstance(consistent, bool):
@@ -219,8 +220,10 @@ def _root_from_signed(signed):
     return Root(version, signed.get("expires"), keys, roles, consistent, spec)
 
 
-def _spec_supported(spec):
-    # python-tuf's rule: X.Y or X.Y.Z, all digits, major version 1.
+def spec_supported(spec):
+    """True for a spec_version this client reads (python-tuf's rule: X.Y or X.Y.Z, major 1)."""
+    if not isinstance(spec, str):
+        return False
     parts = spec.split(".")
     if len(parts) not in (2, 3):
         return False
