@@ -3,9 +3,13 @@ for the ESP-IDF side, and every bad input with one error line, exit 1 and no out
 
 import json
 import os
+import subprocess
+import sys
 import tracemalloc
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from esptool.bin_image import LoadFirmwareImage
 
 import appbuilder
@@ -94,6 +98,33 @@ def test_verify_slot_memory_on_the_real_firmware(kd, tmp_path, capsys):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 32 * 1024, peak
+
+
+def test_secure_boot_v2_sector_fits_the_reserved_space(kd, tmp_path, capsys):
+    # espsecure, the real Secure Boot v2 signer, pads the app to 4 KiB and appends its 4 KiB
+    # signature sector exactly where a signed image reserves 0xFF; mpboot sign keeps it.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    (tmp_path / "sbv2.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    app = (kd / "app.bin").read_bytes()
+    espsecure = [sys.executable, "-m", "espsecure"]
+    subprocess.run(espsecure + ["sign-data", "--version", "2", "--keyfile", str(tmp_path / "sbv2.pem"),
+                                "--output", str(tmp_path / "sb.bin"), str(kd / "app.bin")], check=True, capture_output=True)
+    sb = (tmp_path / "sb.bin").read_bytes()
+    m = image.manifest_offset(len(app))
+    assert len(sb) == m and sb[:len(app)] == app
+    out = tmp_path / "sb.mpb"
+    assert run(capsys, *sign_args(kd, tmp_path / "sb.bin", out)).code == 0
+    data = out.read_bytes()
+    assert data[:m] == sb and len(data) == len((kd / "small.mpb").read_bytes())
+    assert run(capsys, "verify", "--root", kd / "root.json", out).code == 0
+    insp = json.loads(run(capsys, "inspect", out, "--json").out)
+    assert insp["layout"]["secure_boot_sector_state"] == "Secure Boot v2 signature block"
+    # What the ESP-IDF bootloader checks under Secure Boot v2 is intact in the signed image.
+    (tmp_path / "prefix.bin").write_bytes(data[:m])
+    check = subprocess.run(espsecure + ["verify-signature", "--version", "2", "--keyfile", str(tmp_path / "sbv2.pem"),
+                                        str(tmp_path / "prefix.bin")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 # -- trust decisions ----------------------------------------------------------------------------

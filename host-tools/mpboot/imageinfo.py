@@ -13,7 +13,6 @@ from mpboot_fw import appimage, image, trust
 from mpboot_fw.blockdev import BytesDevice
 
 FLASH_MODES = {0: "QIO", 1: "QOUT", 2: "DIO", 3: "DOUT"}
-SB2_MAGIC = 0xE7  # first byte of an ESP-IDF Secure Boot v2 signature block
 
 
 def inspect_bytes(data, anchor=None):
@@ -112,7 +111,7 @@ def _layout(m, region):
     sector = region[reserved:m.offset]
     if sector == b"\xff" * len(sector):
         state = "empty"
-    elif sector[:1] == bytes([SB2_MAGIC]):
+    elif sector[:1] == bytes([signing.SECURE_BOOT_V2_MAGIC]):
         state = "Secure Boot v2 signature block"
     else:
         state = "other data"

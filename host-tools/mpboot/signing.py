@@ -24,13 +24,17 @@ MAX_U32 = 0xFFFFFFFF
 MERGED_BASES = (0x1000, 0x0)
 
 
+SECURE_BOOT_V2_MAGIC = 0xE7  # first byte of an ESP-IDF Secure Boot v2 signature block
+
+
 class AppSource:
     """The app to sign and where it came from (for messages and `inspect`)."""
 
-    def __init__(self, app, description, info):
+    def __init__(self, app, description, info, secure_boot_sector=None):
         self.app = app
         self.description = description
         self.info = info  # appimage.AppImage from validate()
+        self.secure_boot_sector = secure_boot_sector  # espsecure's 4 KiB signature sector, if any
 
 
 class KeyAnchor:
@@ -73,6 +77,9 @@ def load_app(data, chip_id=None, what="input"):
                           % (what, chip_name(info.chip_id), chip_name(chip_id)))
     app, rest = data[:info.image_length], data[info.image_length:]
     if merged is None and rest:
+        sector = _secure_boot_sector(len(app), rest)
+        if sector is not None:
+            return AppSource(app, "app image signed for Secure Boot v2", info, sector)
         try:
             image.read_manifest(BytesDevice(data))
             raise MpbootError("%s is already a signed image: sign the app image it was made from" % what)
@@ -81,6 +88,15 @@ def load_app(data, chip_id=None, what="input"):
         raise MpbootError("%s has %d unexpected bytes after the app image (%d bytes): give the app .bin as built"
                           % (what, len(rest), info.image_length))
     return AppSource(app, description, info)
+
+
+def _secure_boot_sector(app_len, rest):
+    """The sector `espsecure sign-data --version 2` appends (after 0xFF padding to 4 KiB), if
+    `rest` is exactly that: it goes into the reserved sector of the signed image unchanged."""
+    pad = image.manifest_offset(app_len) - image.SECTOR - app_len
+    if len(rest) == pad + image.SECTOR and rest[:pad] == b"\xff" * pad and rest[pad] == SECURE_BOOT_V2_MAGIC:
+        return rest[pad:]
+    return None
 
 
 def chip_name(chip_id):
@@ -118,8 +134,12 @@ def _text_field(value, option):
     return raw
 
 
-def sign_app(app, private_keys, version, security_version, chip_id, board="", created=None):
-    """The signed image bytes for `app` (checked already), signed by every key in `private_keys`."""
+def sign_app(app, private_keys, version, security_version, chip_id, board="", created=None,
+             secure_boot_sector=None):
+    """The signed image bytes for `app` (checked already), signed by every key in `private_keys`.
+
+    secure_boot_sector: an ESP-IDF Secure Boot v2 signature sector to place in the reserved
+    sector (else it stays 0xFF, for one to be written later)."""
     if not 0 <= security_version <= MAX_U32:
         raise MpbootError("--security-version must be between 0 and %d" % MAX_U32)
     if not private_keys:
@@ -136,7 +156,8 @@ def sign_app(app, private_keys, version, security_version, chip_id, board="", cr
         _text_field(board, "--board"), _text_field(version, "--version"), 0)
     offset = image.manifest_offset(len(app))
     out = bytearray(app)
-    out += b"\xff" * (offset - len(out))
+    out += b"\xff" * (offset - image.SECTOR - len(out))
+    out += b"\xff" * image.SECTOR if secure_boot_sector is None else secure_boot_sector
     out += signed + struct.pack(image.COUNT_FORMAT, len(ids), 0)
     for keyid, key in zip(ids, private_keys):
         out += keyid + key.sign(signed)

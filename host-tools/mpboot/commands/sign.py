@@ -18,9 +18,10 @@ examples:
   mpboot sign --key r1.pem --key r2.pem --version 1.0.1 --security-version 1 --board esp32s3 \\
       build/micropython.bin -o app.mpb --root root.json
 
-IN is an ESP-IDF app image (micropython.bin from a build) or a merged firmware download
-(bootloader + partition table + app, as on micropython.org): the app is cut out by its partition
-table. Before signing, the app is checked as the ESP-IDF bootloader checks it (magic, segments,
+IN is an ESP-IDF app image (micropython.bin from a build), the same signed for Secure Boot v2
+by `espsecure sign-data --version 2` (its signature sector is kept), or a merged firmware
+download (bootloader + partition table + app, as on micropython.org): the app is cut out by its
+partition table. Before signing, the app is checked as the ESP-IDF bootloader checks it (magic, segments,
 checksum, appended SHA-256) and its chip against --board.
 --board is a board from boards/ (recorded in the image: only that board accepts it) or a bare
 chip name esp32, esp32s3, esp32c3 (any board with that chip accepts it).
@@ -55,7 +56,8 @@ def run(args):
     private_keys = [keys.load_private_key(path, passphrase) for path in args.key]
     root = anchor.load_root_file(args.root) if args.root else None
     source = signing.load_app(read_input(args.input), chip_id=chip_id, what=args.input)
-    data = signing.sign_app(source.app, private_keys, args.version, args.security_version, chip_id, board)
+    data = signing.sign_app(source.app, private_keys, args.version, args.security_version, chip_id, board,
+                            secure_boot_sector=source.secure_boot_sector)
     if root is not None:
         try:
             signing.verify_image(data, root, chip_id=chip_id, board=board or None)
