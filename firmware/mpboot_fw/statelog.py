@@ -104,13 +104,13 @@ class _View:
         return other
 
 
-def _apply(view, typ, body, addr):
-    """Update `view` with one committed record (payload `body` at flash address `addr`)."""
+def _apply(view, typ, mv, pos, n, addr):
+    """Update `view` with one committed record: payload mv[pos:pos + n], at flash `addr`."""
     if typ == R.T_CHUNK:
-        view.chunks.append((addr, len(body)))
+        view.chunks.append((addr, n))
         return
     if typ == R.T_BLOB:
-        name, version, length, count, present = R.get_blob(body)
+        name, version, length, count, present = R.get_blob(mv, pos)
         # Its chunks are the `count` records right before it; earlier ones are left over from
         # a blob whose commit was cut off.
         chunks = tuple(view.chunks[len(view.chunks) - count:]) if count <= len(view.chunks) else ()
@@ -119,9 +119,9 @@ def _apply(view, typ, body, addr):
         elif len(chunks) == count and sum(c[1] for c in chunks) == length:
             view.blobs[name] = (version, length, chunks)
     elif typ == R.T_PENDING:
-        view.pending = (addr, len(body)) if len(body) else None
+        view.pending = (addr, n) if n else None
     elif typ == R.T_EVENT:
-        view.events.append((addr, len(body)))
+        view.events.append((addr, n))
         if len(view.events) > EVENT_RING:
             view.events.pop(0)
     if view.chunks:
@@ -302,27 +302,28 @@ class State:
             dev.readblocks(s, self._buf)
             off = 0
             while True:
-                h = R.parse(mv, off, bs)
-                if h is None or h[3] <= top:
+                size = R.parse(mv, off, bs)
+                seq = R.seq_at(mv, off) if size >= 0 else -1
+                if seq <= top:
                     break
-                typ, flags, size, seq = h
+                typ = mv[off + 2]
+                pos = off + R.HEAD
                 top = last[s] = seq
                 if first[s] < 0:
                     first[s] = seq
-                body = mv[off + R.HEAD:off + R.HEAD + size]
-                self._note(typ, body)
-                if flags & R.F_SNAP:
+                self._note(typ, mv, pos)
+                if mv[off + 3] & R.F_SNAP:
                     if typ == R.T_BEGIN:
-                        fmt, gen = struct.unpack_from("<BI", body, 0)
+                        fmt, gen = struct.unpack_from("<BI", mv, pos)
                         foreign = foreign or fmt != R.FORMAT
                         cand = _View(gen) if fmt == R.FORMAT else None
                         cand_begin = cand_seq = seq
                     elif cand is not None and seq == cand_seq + 1:
                         cand_seq = seq
                         if typ != R.T_END:
-                            _apply(cand, typ, body, s * bs + off + R.HEAD)
+                            _apply(cand, typ, mv, pos, size, s * bs + pos)
                         else:
-                            if struct.unpack_from("<I", body, 0)[0] == cand_begin:
+                            if struct.unpack_from("<I", mv, pos)[0] == cand_begin:
                                 cur, cur_seq, live_begin = cand, seq, cand_begin
                             cand = None
                     else:
@@ -330,9 +331,9 @@ class State:
                 else:
                     cand = None
                     if cur is not None and seq == cur_seq + 1:
-                        _apply(cur, typ, body, s * bs + off + R.HEAD)
+                        _apply(cur, typ, mv, pos, size, s * bs + pos)
                         cur_seq = seq
-                off += R.size(size)
+                off = pos + R.size(size) - R.HEAD
                 if seq == cur_seq:
                     tail, tail_end = s, off
         if cur is None:
@@ -348,15 +349,15 @@ class State:
             clean = min(mv[tail_end:]) == 0xFF
         self._dirty = not clean
 
-    def _note(self, typ, body):
+    def _note(self, typ, mv, pos):
         """Keep the monotonic values at the largest committed value seen."""
         g = self._g
         if typ == R.T_FLOOR:
-            g[_G_FLOOR] = max(g[_G_FLOOR], struct.unpack_from("<I", body, 0)[0])
+            g[_G_FLOOR] = max(g[_G_FLOOR], struct.unpack_from("<I", mv, pos)[0])
         elif typ == R.T_TIME:
-            g[_G_TIME] = max(g[_G_TIME], struct.unpack_from("<Q", body, 0)[0])
+            g[_G_TIME] = max(g[_G_TIME], struct.unpack_from("<Q", mv, pos)[0])
         elif typ == R.T_BOOT:
-            g[_G_BOOT] = max(g[_G_BOOT], struct.unpack_from("<I", body, 0)[0])
+            g[_G_BOOT] = max(g[_G_BOOT], struct.unpack_from("<I", mv, pos)[0])
 
     def _read(self, addr, out):
         block, off = divmod(addr, self._bs)
@@ -445,7 +446,6 @@ class State:
             self._open()
         off = self._off
         self._seq += 1
-        body = self._mv[:n]
         if not self._dry:
             for i in range(n, size - R.HEAD):
                 self._buf[i] = 0xFF
@@ -453,10 +453,10 @@ class State:
                 self._dev.writeblocks(self._sec, self._mv[:size - R.HEAD], off + R.HEAD)
             R.seal(self._head, typ, flags, n, self._seq, self._mv)
             self._dev.writeblocks(self._sec, self._head, off)
-            self._note(typ, body)
+            self._note(typ, self._mv, 0)
         self._off = off + size
         if view is not None:
-            _apply(view, typ, body, self._sec * self._bs + off + R.HEAD)
+            _apply(view, typ, self._mv, 0, n, self._sec * self._bs + off + R.HEAD)
 
     def _emit_int(self, view, typ, fmt, value):
         struct.pack_into(fmt, self._buf, 0, value)

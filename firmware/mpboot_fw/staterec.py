@@ -56,15 +56,20 @@ def seal(head, typ, flags, n, seq, payload):
 
 
 def parse(mv, off, end):
-    """(type, flags, n, seq) of the committed record at mv[off:], or None if there is none."""
-    if off + HEAD > end or mv[off] != MAGIC0 or mv[off + 1] != MAGIC1:
-        return None
-    typ, flags, n, rsv, seq, crc = struct.unpack_from("<BBHHII", mv, off + 2)
-    if rsv or off + size(n) > end:
-        return None
-    if crc32(mv[off + HEAD:off + HEAD + n], crc32(mv[off:off + 12])) != crc:
-        return None
-    return typ, flags, n, seq
+    """Payload length of the committed record at mv[off:], or -1 if there is none there."""
+    if off + HEAD > end or mv[off] != MAGIC0 or mv[off + 1] != MAGIC1 or mv[off + 6] or mv[off + 7]:
+        return -1
+    n = mv[off + 4] | mv[off + 5] << 8
+    if off + size(n) > end:
+        return -1
+    if crc32(mv[off + HEAD:off + HEAD + n], crc32(mv[off:off + 12])) != struct.unpack_from("<I", mv, off + 12)[0]:
+        return -1
+    return n
+
+
+def seq_at(mv, off):
+    """Sequence number in the head at mv[off:]."""
+    return mv[off + 8] | mv[off + 9] << 8 | mv[off + 10] << 16 | mv[off + 11] << 24
 
 
 def put_str(buf, off, text, cap):
@@ -109,9 +114,9 @@ def put_blob(buf, name, version, length, chunks, present):
     return off + 11
 
 
-def get_blob(mv):
-    """(name, version, length, chunk count, present) of a blob commit."""
-    name, off = get_str(mv, 0)
+def get_blob(mv, off):
+    """(name, version, length, chunk count, present) of the blob commit at mv[off:]."""
+    name, off = get_str(mv, off)
     return (name,) + struct.unpack_from("<IIHB", mv, off)
 
 
