@@ -57,7 +57,7 @@ def test_development_repository_commands(tmp_path, capsys, monkeypatch):
     run(capsys, "keygen", "ts2.pem")
     code, out, err = run(capsys, "repo", "rotate", "repo", "--role", "timestamp", "--add-key", "ts2.pem", "--threshold", "2")
     assert code == 0, err
-    assert "timestamp role now: 2 of" in out
+    assert "timestamp role now: threshold 2, keys" in out
     code, out, _ = run(capsys, "repo", "status", "repo", "--json")
     assert json.loads(out)["roles"]["root"]["version"] == 2
 

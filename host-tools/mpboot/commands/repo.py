@@ -173,7 +173,7 @@ def run_renew(args):
 def run_rotate(args):
     repo, keyring = open_repository(args)
     report = maintain.rotate(repo, keyring, args.role, add=args.add_key, remove=args.remove_key, threshold=args.threshold)
-    lines = ["%s role now: %d of %s" % (args.role, report["threshold"], ", ".join(k[:16] for k in report["keyids"])),
+    lines = ["%s role now: threshold %d, keys %s" % (args.role, report["threshold"], ", ".join(k[:16] for k in report["keyids"])),
              "new root: %s" % report["root"]]
     lines += ["  added %s" % k[:16] for k in report["added"]] + ["  removed %s" % k[:16] for k in report["removed"]]
     lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
