@@ -83,6 +83,16 @@ def load_board(name):
         raise MpbootError("board file %s is malformed: %s" % (path, e)) from None
 
 
+def match_image(image):
+    """The board whose flash size and partition table a whole-flash image has, else None."""
+    table = bytes(image[pt.TABLE_OFFSET:pt.TABLE_OFFSET + pt.TABLE_MAX_LEN])
+    for name in list_boards():
+        board = load_board(name)
+        if board.flash_size == len(image) and pt.to_binary(board.partitions) == table:
+            return board
+    return None
+
+
 def chip_id_for(name):
     """ESP-IDF image chip id for a board name or a bare chip name (esp32, esp32s3, esp32c3)."""
     if name in CHIPS:

@@ -102,6 +102,15 @@ class NorFlash:
         self._check(addr, len(buf))
         buf[:] = self.mem[addr:addr + len(buf)]
 
+    def load(self, addr, data):
+        """Set bytes as a programmer (esptool) would: no operation number, no cut, no wear.
+
+        For contents that are outside the power-cut model (factory images, the emulator's
+        write-back of files and NVS); everything the device does goes through erase/write.
+        """
+        self._check(addr, len(data))
+        self.mem[addr:addr + len(data)] = data
+
     def _begin(self, kind, addr, length):
         """Number the operation; return how many bytes of it happen before a cut (None: all)."""
         index = len(self.ops)

@@ -2,8 +2,20 @@
 
 This is the host side of `esp32.Partition` on the emulated board (the MicroPython module
 forwards its calls here), and it serves CPython tests of device code directly. Semantics follow
-ports/esp32/esp32_partition.c: `writeblocks(n, buf)` erases the blocks it covers first,
-`writeblocks(n, buf, off)` only programs, `ioctl(6, n)` erases one 4 KiB block.
+ports/esp32/esp32_partition.c over ESP-IDF's esp_partition_* range checks:
+
+- `readblocks(n, buf[, off])` reads `len(buf)` bytes at `n * block_size + off`;
+- `writeblocks(n, buf)` erases what it covers first (with a block size below 4096, the rest of
+  each touched sector is read, the sector erased and that rest written back), then programs;
+  `writeblocks(n, buf, off)` only programs;
+- `ioctl(6, n)` erases one 4 KiB block (only when the block size is 4096; else -EINVAL);
+- out-of-range access raises OSError as the board does: check_esp_err turns ESP-IDF's
+  ESP_ERR_INVALID_ARG (start past the end, unaligned erase start) and ESP_ERR_INVALID_SIZE (end
+  past the end, erase length not a multiple of 4096) into OSError(-code, name).
+
+`guard(addr, length)`, when set, sees every erase and write first: the emulated board uses it to
+abort like ESP-IDF's SPI flash driver on a write to the bootloader, the partition table or the
+running app (CONFIG_SPI_FLASH_DANGEROUS_WRITE_ABORTS, the default).
 """
 
 from mpboot.emulator.flash import SECTOR_SIZE
@@ -16,10 +28,32 @@ IOCTL_BLOCK_SIZE = 5
 IOCTL_BLOCK_ERASE = 6
 
 EINVAL = 22
+ESP_ERR_INVALID_ARG = 0x102
+ESP_ERR_INVALID_SIZE = 0x104
+ESP_ERR_NAMES = {
+    -1: "ESP_FAIL",
+    0x102: "ESP_ERR_INVALID_ARG",
+    0x103: "ESP_ERR_INVALID_STATE",
+    0x104: "ESP_ERR_INVALID_SIZE",
+    0x105: "ESP_ERR_NOT_FOUND",
+    0x1102: "ESP_ERR_NVS_NOT_FOUND",
+    0x1103: "ESP_ERR_NVS_TYPE_MISMATCH",
+    0x1105: "ESP_ERR_NVS_NOT_ENOUGH_SPACE",
+    0x1106: "ESP_ERR_NVS_INVALID_NAME",
+    0x1109: "ESP_ERR_NVS_KEY_TOO_LONG",
+    0x110C: "ESP_ERR_NVS_INVALID_LENGTH",
+    0x1503: "ESP_ERR_OTA_VALIDATE_FAILED",
+}
+
+
+def esp_error(code):
+    """The OSError MicroPython's check_esp_err raises for an ESP-IDF error code."""
+    return OSError(-code, ESP_ERR_NAMES.get(code, "ESP_ERR_0x%x" % code))
 
 
 class FlashPartition:
-    def __init__(self, flash, offset, size, block_size=SECTOR_SIZE, label="", type_=1, subtype=0):
+    def __init__(self, flash, offset, size, block_size=SECTOR_SIZE, label="", type_=1, subtype=0,
+                 encrypted=False, guard=None):
         self.flash = flash
         self.offset = offset
         self.size = size
@@ -27,15 +61,35 @@ class FlashPartition:
         self.label = label
         self.type = type_
         self.subtype = subtype
+        self.encrypted = encrypted
+        self.guard = guard
 
     def info(self):
-        return (self.type, self.subtype, self.offset, self.size, self.label, False)
+        return (self.type, self.subtype, self.offset, self.size, self.label, self.encrypted)
 
     def _range(self, start, length):
-        # esp_partition_read/write/erase_range refuse anything that does not fit the partition.
-        if start < 0 or length < 0 or start + length > self.size:
-            raise OSError(EINVAL, "ESP_ERR_INVALID_SIZE")
+        # esp_partition_read/write/erase_range: start past the end, then end past the end.
+        if start < 0 or start > self.size:
+            raise esp_error(ESP_ERR_INVALID_ARG)
+        if start + length > self.size:
+            raise esp_error(ESP_ERR_INVALID_SIZE)
         return self.offset + start
+
+    def _erase(self, start, length):
+        addr = self._range(start, length)
+        if length % SECTOR_SIZE:
+            raise esp_error(ESP_ERR_INVALID_SIZE)
+        if start % SECTOR_SIZE:
+            raise esp_error(ESP_ERR_INVALID_ARG)
+        if self.guard:
+            self.guard(addr, length)
+        self.flash.erase(addr, length)
+
+    def _write(self, start, data):
+        addr = self._range(start, len(data))
+        if self.guard:
+            self.guard(addr, len(data))
+        self.flash.write(addr, data)
 
     def readblocks(self, block_num, buf, offset=0):
         start = self._range(block_num * self.block_size + offset, len(buf))
@@ -43,13 +97,25 @@ class FlashPartition:
 
     def writeblocks(self, block_num, buf, offset=None):
         start = block_num * self.block_size
-        if offset is None:
-            if len(buf) % SECTOR_SIZE or start % SECTOR_SIZE:
-                raise OSError(EINVAL, "ESP_ERR_INVALID_SIZE")
-            self.flash.erase(self._range(start, len(buf)), len(buf))
-        else:
+        data = bytes(buf)
+        if offset is not None:
             start += offset
-        self.flash.write(self._range(start, len(buf)), bytes(buf))
+        elif self.block_size >= SECTOR_SIZE:
+            self._erase(start, len(data))
+        else:
+            self._erase_keeping_rest(start, len(data))
+        self._write(start, data)
+
+    def _erase_keeping_rest(self, start, length):
+        end = start + length
+        self._range(start, length)
+        for sector in range(start - start % SECTOR_SIZE, end, SECTOR_SIZE):
+            keep = self.flash.read(self.offset + sector, SECTOR_SIZE)
+            self._erase(sector, SECTOR_SIZE)
+            if sector < start:
+                self._write(sector, keep[:start - sector])
+            if end < sector + SECTOR_SIZE:
+                self._write(end, keep[end - sector:])
 
     def ioctl(self, op, arg):
         if op in (IOCTL_INIT, IOCTL_DEINIT, IOCTL_SYNC):
@@ -61,6 +127,6 @@ class FlashPartition:
         if op == IOCTL_BLOCK_ERASE:
             if self.block_size != SECTOR_SIZE:
                 return -EINVAL
-            self.flash.erase(self._range(arg * SECTOR_SIZE, SECTOR_SIZE), SECTOR_SIZE)
+            self._erase(arg * SECTOR_SIZE, SECTOR_SIZE)
             return 0
         return None

@@ -1,0 +1,89 @@
+"""`mpboot emulate`: boot a whole-flash image on the emulated board and print what happens."""
+
+import argparse
+import json
+
+from mpboot import boards
+from mpboot.emulator.board import CAUSE_NAMES, Board
+from mpboot.emulator.flash import CUT_MODES, CutPlan
+from mpboot.errors import MpbootError
+from mpboot.fileio import read_input
+from mpboot.mpy.runtime import RuntimeMissing
+
+ORDER = 65
+
+EXAMPLES = """\
+examples:
+  mpboot emulate flash.bin                        # one boot: bootloader decisions, MicroPython output
+  mpboot emulate flash.bin --boots 3              # boot again after each reset
+  mpboot emulate flash.bin --boots 2 --cut-at 5 --cut-mode torn   # power cut in flash operation 5
+  mpboot emulate flash.bin --json
+
+FLASH.bin is the board's flash (as `mpboot flash-image` writes it) and is updated in place, as a
+board's flash would be: boot it again to continue where it left off. Flash operations (each
+sector erase, each write) are numbered from 0 in this run; --cut-at K cuts the power before,
+in the middle of (torn), or after operation K, and the next boot starts from power-on.
+The board is recognised from the image's partition table, or given with --board.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "emulate", help="boot a flash image on the emulated board",
+        description="Run a whole-flash image on the emulated ESP32: ESP-IDF's bootloader rules "
+        "(slot choice, rollback, image checks), then real MicroPython with the board's esp32 and "
+        "machine modules, boot.py and main.py.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("flash", metavar="FLASH.bin", help="whole-flash image (updated in place)")
+    p.add_argument("--board", metavar="B", help="board definition (default: the one whose partition table the image has)")
+    p.add_argument("--boots", type=int, default=1, metavar="N", help="number of boots (default 1)")
+    p.add_argument("--cut-at", type=int, metavar="K", help="cut the power at flash operation K of this run")
+    p.add_argument("--cut-mode", choices=CUT_MODES, default="before", help="before, torn or after the operation")
+    p.add_argument("--timeout", type=float, default=20.0, metavar="S",
+                   help="seconds a boot may run before it counts as hung (default 20)")
+    p.add_argument("--json", action="store_true", help="print the boot records as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    if args.boots < 1:
+        raise MpbootError("--boots must be at least 1")
+    if args.cut_at is not None and args.cut_at < 0:
+        raise MpbootError("--cut-at must be an operation number, 0 or more")
+    board = boards.load_board(args.board) if args.board else _recognise(args.flash)
+    echo = None if args.json else print
+    try:
+        with Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
+            emulated.flash.reset_log()
+            if args.cut_at is not None:
+                emulated.flash.cut = CutPlan(args.cut_at, args.cut_mode)
+            records = []
+            for _ in range(args.boots):
+                kind, cause = emulated.next_boot
+                if echo:
+                    print("=== boot %d (%s, reset cause %s) ===" % (len(records), kind, CAUSE_NAMES[cause]))
+                record = emulated.boot()
+                records.append(record)
+                if echo:
+                    print("--- %s; flash: %d operations (%d erases, %d writes); %.2f s"
+                          % (_outcome(record), record.flash["operations"], record.flash["erases"],
+                             record.flash["writes"], record.seconds))
+            totals = emulated.flash.stats()
+    except RuntimeMissing as e:
+        raise MpbootError(str(e)) from None
+    if args.json:
+        print(json.dumps(dict(board=board.name, boots=[r.to_dict() for r in records], flash=totals), indent=2))
+    else:
+        print("flash totals: %(operations)d operations, %(erases)d erases, %(writes)d writes, "
+              "%(faults)d faults, at most %(max_erases_per_sector)d erases of one sector" % totals)
+
+
+def _recognise(path):
+    board = boards.match_image(read_input(path, "flash image"))
+    if board is None:
+        raise MpbootError("%s matches no board in boards/ (flash size and partition table): pass --board" % path)
+    return board
+
+
+def _outcome(record):
+    text = "outcome: " + record.outcome
+    return text + " (%s)" % record.error if record.error else text

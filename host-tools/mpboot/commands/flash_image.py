@@ -1,0 +1,62 @@
+"""`mpboot flash-image`: a whole-flash image for a board (bootloader, table, otadata, app, state, vfs)."""
+
+import argparse
+import json
+
+from mpboot import anchor, boards, flashimage
+from mpboot.fileio import atomic_write, read_input
+
+ORDER = 60
+
+EXAMPLES = """\
+examples:
+  mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware ESP32_GENERIC-OTA-v1.23.0.bin \\
+      --root root.json --files device/ -o flash.bin
+  mpboot emulate flash.bin
+  esptool --chip esp32 write-flash 0x0 flash.bin          # the same file on a real board
+  qemu-system-xtensa -machine esp32 -drive file=flash.bin,if=mtd,format=raw
+
+--app is the signed image (the ESP-IDF app is its first bytes), written whole into ota_0; a
+merged MicroPython download also works (its app and bootloader are used). The bootloader comes
+from --firmware, a merged download for the board's chip. otadata selects ota_0. With --root, the
+state partition starts out holding that root metadata as the trust anchor. --files DIR becomes
+the LittleFS filesystem (boot.py, main.py, lib/...); without it the vfs partition is left erased
+and MicroPython formats it on first boot. The result is byte for byte what
+`esptool merge-bin --pad-to-size <flash size>` makes from the same parts.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "flash-image", help="assemble a whole-flash image for a board",
+        description="Assemble the complete flash contents of a board, to write at offset 0 or to boot "
+        "in `mpboot emulate`.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--board", required=True, metavar="B", help="board from boards/ (%s)" % ", ".join(boards.list_boards()))
+    p.add_argument("--app", required=True, metavar="SIGNED_IMAGE", help="signed image for ota_0")
+    p.add_argument("--firmware", metavar="MERGED.bin", help="merged MicroPython download: the bootloader")
+    p.add_argument("--root", metavar="ROOT.json", help="root metadata: the trust anchor in the state partition")
+    p.add_argument("--files", metavar="DIR", help="files for the vfs partition (LittleFS)")
+    p.add_argument("-o", "--output", required=True, metavar="FLASH.bin", help="image to write")
+    p.add_argument("--json", action="store_true", help="print the parts as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    board = boards.load_board(args.board)
+    app = read_input(args.app, "--app file")
+    firmware = read_input(args.firmware, "--firmware file") if args.firmware else None
+    root = None
+    if args.root:
+        anchor.load_root_file(args.root)
+        root = read_input(args.root, "root file")
+    files = flashimage.read_files(args.files) if args.files else None
+    image, parts = flashimage.build(board, app, firmware, root, files)
+    atomic_write(args.output, image)
+    summary = [dict(offset=offset, size=len(data), part=name) for offset, data, name in parts]
+    if args.json:
+        print(json.dumps(dict(output=str(args.output), board=board.name, flash_size=board.flash_size,
+                              parts=summary), indent=2))
+    else:
+        print("%s: %d bytes for %s" % (args.output, board.flash_size, board.name))
+        for part in summary:
+            print("  0x%06x  %8d  %s" % (part["offset"], part["size"], part["part"]))

@@ -1,0 +1,263 @@
+"""The emulated board: NOR flash, ESP-IDF's second-stage bootloader, and real MicroPython.
+
+    from mpboot.emulator.board import Board
+    with Board("flash.bin", "esp32-4mb") as board:
+        record = board.boot()          # one boot: bootloader decisions, the app's run, outcome
+        records = board.run(boots=3)   # boot, and boot again after each reset
+
+One `boot()`:
+1. (hard boots) the bootloader (bootloader.py) reads the partition table and otadata, applies
+   the rollback rules, validates the image and picks the slot, logging each decision;
+2. a fresh interpreter of the real MicroPython runtime gets the board's modules (mpylib/:
+   esp32, machine, ... with their host side in app.py) and the files of the `vfs` partition at
+   `/`, then runs boot.py and main.py as ports/esp32/main.c does;
+3. the boot ends with an outcome, and the next boot starts accordingly:
+
+   | outcome      | what happened                                | next boot, reset_cause()      |
+   |--------------|----------------------------------------------|-------------------------------|
+   | ok           | main.py returned (a board sits in the REPL)  | power cycle: PWRON_RESET [1]  |
+   | exception    | boot.py or main.py raised (traceback printed)| power cycle: PWRON_RESET [1]  |
+   | soft_reboot  | SystemExit / machine.soft_reset()            | soft: no bootloader, same cause |
+   | reset        | machine.reset()                              | SOFT_RESET                    |
+   | deepsleep    | machine.deepsleep()                          | DEEPSLEEP_RESET               |
+   | wdt          | machine.WDT not fed in time                  | WDT_RESET                     |
+   | hang         | still running at `run_timeout`               | power cycle [1]               |
+   | panic        | a flash write ESP-IDF aborts on              | SOFT_RESET (ESP_RST_PANIC)    |
+   | power_cut    | the flash's CutPlan fired                    | PWRON_RESET                   |
+   | no_app, bad_partition_table | nothing the bootloader can boot | SOFT_RESET (it resets forever) |
+
+   [1] WDT_RESET instead when the app had created a machine.WDT: nothing feeds it any more.
+
+The image of the app in the slot gives its identity (version, secure_version); its machine code
+is not run, MicroPython is (see docs/emulator.md for what that leaves out).
+"""
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mpboot import boards
+from mpboot.emulator import bootloader
+from mpboot.emulator.app import AppSession
+from mpboot.emulator.flash import NorFlash, PowerCut
+from mpboot.emulator.vfs import Volume
+from mpboot.errors import MpbootError
+from mpboot.espidf import partition_table as pt
+from mpboot.mpy.runtime import MicroPython
+
+PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+CAUSE_NAMES = {PWRON_RESET: "PWRON_RESET", HARD_RESET: "HARD_RESET", WDT_RESET: "WDT_RESET",
+               DEEPSLEEP_RESET: "DEEPSLEEP_RESET", SOFT_RESET: "SOFT_RESET"}
+NEXT_CAUSE = {"reset": SOFT_RESET, "panic": SOFT_RESET, "deepsleep": DEEPSLEEP_RESET, "wdt": WDT_RESET,
+              "power_cut": PWRON_RESET, "no_app": SOFT_RESET, "bad_partition_table": SOFT_RESET}
+MPYLIB = Path(__file__).with_name("mpylib")
+ROOT = "/flash"  # where the board's files live in the interpreter's own filesystem
+DEFAULT_UNIQUE_ID = bytes.fromhex("240ac4000001")
+
+SETUP = """
+import os, sys
+sys.path.insert(0, '/_emu')
+for m in %(modules)r:
+    __import__(m)
+sys.path.pop(0)
+for d in %(dirs)r:
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+__import__('machine')._init(%(cause)d, %(uid)r, %(wake)d)
+__import__('_emu').setup(%(root)r)
+del os, sys, m, d
+"""
+MAIN = "__import__('_emu').main(globals())"
+
+
+@dataclass
+class BootRecord:
+    index: int
+    kind: str  # "hard" (through the bootloader) or "soft" (MicroPython restarted itself)
+    reset_cause: int
+    bootloader: list = field(default_factory=list)
+    slot: str = None
+    app: dict = None  # version, secure_version, project_name of the image that booted
+    outcome: str = None
+    output: list = field(default_factory=list)
+    error: str = None
+    flash: dict = None  # operations, erases, writes during this boot
+    seconds: float = 0.0
+
+    @property
+    def reset_cause_name(self):
+        return CAUSE_NAMES.get(self.reset_cause, str(self.reset_cause))
+
+    @property
+    def text(self):
+        return "\n".join(self.output)
+
+    def to_dict(self):
+        d = asdict(self)
+        d["reset_cause_name"] = self.reset_cause_name
+        return d
+
+
+class _EchoLog:
+    """The bootloader's log: kept in the record and echoed as each decision is made."""
+
+    def __init__(self, lines, echo):
+        self.lines = lines
+        self.echo = echo
+
+    def append(self, line):
+        self.lines.append(line)
+        self.echo("boot: " + line)
+
+
+class Board:
+    def __init__(self, flash, board="esp32-4mb", runtime=None, unique_id=DEFAULT_UNIQUE_ID, run_timeout=20.0,
+                 echo=None, services=None):
+        """`flash`: a NorFlash or the path of a flash image file (kept up to date as it runs)."""
+        self.board = board if isinstance(board, boards.Board) else boards.load_board(board)
+        if isinstance(flash, NorFlash):
+            self.flash, self._owns_flash = flash, False
+        else:
+            if not Path(flash).exists():
+                raise MpbootError("flash image not found: %s (make one with `mpboot flash-image`)" % flash)
+            self.flash, self._owns_flash = NorFlash(path=flash), True
+        if self.flash.size != self.board.flash_size:
+            raise MpbootError("flash image is %d bytes but board %s has %d bytes of flash"
+                              % (self.flash.size, self.board.name, self.board.flash_size))
+        self.runtime = runtime
+        self._owns_runtime = runtime is None
+        self.unique_id = unique_id
+        self.run_timeout = run_timeout
+        self.echo = echo
+        self.services = services or {}
+        self.records = []
+        self._next_cause = PWRON_RESET
+        self._soft = None  # the bootloader's choice, while MicroPython soft-reboots
+        self._modules = {p.stem: p.read_bytes() for p in sorted(MPYLIB.glob("*.py"))}
+        self._vfs_cache = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._owns_runtime and self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+        if self._owns_flash:
+            self.flash.close()
+
+    @property
+    def next_boot(self):
+        """(kind, reset cause) the next boot() will have."""
+        return ("soft" if self._soft else "hard"), self._next_cause
+
+    def power_cycle(self):
+        """The next boot starts from power-on, through the bootloader."""
+        self._next_cause, self._soft = PWRON_RESET, None
+
+    def run(self, boots=1):
+        return [self.boot() for _ in range(boots)]
+
+    def boot(self):
+        start, ops_before = time.monotonic(), self.flash.op_count
+        erases, writes = sum(self.flash.erase_counts), sum(self.flash.write_counts)
+        record = BootRecord(len(self.records), "soft" if self._soft else "hard", self._next_cause)
+        session = choice = None
+        try:
+            choice = self._soft or bootloader.run(self.flash, self.board.chip_id, _EchoLog(record.bootloader, self._echo))
+            if choice.outcome != "app":
+                record.outcome = choice.outcome
+            else:
+                record.slot = choice.partition.name
+                image = choice.image
+                record.app = dict(version=image.version, secure_version=image.secure_version,
+                                  project_name=image.project_name)
+                session = self._run_app(record, choice)
+        except PowerCut as e:
+            record.outcome, record.error = "power_cut", str(e)
+        if record.outcome == "power_cut":
+            self.flash.cut = None  # the plan fired; the next boot runs with the power on
+        self._next_cause = self._cause_after(record, session)
+        self._soft = choice if record.outcome == "soft_reboot" else None
+        record.flash = dict(operations=self.flash.op_count - ops_before,
+                            erases=sum(self.flash.erase_counts) - erases, writes=sum(self.flash.write_counts) - writes)
+        record.seconds = time.monotonic() - start
+        self.records.append(record)
+        return record
+
+    def _cause_after(self, record, session):
+        if record.outcome == "soft_reboot":
+            return record.reset_cause
+        if record.outcome in NEXT_CAUSE:
+            return NEXT_CAUSE[record.outcome]
+        return WDT_RESET if session is not None and session.wdt_timeout is not None else PWRON_RESET
+
+    def _run_app(self, record, choice):
+        # flashbdev.py: Partition.find(TYPE_DATA, label="vfs")
+        vfs = [p for p in choice.partitions if p.type == pt.TYPE_DATA and p.name == boards.VFS_PARTITION]
+        if not vfs:
+            raise MpbootError("the partition table has no %r data partition for MicroPython's filesystem"
+                              % boards.VFS_PARTITION)
+        volume = Volume(self.flash, vfs[0], self._vfs_cache)
+        session = AppSession(self.flash, self.board.chip_id, choice.partitions, choice.partition, volume,
+                             self.services)
+        state = volume.open()
+        if state == "corrupt":
+            # inisetup.check_bootsec: a filesystem it cannot mount and will not format.
+            record.outcome = "hang"
+            record.error = "vfs partition is not a LittleFS filesystem and not erased: fs_corrupted() loops"
+            return session
+        if state == "formatted":
+            self._print(record, "Performing initial setup")
+        mp = self._interpreter()
+        try:
+            self._start(mp, record, volume)
+            result = mp.run(MAIN, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
+            record.output += result.output
+            if result.timed_out:
+                record.outcome = "hang"
+            elif result.halted:
+                record.outcome = session.halt
+                if session.power_cut is not None:
+                    record.error = str(session.power_cut)
+                elif session.halt == "panic":
+                    record.error = session.panic
+            elif result.ok and session.status:
+                record.outcome = session.status
+            else:
+                raise MpbootError("emulator fault: the boot runner failed: %s" % result.exc)
+        finally:
+            volume.persist()
+        return session
+
+    def _interpreter(self):
+        if self.runtime is None:
+            self.runtime = MicroPython()
+        return self.runtime
+
+    def _start(self, mp, record, volume):
+        mp.boot()
+        for name, source in self._modules.items():
+            mp.put_file("/_emu/%s.py" % name, source)
+        dirs, files = volume.contents()
+        for path, data in files.items():
+            mp.put_file(ROOT + path, data)
+        setup = SETUP % dict(modules=list(self._modules), dirs=[ROOT] + [ROOT + d for d in dirs],
+                             cause=record.reset_cause, uid=self.unique_id, wake=4 if record.reset_cause == DEEPSLEEP_RESET else 0,
+                             root=ROOT)
+        result = mp.run(setup)
+        if not result.ok:
+            raise MpbootError("emulator fault: board setup failed: %s" % result.exc)
+
+    def _print(self, record, line):
+        record.output.append(line)
+        self._echo(line)
+
+    def _echo(self, line):
+        if self.echo:
+            self.echo(line)

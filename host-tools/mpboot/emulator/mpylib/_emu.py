@@ -1,0 +1,198 @@
+"""Inside the emulated board's MicroPython: host calls, the filesystem at `/`, and the boot
+sequence of ports/esp32/main.c (boot.py, then main.py unless boot.py failed).
+
+Not a module of the real firmware: the emulator imports it before the app starts, with esp32
+and machine, which are built in on a board.
+"""
+
+import io
+import sys
+
+import _host
+import uctypes
+import vfs
+
+FORCED_EXIT = 2
+
+
+def call(op, arg=None, buf=None, send=0):
+    """A host call; `buf` crosses by address (no copy through the JS proxy).
+
+    The host answers an error as "OSError <code> <message>" (raised as OSError(code, message),
+    the way the board's check_esp_err raises it) or "ValueError 0 <message>".
+    """
+    if buf is None:
+        v = _host.call(op, arg, 0, 0, 0)
+    else:
+        v = _host.call(op, arg, uctypes.addressof(buf), len(buf), send)
+    if type(v) is str and v[:8] in ("OSError ", "ValueErr"):
+        kind, code, msg = v.split(" ", 2)
+        if kind == "ValueError":
+            raise ValueError(msg)
+        raise OSError(int(code), msg)
+    return v
+
+
+def _abspath(cwd, path):
+    if path[:1] != "/":
+        path = cwd + "/" + path
+    parts = []
+    for p in path.split("/"):
+        if p == "..":
+            if parts:
+                parts.pop()
+        elif p and p != ".":
+            parts.append(p)
+    return "/" + "/".join(parts)
+
+
+class _WrittenFile(io.IOBase):
+    """A file opened for writing: on close its contents go to the host's LittleFS."""
+
+    def __init__(self, f, vfs_, path):
+        self._f = f
+        self._vfs = vfs_
+        self._path = path
+
+    def close(self):
+        if self._f is None:
+            return
+        self._f.close()
+        self._f = None
+        self._vfs.sync(self._path)
+
+    def readinto(self, buf):
+        return self._f.readinto(buf)
+
+    def write(self, buf):
+        return self._f.write(buf)
+
+    def read(self, *args):
+        return self._f.read(*args)
+
+    def readline(self, *args):
+        return self._f.readline(*args)
+
+    def readlines(self):
+        return self._f.readlines()
+
+    def seek(self, *args):
+        return self._f.seek(*args)
+
+    def tell(self):
+        return self._f.tell()
+
+    def flush(self):
+        return self._f.flush()
+
+    def __iter__(self):
+        return self._f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def ioctl(self, op, arg):
+        if op == 4:  # MP_STREAM_CLOSE
+            self.close()
+        elif op == 1:  # MP_STREAM_FLUSH
+            self._f.flush()
+        else:
+            return -1
+        return 0
+
+
+class FlashVfs:
+    """The board's filesystem at `/`: files live in this interpreter, changes go to the host."""
+
+    def __init__(self, root):
+        self._p = vfs.VfsPosix(root)
+
+    def _abs(self, path):
+        return _abspath(self._p.getcwd().rstrip("/"), path)
+
+    def mount(self, readonly, mkfs):
+        pass
+
+    def umount(self):
+        pass
+
+    def sync(self, path):
+        f = self._p.open(path, "rb")
+        data = f.read()
+        f.close()
+        call("vfs.write", path, data, 1)
+
+    def open(self, path, mode):
+        f = self._p.open(path, mode)
+        for c in "wax+":
+            if c in mode:
+                return _WrittenFile(f, self, self._abs(path))
+        return f
+
+    def remove(self, path):
+        self._p.remove(path)
+        call("vfs.remove", self._abs(path))
+
+    def rename(self, old, new):
+        self._p.rename(old, new)
+        call("vfs.rename", self._abs(old) + "\n" + self._abs(new))
+
+    def mkdir(self, path):
+        self._p.mkdir(path)
+        call("vfs.mkdir", self._abs(path))
+
+    def rmdir(self, path):
+        self._p.rmdir(path)
+        call("vfs.rmdir", self._abs(path))
+
+    def ilistdir(self, path):
+        return self._p.ilistdir(path)
+
+    def chdir(self, path):
+        return self._p.chdir(path)
+
+    def getcwd(self):
+        return self._p.getcwd()
+
+    def stat(self, path):
+        return self._p.stat(path)
+
+    def statvfs(self, path):
+        return tuple(int(x) for x in call("vfs.statvfs").split())
+
+
+def setup(root):
+    """Mount the board's files at `/`, as _boot.py mounts the vfs partition."""
+    import os
+
+    vfs.umount("/")
+    vfs.mount(FlashVfs(root), "/")
+    os.chdir("/")
+
+
+def run_file(name, g):
+    """pyexec_file_if_exists: 1 when the file ran (or is absent), 0 on an exception, 2 on exit."""
+    try:
+        f = open(name)
+    except OSError:
+        return 1
+    src = f.read()
+    f.close()
+    try:
+        exec(compile(src, name, "exec"), g)
+    except SystemExit:
+        return FORCED_EXIT
+    except BaseException as e:
+        sys.print_exception(e)
+        return 0
+    return 1
+
+
+def main(g):
+    status = run_file("boot.py", g)
+    if status == 1:
+        status = run_file("main.py", g)
+    call("exit", ("exception", "ok", "soft_reboot")[status])

@@ -1,0 +1,105 @@
+"""A whole-flash image for a board: what a factory-fresh device holds, written at offset 0.
+
+Parts, each at its flash offset, 0xFF everywhere else (exactly what `esptool merge-bin
+--pad-to-size FLASH_SIZE` makes from the same parts):
+
+| part            | where                  | content                                              |
+|-----------------|------------------------|------------------------------------------------------|
+| bootloader      | 0x1000 (ESP32) / 0x0   | from a merged MicroPython download (up to 0x8000)    |
+| partition table | 0x8000                 | the board's layout, ESP-IDF binary with MD5 row      |
+| otadata         | otadata partition      | ota_0 selected: seq 1, VALID (what ESP-IDF's bootloader writes on first boot) |
+| app             | ota_0                  | the app file as given (a signed image: the ESP-IDF app is its first bytes) |
+| state           | mpboot partition       | the boot stage's state log holding the trust anchor (with a root) |
+| vfs             | vfs partition          | LittleFS as MicroPython formats it, with the given files (none: erased, so the first boot formats it) |
+"""
+
+from pathlib import Path
+
+from mpboot import boards
+from mpboot.emulator.flash import NorFlash
+from mpboot.emulator.partition import FlashPartition
+from mpboot.emulator.vfs import build_image
+from mpboot.errors import MpbootError
+from mpboot.espidf import otadata
+from mpboot.espidf import partition_table as pt
+from mpboot.signing import chip_name, find_merged_app, load_app
+from mpboot_fw import appimage, statelog
+from mpboot_fw.trust import TrustError
+from mpboot_fw.blockdev import BytesDevice
+
+IMAGE_MAGIC = 0xE9
+CHIP_ID_OFFSET = 12
+
+
+def bootloader_from_merged(data, board, what="firmware"):
+    """The bootloader region [bootloader offset, 0x8000) of a merged download for `board`."""
+    length = pt.TABLE_OFFSET - board.bootloader_offset
+    if len(data) < length + 2 or data[length:length + 2] != pt.MAGIC:
+        raise MpbootError("%s is not a merged firmware download for %s (no partition table at file offset 0x%x): "
+                          "give the .bin that is flashed at 0x%x" % (what, board.chip, length, board.bootloader_offset))
+    if data[0] != IMAGE_MAGIC:
+        raise MpbootError("%s has no bootloader image at its start (byte 0 is 0x%02x, not 0xe9)" % (what, data[0]))
+    chip_id = int.from_bytes(data[CHIP_ID_OFFSET:CHIP_ID_OFFSET + 2], "little")
+    if chip_id != board.chip_id:
+        raise MpbootError("%s has a bootloader for %s, but board %s is %s: use the download for the board's chip"
+                          % (what, chip_name(chip_id), board.name, board.chip))
+    return bytes(data[:length])
+
+
+def read_files(directory):
+    """{"/relative/path": bytes} for every file under `directory`."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise MpbootError("--files %s is not a directory" % directory)
+    return {"/" + p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+
+def parts(board, app, firmware=None, root=None, files=None):
+    """[(flash offset, bytes, name)] in flash order. `app`: the signed image file (or a merged
+    download, whose bootloader and app are then used); `firmware`: a merged download to take the
+    bootloader from; `root`: root metadata bytes for the state partition; `files`: {path: bytes}."""
+    slot = board.app_slots[0]
+    if find_merged_app(app) is not None:
+        firmware = firmware or app
+        app = load_app(app, board.chip_id, "--app").app
+    if firmware is None:
+        raise MpbootError("no bootloader: give --firmware, the merged MicroPython download the app comes from")
+    if len(app) > slot.size:
+        raise MpbootError("--app is %d bytes, larger than %s (%d bytes)" % (len(app), slot.name, slot.size))
+    try:
+        appimage.validate(BytesDevice(app), slot.size, board.chip_id)
+    except appimage.AppImageError as e:
+        raise MpbootError("--app does not start with an ESP-IDF app for %s that the bootloader accepts (%s check "
+                          "failed): give the signed image of a firmware for this board" % (board.chip, e)) from None
+    out = [
+        (board.bootloader_offset, bootloader_from_merged(firmware, board), "bootloader"),
+        (pt.TABLE_OFFSET, pt.to_binary(board.partitions), "partition table"),
+        (board.otadata.offset, otadata.initial_image(0), "otadata"),
+        (slot.offset, bytes(app), "app in %s" % slot.name),
+    ]
+    vfs = board.partition(boards.VFS_PARTITION)
+    if files:
+        out.append((vfs.offset, build_image(vfs.size, files), "vfs"))
+    if root is not None:
+        state = board.partition(boards.STATE_PARTITION)
+        out.append((state.offset, _state_image(state.size, root), "state (trust anchor)"))
+    return sorted(out, key=lambda part: part[0])
+
+
+def build(board, app, firmware=None, root=None, files=None):
+    """(the whole-flash image, board.flash_size bytes; its parts as parts() lists them)."""
+    laid_out = parts(board, app, firmware, root, files)
+    image = bytearray(b"\xff" * board.flash_size)
+    for offset, data, _ in laid_out:
+        image[offset:offset + len(data)] = data
+    return bytes(image), laid_out
+
+
+def _state_image(size, root):
+    flash = NorFlash(size=size)
+    try:
+        statelog.format_partition(FlashPartition(flash, 0, size), root)
+    except (statelog.StateError, TrustError, ValueError) as e:  # bad root metadata, partition too small
+        raise MpbootError("--root cannot be the trust anchor: %s" % e) from None
+    return bytes(flash.mem)
