@@ -180,11 +180,11 @@ HINTS = {
     "bad-format": "the manifest is malformed or from a newer mpboot",
     "length-mismatch": "the manifest does not describe this app image",
     "duplicate-signature": "the manifest carries two signatures by one key",
-    "signature-threshold": "not signed by enough trusted keys (wrong key, or fewer keys than the threshold)",
+    "signature-threshold": "not signed by enough trusted keys: a wrong key, or fewer signatures than the threshold",
     "wrong-chip": "signed for another chip",
     "wrong-board": "signed for another board",
     "downgrade": "security version below the floor",
-    "payload-hash": "the app image does not match the signed hash (tampered or corrupted)",
+    "payload-hash": "the app image does not match the signed hash: tampered or corrupted",
 }
 
 
