@@ -19,6 +19,33 @@ def encode(obj):
     return _utf8("".join(parts))
 
 
+def encoded_at(obj, data, start=0):
+    """The end offset if data[start:end] is exactly encode(obj), else -1.
+
+    Compares part by part and never builds the whole encoding: a device receiving metadata that
+    its publisher already wrote canonically verifies the signature over the received bytes in
+    place, instead of holding a second copy the size of the document.
+    """
+    pos = [start]
+
+    def compare(part):
+        b = _utf8(part)
+        end = pos[0] + len(b)
+        if data[pos[0]:end] != b:
+            raise _Mismatch
+        pos[0] = end
+
+    try:
+        _encode(obj, compare)
+    except _Mismatch:
+        return -1
+    return pos[0]
+
+
+class _Mismatch(Exception):
+    pass
+
+
 def _utf8(text):
     data = text.encode()
     return _join_surrogates(data) if b"\xed" in data else data

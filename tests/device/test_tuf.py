@@ -245,3 +245,24 @@ def test_find_image_skips_malformed_entries():
         "d": {"custom": {"channel": "stable", "chip_id": 0, "board": "", "version": "1.0.0", "security_version": 0}},
     }}
     assert tufclient.find_image(targets, 0, "b", "stable", 0)[0] == "d"
+
+
+def test_signature_checked_over_received_bytes_when_they_are_canonical():
+    import json
+
+    from mpboot_fw import cjson, trust
+
+    data = _read("3.targets.json")
+    signed = json.loads(data)["signed"]
+    canonical = cjson.encode(signed)
+    view = trust.signed_bytes(data, signed)
+    assert isinstance(view, memoryview) and bytes(view) == canonical
+    # pretty-printed, or "signed": first met somewhere else: re-encoded, same bytes
+    pretty = json.dumps({"signatures": [], "signed": signed}, separators=(", ", ": ")).encode()
+    assert trust.signed_bytes(pretty, signed) == canonical
+    decoy = b'{"signatures":[{"signed":1}],"signed":' + canonical + b"}"
+    assert trust.signed_bytes(decoy, signed) == canonical
+    start = data.find(b'"signed":') + 9
+    assert cjson.encoded_at(signed, data, start) == start + len(canonical)
+    assert cjson.encoded_at(signed, data, start + 1) == -1
+    assert cjson.encoded_at(signed, data[:-10], start) == -1

@@ -1,0 +1,29 @@
+"""Heap for a full TUF refresh on MicroPython, with targets metadata at its byte cap: the issue's
+target is under 48 KiB above idle. How it is measured (and why that way): tests/tufmem.py."""
+
+from mpboot_fw import tuf
+import tufmem
+
+TARGET = 48 * 1024
+
+
+def test_full_refresh_at_the_caps_fits_48k(micropython):
+    files = tufmem.repository(tuf.TARGETS_MAX)
+    assert tuf.TARGETS_MAX - 600 < len(files["targets"]) <= tuf.TARGETS_MAX
+    result = tufmem.estimate(micropython, files)
+    assert result["estimate"] < TARGET, result
+    # CPython's objects are larger; its exact peak for the same refresh fits too
+    assert result["cpython_refresh_peak"] < TARGET, result
+    # the parsed targets dominate: what stays alive after the update
+    assert result["live"]["targets trusted"] < result["live"]["targets parsed"]
+
+
+def test_over_the_cap_targets_are_refused_before_parsing(micropython):
+    files = tufmem.repository(tuf.TARGETS_MAX + 4096)
+    assert len(files["targets"]) > tuf.TARGETS_MAX
+    try:
+        tufmem.measure_micropython(micropython, files)
+    except AssertionError as e:
+        assert "TooLarge" in str(e)
+    else:
+        raise AssertionError("an over-cap targets file was accepted")

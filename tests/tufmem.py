@@ -1,0 +1,162 @@
+"""Heap a full TUF refresh needs on the device: measured on MicroPython, cross-checked on CPython.
+
+MicroPython's WebAssembly port never collects garbage during a run (its gc_collect is empty; it
+collects only between top-level calls), so a peak cannot be watched inside one call. Instead each
+role's update is split at the points where the most is alive, one run each, and the live heap is
+read exactly after the collection between runs (above `idle`, the heap with the modules
+imported): the document's bytes as fetched; those bytes plus json.loads' result; then the
+update itself (the trusted set keeps the parsed document). What lives only inside the update is
+short-lived garbage: the canonical-form comparison (cjson.encoded_at, one part at a time) and the
+Ed25519 verify. Their peaks are measured exactly by tracemalloc on CPython, where reference
+counting frees garbage at once (CPython's objects are larger than MicroPython's 32-bit ones, so
+those figures err high), and added to the largest boundary:
+
+    estimate = max(live at a boundary) + max(encoded_at peak, Ed25519 peak)
+
+The whole refresh's tracemalloc peak on CPython is reported as a cross-check.
+"""
+
+import hashlib
+import sys
+import tracemalloc
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from tufrepo import NOW, Repo, unix  # noqa: E402
+
+from mpboot_fw import ed25519, tuf, tufclient  # noqa: E402
+
+ROLES = ("timestamp", "snapshot", "targets")
+
+_SETUP = """
+import gc, json
+from mpboot_fw import tuf, tufclient
+def rd(role):
+    with open('/data/' + role + '.json', 'rb') as f:
+        return f.read()
+"""
+_LIVE = "print(gc.mem_alloc())"
+
+
+def repository(targets_bytes=None):
+    """{role: bytes} of a repository with images like `mpboot publish` makes; with
+    `targets_bytes`, as many images as fit in that many bytes of targets metadata."""
+    repo = Repo(compact=True, hashes=True)
+    count = 0
+    while True:
+        count += 1
+        version = "1.%d.0" % count
+        data = version.encode()
+        custom = {"board": "esp32-4mb", "chip_id": 0, "channel": "stable", "version": version,
+                  "security_version": 1, "payload_len": len(data),
+                  "payload_sha256": hashlib.sha256(data).hexdigest(), "created": unix(NOW)}
+        repo.add_target("esp32-4mb/stable/%s.mpb" % version, data, custom)
+        if targets_bytes is None or len(repo.sign("targets")) > targets_bytes:
+            if targets_bytes is not None:
+                del repo.targets.targets["esp32-4mb/stable/%s.mpb" % version]
+            break
+    repo.publish_targets()
+    return {role: repo.published[role][-1] for role in ("root", "timestamp", "snapshot", "targets")}
+
+
+def measure_micropython(mp, files):
+    """{boundary name: live bytes above idle} and the largest, from one fresh interpreter."""
+    mp.boot()
+    mp.put_firmware()
+    for role, data in files.items():
+        mp.put_file("/data/%s.json" % role, data)
+    mp.run(_SETUP).check()
+    idle = _live(mp)
+    steps = [("root fetched", "data = rd('root')"),
+             ("root parsed", "doc = json.loads(data)"),
+             ("root trusted", "del doc\nt = tuf.TrustedSet(data, %d)\ndel data" % unix(NOW))]
+    for role in ROLES:
+        steps += [(role + " fetched", "data = rd(%r)" % role),
+                  (role + " parsed", "doc = json.loads(data)"),
+                  (role + " trusted", "del doc\nt.update_%s(data)\ndel data" % role)]
+    steps.append(("image chosen", "c = tufclient.find_image(t.targets, 0, 'esp32-4mb', 'stable', 0, '0.1.0')"))
+    live = {}
+    for name, code in steps:
+        mp.run(code).check()
+        live[name] = _live(mp) - idle
+    return {"idle": idle, "live": live, "largest": max(live.values())}
+
+
+def _live(mp):
+    return int(mp.run(_LIVE).check().split()[-1])
+
+
+def transient_peak(files):
+    """tracemalloc peak (bytes) of the short-lived work inside an update, on CPython: the
+    canonical-form comparison of the largest document, and Ed25519 verify."""
+    import json
+
+    from mpboot_fw import cjson
+
+    data = max(files.values(), key=len)
+    signed = json.loads(data)["signed"]
+    start = data.find(b'"signed":') + 9
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        assert cjson.encoded_at(signed, data, start) > 0
+        compare = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return max(compare, ed25519_peak(files))
+
+
+def estimate(mp, files):
+    """The MicroPython measurement plus the transient peak: the figure held against the target."""
+    measured = measure_micropython(mp, files)
+    transient = transient_peak(files)
+    return dict(measured, transient=transient, estimate=measured["largest"] + transient,
+                cpython_refresh_peak=cpython_peak(files))
+
+
+def ed25519_peak(files):
+    """tracemalloc peak (bytes) of the root's own signature checks on CPython."""
+    from mpboot_fw import trust
+
+    signed, message, signatures = trust.load_envelope(files["root"], "root")
+    root = trust.parse_root(signed)
+    message = bytes(message)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for keyid, sig in signatures.items():
+            assert ed25519.verify(root.keys[keyid], message, sig)
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def cpython_peak(files):
+    """tracemalloc peak (bytes) of a whole refresh on CPython, the stored bytes discarded (a
+    device writes them to flash)."""
+
+    class FlashStore:
+        def load(self, role):
+            return None
+
+        def save(self, role, data):
+            pass
+
+    def fetch(path, max_length):
+        # no newer root; "timestamp.json", "N.snapshot.json" ... name their role
+        return None if path.endswith("root.json") else bytes(files[path.split(".")[-2]])
+
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        trusted = tuf.TrustedSet(bytes(files["root"]), unix(NOW))
+        tufclient.refresh(trusted, fetch, FlashStore())
+        tufclient.find_image(trusted.targets, 0, "esp32-4mb", "stable", 0, "0.1.0")
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
