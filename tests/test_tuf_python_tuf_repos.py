@@ -293,12 +293,18 @@ def test_unknown_hash_algorithm_is_refused():
 
 
 # -- keys and thresholds --------------------------------------------------------------------------
-def test_below_threshold():
+def _timestamp_threshold_two():
+    """A repository whose root v1 asks for two timestamp signatures."""
     repo = Repo()
     repo.add_key("timestamp", fixed_key("timestamp-2"))
     repo.root.roles["timestamp"].threshold = 2
     repo.publish("root", bump=False)
     repo.published["root"] = repo.published["root"][-1:]
+    return repo
+
+
+def test_below_threshold():
+    repo = _timestamp_threshold_two()
     both = Both(_published(repo, "root", 1))
     one_key = repo.sign("timestamp", signers=repo.signers["timestamp"][:1])
     assert both.step("update_timestamp", one_key) is tuf.BadSignature
@@ -306,11 +312,7 @@ def test_below_threshold():
 
 
 def test_one_key_signing_twice_is_refused():
-    repo = Repo()
-    repo.add_key("timestamp", fixed_key("timestamp-2"))
-    repo.root.roles["timestamp"].threshold = 2
-    repo.publish("root", bump=False)
-    repo.published["root"] = repo.published["root"][-1:]
+    repo = _timestamp_threshold_two()
     doc = json.loads(repo.sign("timestamp", signers=repo.signers["timestamp"][:1]))
     doc["signatures"].append(dict(doc["signatures"][0]))
     both = Both(_published(repo, "root", 1))
