@@ -12,6 +12,11 @@ bytes, and bytes the handler returns are copied back into the buffer. The handle
 `HALT` to stop the interpreter at once (a power cut, a reset); the run then ends with
 `halted=True`. A run that exceeds its timeout kills the process (a hang past the watchdog); the
 next `boot()` starts a new one.
+
+Memory: this port's `gc.collect()` only frees at the top level of a run (between `run()`
+calls; inside one it is deferred), so `gc.mem_alloc()` inside a run counts garbage too. To
+sample the live heap part-way through an operation, drive it a step per `run()` (for example a
+generator advanced with `next()`) and call `live_heap()` between steps.
 """
 
 import json
@@ -193,6 +198,11 @@ class MicroPython:
         except TimeoutError:
             self.close()
             return RunResult(False, output, "timed out", timed_out=True)
+
+    def live_heap(self):
+        """Bytes of the heap in use by live objects, after a real collection."""
+        result = self.run("import gc\ngc.collect()\nprint(gc.mem_alloc())")
+        return int(result.check().split()[-1])
 
     def run_fresh(self, code, files=None, firmware=True, **kw):
         """Boot a fresh interpreter, install the device package and `files`, run `code`."""
