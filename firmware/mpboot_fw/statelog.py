@@ -382,11 +382,12 @@ class State:
         after = self._v.copy()
         grow = self._dry_run(emit, after, *args)
         need = max(self._snap_sectors(self._v), self._snap_sectors(after))
-        if self._dirty or self._free() - grow < need:
-            if self._n - self._dry_run(self._compacted, emit, args) < need:
-                raise StateError("state partition full")
-            self._compact()
+        compact = self._dirty or self._free() - grow < need
+        if compact and self._n - self._dry_run(self._compacted, emit, args) < need:
+            raise StateError("state partition full")
         try:
+            if compact:
+                self._compact()
             emit(self._v, *args)
         except Exception:
             try:
