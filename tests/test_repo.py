@@ -495,3 +495,44 @@ def test_damaged_repository_gives_one_line(repo):
     (repo.dir / "metadata" / "timestamp.json").write_text("{")
     with pytest.raises(MpbootError, match="timestamp.json is not valid TUF metadata"):
         Repository(repo.dir)
+
+
+# --- the devices' size caps, and pruning ------------------------------------------------------
+
+def test_publish_refuses_targets_metadata_devices_would_refuse(repo, tmp_path):
+    from mpboot_fw import tuf as device_tuf
+    n = 0
+    while len(repo.raw["targets"]) < device_tuf.TARGETS_MAX * 3 // 4:
+        publish(repo, tmp_path, "1.0.%d" % n)
+        n += 1
+    assert any("targets metadata is" in w for w in status_mod.status(repo)["warnings"])
+    with pytest.raises(MpbootError, match="targets metadata would be .* more than the 12288 devices accept: drop old versions"):
+        for n in range(n, n + 20):
+            before = tree(repo.dir)
+            publish(repo, tmp_path, "1.0.%d" % n)
+    assert tree(repo.dir) == before  # the refused publish wrote nothing
+    last_listed = n - 1
+    # Keeping the newest few makes room again, in the same change.
+    image = write_image(tmp_path / "v2.mpb", [kd(repo, "targets.pem")], version="2.0.0")
+    report = publish_mod.publish(repo, keyring(repo), image, "stable", keep=3)
+    assert len(report["removed"]) == last_listed + 1 - 2
+    assert sorted(Repository(repo.dir).targets.targets) == [
+        "esp32-4mb/stable/1.0.%d.mpb" % (last_listed - 1), "esp32-4mb/stable/1.0.%d.mpb" % last_listed,
+        "esp32-4mb/stable/2.0.0.mpb"]
+    client_refresh(repo, tmp_path)
+
+
+def test_prune_keeps_the_newest_of_each_board_and_channel(repo, tmp_path):
+    for v in ("1.0.0", "1.2.0", "1.10.0", "1.9.0-rc.1"):
+        publish(repo, tmp_path, v, force=True)
+    publish(repo, tmp_path, "0.1.0", channel="beta")
+    report = publish_mod.prune(repo, keyring(repo), keep=2)
+    assert sorted(report["removed"]) == ["esp32-4mb/stable/1.0.0.mpb", "esp32-4mb/stable/1.2.0.mpb"]
+    assert sorted(Repository(repo.dir).targets.targets) == [
+        "esp32-4mb/beta/0.1.0.mpb", "esp32-4mb/stable/1.10.0.mpb", "esp32-4mb/stable/1.9.0-rc.1.mpb"]
+    before = tree(repo.dir)
+    assert publish_mod.prune(repo, keyring(repo), keep=2) == {"changed": False, "removed": []}
+    assert tree(repo.dir) == before
+    with pytest.raises(MpbootError, match="--keep must be at least 1"):
+        publish_mod.prune(repo, keyring(repo), keep=0)
+    client_refresh(repo, tmp_path)

@@ -12,6 +12,7 @@ examples:
   mpboot publish repo app-v2.mpb --channel stable
   mpboot publish repo app-v2.mpb --channel beta --targets-key /media/offline/targets.pem
   mpboot publish repo app-v1.9.mpb --channel stable --force   # older than what is there: devices skip it
+  mpboot publish repo app-v3.mpb --channel stable --keep 5    # and list only the newest 5 there
 
 The image must be signed by a threshold of the repository's targets keys (checked exactly as a
 device checks it). Target path: BOARD/CHANNEL/VERSION.mpb (the chip name stands in for BOARD
@@ -32,18 +33,21 @@ def register(subparsers):
     p.add_argument("--channel", required=True, help="channel devices follow, e.g. stable or beta")
     p.add_argument("--force", action="store_true",
                    help="publish even when the version is not newer, or the security version is lower, than the channel's")
+    p.add_argument("--keep", type=int, metavar="N",
+                   help="keep only the newest N versions of this board and channel (older ones leave the metadata)")
     add_key_options(p, ("targets", "snapshot", "timestamp"))
     p.set_defaults(func=run)
 
 
 def run(args):
     repo, keyring = open_repository(args)
-    report = publish_mod.publish(repo, keyring, args.image, args.channel, force=args.force)
+    report = publish_mod.publish(repo, keyring, args.image, args.channel, force=args.force, keep=args.keep)
     if not report["changed"]:
         lines = ["%s: %s" % (report["target"], report["note"])]
     else:
         lines = ["published %s (%d bytes, security version %d)" % (report["target"], report["length"], report["security_version"]),
                  "  file %s" % report["file"]]
         lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
+        lines += ["  no longer listed: %s" % p for p in report["removed"]]
         lines += ["  WARNING (--force): %s" % w for w in report["warnings"]]
     emit(args, report, lines)

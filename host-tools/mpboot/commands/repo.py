@@ -6,7 +6,7 @@ import sys
 
 from mpboot import keys as keymod
 from mpboot.errors import MpbootError
-from mpboot.repo import create, layout, maintain, settings as settings_mod, status as status_mod
+from mpboot.repo import create, layout, maintain, publish as publish_mod, settings as settings_mod, status as status_mod
 from mpboot.repo.keyring import KeyRing
 from mpboot.repo.store import Repository
 
@@ -22,6 +22,7 @@ examples:
   mpboot repo status repo                    # versions, expiries, targets; exit 1 on problems
   mpboot repo rotate repo --role targets --add-key new.pem --remove-key OLDKEYID --root-key root.pem
   mpboot repo renew repo --role targets --targets-key /media/offline/targets.pem
+  mpboot repo prune repo --keep 5            # targets metadata must stay under the devices' cap
 
 See docs/repository.md for keeping the root and targets keys offline and for hosting.
 """
@@ -82,6 +83,14 @@ def register(subparsers):
     q.add_argument("--threshold", type=int, metavar="N", help="new threshold for ROLE")
     add_key_options(q, layout.ROLES)
     q.set_defaults(func=run_rotate)
+
+    q = sub.add_parser("prune", help="stop listing all but the newest versions of each board/channel",
+                       description="Keep only the newest N versions of every board/channel in the targets metadata, "
+                       "which devices cap in size. Target files stay on disk.")
+    q.add_argument("repo", metavar="DIR")
+    q.add_argument("--keep", type=int, required=True, metavar="N", help="versions to keep per board/channel")
+    add_key_options(q, ("targets", "snapshot", "timestamp"))
+    q.set_defaults(func=run_prune)
 
     q = sub.add_parser("status", help="versions, expiries, keys, targets; checks the whole repository",
                        description="Show every role's version, expiry and keys, and the targets; verify the root chain, "
@@ -179,6 +188,14 @@ def run_rotate(args):
     lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
     if args.role in ("root", "targets"):
         lines.append("Devices pick up the new root on their next update check (root rotation).")
+    emit(args, report, lines)
+
+
+def run_prune(args):
+    repo, keyring = open_repository(args)
+    report = publish_mod.prune(repo, keyring, args.keep)
+    lines = ["no longer listed: %s" % p for p in report["removed"]] or ["nothing to prune"]
+    lines += ["  %s version %d" % (r, v) for r, v in sorted(report.get("versions", {}).items())]
     emit(args, report, lines)
 
 

@@ -15,6 +15,7 @@ Publishing the identical image again changes nothing and succeeds, so a retried 
 """
 
 import re
+from functools import cmp_to_key
 
 from tuf.api.metadata import TargetFile
 
@@ -28,8 +29,10 @@ SUFFIX = ".mpb"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 
 
-def publish(repo, keyring, image_path, channel, force=False, now=None):
-    """Add the image at `image_path` to `channel`; returns a report dict."""
+def publish(repo, keyring, image_path, channel, force=False, keep=None, now=None):
+    """Add the image at `image_path` to `channel`; with `keep`, drop all but the newest `keep`
+    versions of its board and channel in the same change. Returns a report dict."""
+    _check_keep(keep)
     if not _NAME.match(channel):
         raise MpbootError("channel %r: use 1-32 lower-case letters, digits, '.', '_' or '-' (e.g. stable, beta)" % channel)
     data = read_input(image_path, "image")
@@ -47,11 +50,39 @@ def publish(repo, keyring, image_path, channel, force=False, now=None):
         raise MpbootError("%s is already published with different content: give the new build a new version" % path)
     warnings = _check_channel(repo, group, channel, manifest, force)
     change = repo.change(keyring, now)
-    change.edit("targets").targets[path] = target
+    targets = change.edit("targets").targets
+    targets[path] = target
+    removed = _drop_old(targets, keep, path.rsplit("/", 1)[0]) if keep else []
     change.add_file(layout.target_file(repo.dir, path, target.hashes["sha256"]), data)
     versions_written = change.commit()
-    return dict(report, changed=True, warnings=warnings, versions=versions_written,
+    return dict(report, changed=True, warnings=warnings, versions=versions_written, removed=removed,
                 file=str(layout.target_file(repo.dir, path, target.hashes["sha256"])))
+
+
+def prune(repo, keyring, keep, now=None):
+    """Keep only the newest `keep` versions on every board/channel. Target files stay on disk
+    (a device may be in the middle of downloading one); only the metadata stops listing them."""
+    _check_keep(keep)
+    groups = sorted({p.rsplit("/", 1)[0] for p in repo.targets.targets})
+    trial = dict(repo.targets.targets)
+    if not [p for g in groups for p in _drop_old(trial, keep, g)]:
+        return {"changed": False, "removed": []}
+    change = repo.change(keyring, now)
+    targets = change.edit("targets").targets
+    removed = [p for g in groups for p in _drop_old(targets, keep, g)]
+    return {"changed": True, "removed": removed, "versions": change.commit()}
+
+
+def _drop_old(targets, keep, group):
+    """Remove from `targets` all but the newest `keep` orderable versions of `group`
+    ("board/channel"); return the removed paths. Entries whose version does not order stay."""
+    entries = [(p, t.custom.get("version")) for p, t in targets.items()
+               if p.rsplit("/", 1)[0] == group and isinstance(t.custom, dict) and _orders(t.custom.get("version"))]
+    entries.sort(key=cmp_to_key(lambda a, b: versions.compare(b[1], a[1])))
+    removed = [p for p, _ in entries[keep:]]
+    for p in removed:
+        del targets[p]
+    return removed
 
 
 def custom_fields(manifest, channel):
@@ -113,6 +144,11 @@ def _check_channel(repo, group, channel, manifest, force):
     if problems and not force:
         raise MpbootError("%s: devices on this channel would never install it (publish with --force to add it anyway)" % "; ".join(problems))
     return problems
+
+
+def _check_keep(keep):
+    if keep is not None and keep < 1:
+        raise MpbootError("--keep must be at least 1 (the version just published stays)")
 
 
 def _orders(text):

@@ -14,7 +14,7 @@ from tuf.api.metadata import Metadata
 
 from mpboot.repo import layout
 from mpboot.repo.maintain import describe_left
-from mpboot.repo.store import utcnow
+from mpboot.repo.store import DEVICE_CAPS, utcnow
 
 _FIX = {
     "timestamp": "run `mpboot repo timestamp {dir}` (put it in cron)",
@@ -49,6 +49,12 @@ def status(repo, now=None):
     if roles["root"]["key_files_here"]:
         warnings.append("root key file(s) are on this machine (%s): keep them offline (docs/repository.md)"
                         % ", ".join(str(p) for p in repo.settings.key_paths(repo.dir, "root").values() if p.exists()))
+    for role, data in repo.raw.items():
+        fix = ": prune old versions (`mpboot repo prune`)" if role == "targets" else ""
+        if len(data) > DEVICE_CAPS[role]:
+            problems.append("%s metadata is %d bytes, over the %d devices accept%s" % (role, len(data), DEVICE_CAPS[role], fix))
+        elif len(data) > DEVICE_CAPS[role] * 3 // 4:
+            warnings.append("%s metadata is %d bytes of the %d devices accept%s" % (role, len(data), DEVICE_CAPS[role], fix))
     problems += _check_chain(repo)
     targets = []
     for path, target in sorted(repo.targets.targets.items()):

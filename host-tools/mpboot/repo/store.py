@@ -19,7 +19,13 @@ from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, Targets, Timest
 from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write
 from mpboot.repo import layout, settings as settings_mod
+from mpboot_fw import tuf as device_tuf
 
+# A device refuses metadata above these sizes before parsing it (mpboot_fw.tuf): publishing
+# anything bigger would cut every device off, so it is refused here, before any write.
+DEVICE_CAPS = {"root": device_tuf.ROOT_MAX, "targets": device_tuf.TARGETS_MAX, "snapshot": device_tuf.SNAPSHOT_MAX,
+               "timestamp": device_tuf.TIMESTAMP_MAX}
+_CAP_FIX = {"targets": ": drop old versions with `mpboot repo prune DIR --keep N` or `mpboot publish ... --keep N`"}
 _ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
 _TYPES = {"root": Root, "targets": Targets, "snapshot": Snapshot, "timestamp": Timestamp}
 
@@ -155,6 +161,12 @@ class Change:
             self.new["timestamp"].signed.snapshot_meta = meta_file(encoded["snapshot"], self.new["snapshot"].signed.version)
         if "timestamp" in self.new:
             encoded["timestamp"] = self._sign(root, "timestamp")
+        for role, data in encoded.items():
+            if len(data) > DEVICE_CAPS[role]:
+                raise MpbootError(
+                    "%s metadata would be %d bytes, more than the %d devices accept%s"
+                    % (role, len(data), DEVICE_CAPS[role], _CAP_FIX.get(role, ": use fewer keys"))
+                )
         self._write(encoded)
         if self.current is not None:
             self.current.advance(self.new, encoded)
