@@ -82,7 +82,7 @@ def http_get(url, max_length, sink=None):
 
 
 def init(args):
-    if args.metadata_url is not None or len(args.rest) != 1:
+    if len(args.rest) != 1:
         raise MpbootError("usage: --metadata-dir D init TRUSTED_ROOT")
     data = read_input(args.rest[0], "trusted root")
     # Like python-tuf's client, only copy: the root is checked against itself on first use.
