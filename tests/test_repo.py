@@ -536,3 +536,54 @@ def test_prune_keeps_the_newest_of_each_board_and_channel(repo, tmp_path):
     with pytest.raises(MpbootError, match="--keep must be at least 1"):
         publish_mod.prune(repo, keyring(repo), keep=0)
     client_refresh(repo, tmp_path)
+
+
+# --- the device's own client reads what the repository writes ---------------------------------
+
+class _Store:
+    def __init__(self):
+        self.saved = {}
+
+    def load(self, role):
+        return self.saved.get(role)
+
+    def save(self, role, data):
+        self.saved[role] = data
+
+
+def _device_refresh(repo, store, root):
+    """mpboot_fw.tufclient (the device's TUF client, run on CPython) against the directory."""
+    import time
+
+    from mpboot_fw import tuf as device_tuf, tufclient
+
+    def fetch(path, max_length):
+        try:
+            data = (repo.dir / "metadata" / path).read_bytes()
+        except FileNotFoundError:
+            return None
+        assert len(data) <= max_length, path
+        return data
+
+    trusted = device_tuf.TrustedSet(store.load("root") or root, int(time.time()))
+    tufclient.refresh(trusted, fetch, store)
+    return trusted, tufclient
+
+
+def test_device_client_refreshes_and_chooses_the_published_image(repo, tmp_path):
+    root = (repo.dir / "metadata" / "1.root.json").read_bytes()
+    store = _Store()
+    publish(repo, tmp_path, "1.0.0", security_version=1)
+    publish(repo, tmp_path, "1.1.0", security_version=2)
+    publish(repo, tmp_path, "2.0.0-rc.1", security_version=2, channel="beta")
+    trusted, client = _device_refresh(repo, store, root)
+    path, entry = client.find_image(trusted.targets, 0, "esp32-4mb", "stable", floor=1, current="1.0.0")
+    assert path == "esp32-4mb/stable/1.1.0.mpb"
+    stored = repo.dir / "targets" / path.replace("1.1.0.mpb", "%s.1.1.0.mpb" % entry["hashes"]["sha256"])
+    assert stored.stat().st_size == entry["length"]
+    # After a targets key rotation the device walks to root 2 and accepts the re-signed targets.
+    keys.generate_keypair(tmp_path / "t2.pem")
+    maintain.rotate(repo, keyring(repo), "targets", add=[tmp_path / "t2.pem"], remove=[repo.root.roles["targets"].keyids[0]])
+    trusted, _ = _device_refresh(repo, store, root)
+    assert trusted.root.version == 2 and store.saved["root"] == repo.raw["root"]
+    assert store.saved["targets"] == repo.raw["targets"]
