@@ -6,10 +6,18 @@ into the old ones. A write that would need a 0 -> 1 bit change is a bug in the w
 counted in `faults` (and programmed as the chip would), and so is a write whose offset or
 length is not a multiple of 16 (`misaligned`: ESP-IDF's unit for an encrypted partition).
 `ops` counts erases and writes; `erases` counts erases per block.
-The host-side model with power cuts is mpboot.emulator.flash (NorFlash + FlashPartition).
+
+`cut(index, mode)` makes operation number `index` (counting from the call) raise PowerCut:
+"before" it does anything, "torn" after half of it (a prefix of a write; for an erase, a prefix
+of the block), "after" it completed. This is the on-device twin of the host-side model with
+power cuts, mpboot.emulator.flash (NorFlash + FlashPartition), used for the full sweeps.
 """
 
 BLOCK = 4096
+
+
+class PowerCut(Exception):
+    pass
 
 
 class NorRam:
@@ -20,6 +28,26 @@ class NorRam:
         self.misaligned = 0
         self.erases = [0] * blocks
         self.ops = 0
+        self._cut = None
+
+    def cut(self, index, mode):
+        self._cut = (self.ops + index, mode)
+
+    def _begin(self, n):
+        """How many of an operation's n bytes happen before the power goes."""
+        index = self.ops
+        self.ops += 1
+        if self._cut is None or self._cut[0] != index:
+            return n
+        if self._cut[1] == "before":
+            self._cut = None
+            raise PowerCut()
+        return n // 2 if self._cut[1] == "torn" else n
+
+    def _end(self):
+        if self._cut is not None and self._cut[0] == self.ops - 1:
+            self._cut = None
+            raise PowerCut()
 
     def readblocks(self, n, buf, off=0):
         start = n * BLOCK + off
@@ -38,13 +66,13 @@ class NorRam:
         if start % 16 or len(buf) % 16:
             self.misaligned += 1
         mem = self.mem
-        for i in range(len(buf)):
+        for i in range(self._begin(len(buf))):
             old = mem[start + i]
             new = old & buf[i]
             if new != buf[i]:
                 self.faults += 1
             mem[start + i] = new
-        self.ops += 1
+        self._end()
 
     def ioctl(self, op, arg):
         if op == 4:
@@ -55,8 +83,9 @@ class NorRam:
             if not 0 <= arg < self.blocks:
                 raise OSError(22)
             start = arg * BLOCK
-            self.mem[start:start + BLOCK] = b"\xff" * BLOCK
+            done = self._begin(BLOCK)
+            self.mem[start:start + done] = b"\xff" * done
             self.erases[arg] += 1
-            self.ops += 1
+            self._end()
             return 0
         return 0 if op in (1, 2, 3) else None

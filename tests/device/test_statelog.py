@@ -9,7 +9,7 @@ import struct
 import devtest
 from mpboot_fw import staterec as R
 from mpboot_fw import statelog as S
-from nor_ram import NorRam
+from nor_ram import NorRam, PowerCut
 
 ROOT = b'{"signed": {"version": 1}, "pad": "' + b"r" * 1900 + b'"}'
 SHA = bytes(range(32))
@@ -265,4 +265,53 @@ def test_wear_spreads_erases_over_every_sector():
     w = st.wear()
     assert w["sectors"] == 16 and w["live_sectors"] + w["free_sectors"] == 16
     assert max(dev.erases) - min(dev.erases) <= 2, dev.erases
+    clean(dev)
+
+
+def _script(st, j):
+    """Mutation j of a short history that compacts a 3-sector partition."""
+    step = j % 7
+    if step == 0:
+        st.set_blob("targets", bytes([j]) * (1000 + 40 * j), j)
+    elif step == 1:
+        st.log_event("check", "update check %d" % j, "x" * 30)
+    elif step == 2:
+        st.raise_floor(j)
+    elif step == 3:
+        st.set_blob("timestamp", bytes([j]) * 500, j)
+    elif step == 4:
+        st.set_pending("ota_%d" % (j & 1), "1.%d.0" % j, j, SHA)
+    elif step == 5:
+        st.next_boot()
+    else:
+        st.clear_pending()
+
+
+def test_cut_at_every_operation_reads_back_old_or_new():
+    """The power-cut sweep again, on this runtime (CPython's full sweep: test_statelog_powercut)."""
+    dev, st = fresh(blocks=3, root=b"r" * 600)
+    states = [snapshot_of(st)]
+    images = []
+    ops = []
+    mutations = 28
+    for j in range(mutations):
+        images.append(bytes(dev.mem))
+        start = dev.ops
+        _script(S.load(dev), j)
+        ops.append(dev.ops - start)
+        states.append(snapshot_of(S.load(dev)))
+    assert S.load(dev).generation >= 1
+    points = 0
+    for j in range(mutations):
+        for k in range(ops[j]):
+            for mode in ("before", "torn", "after"):
+                dev.mem[:] = images[j]
+                st = S.load(dev)
+                dev.cut(k, mode)
+                devtest.raises(PowerCut, _script, st, j)
+                got = snapshot_of(S.load(dev))
+                assert got == states[j] or got == states[j + 1], (j, k, mode)
+                assert got[0] >= states[j][0]
+                points += 1
+    assert points == 3 * sum(ops) and points > 300, points
     clean(dev)
