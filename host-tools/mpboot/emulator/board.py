@@ -165,7 +165,6 @@ class Board:
 
     def boot(self):
         start, ops_before = time.monotonic(), self.flash.op_count
-        erases, writes = sum(self.flash.erase_counts), sum(self.flash.write_counts)
         record = BootRecord(len(self.records), "soft" if self._soft else "hard", self._next_cause)
         session = choice = None
         try:
@@ -184,8 +183,8 @@ class Board:
             self.flash.cut = None  # the plan fired; the next boot runs with the power on
         self._next_cause = self._cause_after(record, session)
         self._soft = choice if record.outcome == "soft_reboot" else None
-        record.flash = dict(operations=self.flash.op_count - ops_before,
-                            erases=sum(self.flash.erase_counts) - erases, writes=sum(self.flash.write_counts) - writes)
+        kinds = [op[1] for op in self.flash.ops[ops_before:]]
+        record.flash = dict(operations=len(kinds), erases=kinds.count("erase"), writes=kinds.count("write"))
         record.seconds = time.monotonic() - start
         self.records.append(record)
         return record

@@ -47,7 +47,8 @@ def _abspath(cwd, path):
 
 
 class _WrittenFile(io.IOBase):
-    """A file opened for writing: on close its contents go to the host's LittleFS."""
+    """A file opened for writing. As with littlefs, opening creates it, and its contents reach
+    the filesystem when it is flushed or closed."""
 
     def __init__(self, f, vfs_, path):
         self._f = f
@@ -59,7 +60,11 @@ class _WrittenFile(io.IOBase):
             return
         self._f.close()
         self._f = None
-        self._vfs.sync(self._path)
+        self._sync()
+
+    def _sync(self):
+        # A file renamed or removed while open loses its data here (littlefs would keep it).
+        self._vfs.sync(self._path, True)
 
     def readinto(self, buf):
         return self._f.readinto(buf)
@@ -83,7 +88,8 @@ class _WrittenFile(io.IOBase):
         return self._f.tell()
 
     def flush(self):
-        return self._f.flush()
+        self._f.flush()
+        self._sync()
 
     def __iter__(self):
         return self._f
@@ -98,7 +104,7 @@ class _WrittenFile(io.IOBase):
         if op == 4:  # MP_STREAM_CLOSE
             self.close()
         elif op == 1:  # MP_STREAM_FLUSH
-            self._f.flush()
+            self.flush()
         else:
             return -1
         return 0
@@ -119,8 +125,13 @@ class FlashVfs:
     def umount(self):
         pass
 
-    def sync(self, path):
-        f = self._p.open(path, "rb")
+    def sync(self, path, missing_ok=False):
+        try:
+            f = self._p.open(path, "rb")
+        except OSError:
+            if missing_ok:
+                return
+            raise
         data = f.read()
         f.close()
         call("vfs.write", path, data, 1)
@@ -129,7 +140,9 @@ class FlashVfs:
         f = self._p.open(path, mode)
         for c in "wax+":
             if c in mode:
-                return _WrittenFile(f, self, self._abs(path))
+                path = self._abs(path)
+                self.sync(path)
+                return _WrittenFile(f, self, path)
         return f
 
     def remove(self, path):

@@ -1,0 +1,41 @@
+"""Flash contents for emulator tests, built fast in memory: partition table, otadata, synthetic
+apps (tests/device/appbuilder.py) in the OTA slots and a LittleFS vfs with the given files.
+
+The bootloader region stays erased: the emulated bootloader is the host's, not that code.
+"""
+
+from mpboot import boards
+from mpboot.emulator.flash import NorFlash
+from mpboot.emulator.vfs import build_image
+from mpboot.espidf import otadata
+from mpboot.espidf import partition_table as pt
+
+import appbuilder
+
+_APPS = {}
+
+
+def app(version="1.0.0", secure_version=0, chip_id=0):
+    key = (version, secure_version, chip_id)
+    if key not in _APPS:
+        _APPS[key] = appbuilder.build(version=version, secure_version=secure_version, chip_id=chip_id)
+    return _APPS[key]
+
+
+def new_flash(files=None, board="esp32-4mb", slots=None, otadata_image=None, path=None):
+    """A NorFlash for `board`. `files`: {"/main.py": text or bytes} (None: vfs left erased);
+    `slots`: {0: app bytes, 1: ...} (default: a 1.0.0 app in ota_0); otadata selects ota_0."""
+    board = boards.load_board(board)
+    flash = NorFlash(size=board.flash_size, path=path)
+    flash.load(pt.TABLE_OFFSET, pt.to_binary(board.partitions))
+    flash.load(board.otadata.offset, otadata_image or otadata.initial_image(0))
+    if slots is None:
+        slots = {0: app(chip_id=board.chip_id)}
+    for index, data in slots.items():
+        flash.load(board.app_slots[index].offset, data)
+    if files is not None:
+        vfs = board.partition(boards.VFS_PARTITION)
+        encoded = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
+        flash.load(vfs.offset, build_image(vfs.size, encoded))
+    flash.reset_log()
+    return flash

@@ -1,0 +1,64 @@
+"""`mpboot emulate` end to end: text and JSON boot logs, power cuts, bad input."""
+
+import json
+
+import pytest
+
+from emuboard import new_flash
+from mpboot.cli import main as cli
+
+MAIN = ("import esp32, machine\nprint('cause', machine.reset_cause())\n"
+        "esp32.Partition('mpboot').writeblocks(0, b'x' * 4096)\n"
+        "if machine.reset_cause() == machine.PWRON_RESET:\n    machine.reset()\n")
+
+
+@pytest.fixture
+def flash_file(tmp_path):
+    path = tmp_path / "flash.bin"
+    new_flash({"/main.py": MAIN}, path=path).close()
+    return path
+
+
+def test_text_log(flash_file, capsys):
+    assert cli(["emulate", str(flash_file), "--boots", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "=== boot 0 (hard, reset cause PWRON_RESET) ==="
+    assert "boot: otadata[0] is active: seq=1 -> ota_0" in out
+    assert "cause 1" in out and "cause 5" in out
+    assert any(line.startswith("--- outcome: reset; flash: 2 operations (1 erases, 1 writes); ") for line in out)
+    assert out[-1].startswith("flash totals: 4 operations, 2 erases, 2 writes, 0 faults")
+
+
+def test_json_log_and_the_file_keeps_the_state(flash_file, capsys):
+    assert cli(["emulate", str(flash_file), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["board"] == "esp32-4mb"
+    boot, = first["boots"]
+    assert (boot["outcome"], boot["reset_cause_name"], boot["slot"]) == ("reset", "PWRON_RESET", "ota_0")
+    assert boot["app"] == {"version": "1.0.0", "secure_version": 0, "project_name": "mpboot-test"}
+    assert boot["output"] == ["cause 1"]
+    # The file is the board's flash: what boot 0 wrote is there for the next run.
+    assert flash_file.read_bytes()[0x3F0000:0x3F0004] == b"xxxx"
+
+
+def test_cut_at(flash_file, capsys):
+    assert cli(["emulate", str(flash_file), "--boots", "2", "--cut-at", "1", "--cut-mode", "torn", "--json"]) == 0
+    cut, after = json.loads(capsys.readouterr().out)["boots"]
+    assert cut["outcome"] == "power_cut" and "torn flash operation 1" in cut["error"]
+    assert after["reset_cause_name"] == "PWRON_RESET" and after["outcome"] == "reset"
+    assert flash_file.read_bytes()[0x3F0000:0x3F0004] == b"xxxx"  # boot 1 wrote the block again
+
+
+@pytest.mark.parametrize("args,message", [
+    (["missing.bin"], "not found"),
+    (["flash.bin", "--boots", "0"], "--boots"),
+    (["flash.bin", "--cut-at", "-1"], "--cut-at"),
+    (["small.bin"], "matches no board"),
+    (["small.bin", "--board", "esp32-4mb"], "flash image is 8192 bytes"),
+])
+def test_bad_input(tmp_path, flash_file, capsys, args, message):
+    (tmp_path / "small.bin").write_bytes(b"\xff" * 8192)
+    args = [str(tmp_path / a) if a.endswith(".bin") else a for a in args]
+    assert cli(["emulate"] + args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
