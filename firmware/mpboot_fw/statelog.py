@@ -506,7 +506,7 @@ class State:
             self._rec(None, typ, R.F_SNAP, struct.calcsize(fmt))
         if src.pending is not None:
             self._copy_rec(R.T_PENDING, src.pending)
-        for name in src.blobs:
+        for name in sorted(src.blobs):  # dict order differs between runtimes; flash should not
             version, length, chunks = src.blobs[name]
             self._emit_blob(None, R.F_SNAP, name, version, length, chunks)
         for loc in src.events:
