@@ -107,3 +107,22 @@ def test_bad_images_fail_with_one_line(tmp_path, capsys, case, message):
     code, out, err = run(capsys, path)
     assert code == 1 and out == ""
     assert err.startswith("mpboot: error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_reads_what_flash_image_writes(tmp_path, capsys):
+    """End to end with the real producer: `mpboot flash-image --root` formats the partition."""
+    from pathlib import Path
+
+    from realfirmware import micropython_firmware
+
+    data = Path(__file__).parent / "device" / "data"
+    out = tmp_path / "flash.bin"
+    assert cli.main(["flash-image", "--board", "esp32-4mb", "--app", str(data / "image.mpb"), "--firmware",
+                     str(micropython_firmware()), "--root", str(data / "root.json"), "-o", str(out)]) == 0
+    capsys.readouterr()
+    code, text, err = run(capsys, out, "--json")
+    assert code == 0, err
+    report = json.loads(text)
+    root = (data / "root.json").read_bytes()
+    assert report["root"] == {"version": 1, "length": len(root), "sha256": hashlib.sha256(root).hexdigest()}
+    assert (report["floor"], report["boot_count"], report["events"], report["pending"]) == (0, 0, [], None)
