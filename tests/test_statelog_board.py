@@ -23,29 +23,27 @@ BOARD = boards.load_board("esp32-4mb")
 STATE = BOARD.partition("mpboot")
 FIRMWARE = Path(__file__).resolve().parents[1] / "firmware" / "mpboot_fw"
 
-MAIN = """
-import esp32
-from mpboot_fw import statelog
-st = statelog.load(esp32.Partition('mpboot'))
-print('loaded', st.floor, st.boot_count, [e[2] for e in st.events()])
-for change in range(3):
-    if change == 0:
+# The three changes, as one source text that both runtimes run.
+CHANGE = """
+def change(st, n):
+    if n == 0:
         st.next_boot()
-    elif change == 1:
+    elif n == 1:
         st.log_event('boot', 'n=%d' % st.boot_count)
     else:
         st.raise_floor(st.boot_count)
 """
-
-
-def change(st, n):
-    """The same changes, on CPython."""
-    if n == 0:
-        st.next_boot()
-    elif n == 1:
-        st.log_event("boot", "n=%d" % st.boot_count)
-    else:
-        st.raise_floor(st.boot_count)
+MAIN = CHANGE + """
+import esp32
+from mpboot_fw import statelog
+st = statelog.load(esp32.Partition('mpboot'))
+print('loaded', st.floor, st.boot_count, [e[2] for e in st.events()])
+for n in range(3):
+    change(st, n)
+"""
+_names = {}
+exec(CHANGE, _names)
+change = _names["change"]
 
 
 def summary(st):
