@@ -12,7 +12,7 @@ import time
 from mpboot.emulator.flash import PowerCut
 from mpboot.emulator.nvs import Nvs
 from mpboot.emulator.ota import OtaOps
-from mpboot.emulator.partition import FlashPartition
+from mpboot.emulator.partition import ESP_ERR_NVS_NOT_INITIALIZED, FlashPartition, esp_error
 from mpboot.espidf import partition_table as pt
 from mpboot.mpy.runtime import HALT
 
@@ -146,7 +146,7 @@ class AppSession:
     # -- esp32.NVS ----------------------------------------------------------------------------
     def _nvs(self):
         if self.nvs is None:
-            raise OSError(-0x1101, "ESP_ERR_NVS_NOT_INITIALIZED")
+            raise esp_error(ESP_ERR_NVS_NOT_INITIALIZED)
         return self.nvs
 
     def _nvs_open(self, arg, body, n):

@@ -13,14 +13,11 @@ empty.
 
 import json
 
-from mpboot.emulator.partition import esp_error
+from mpboot.emulator.partition import (ESP_ERR_NVS_INVALID_LENGTH, ESP_ERR_NVS_KEY_TOO_LONG, ESP_ERR_NVS_NOT_ENOUGH_SPACE,
+                                       ESP_ERR_NVS_NOT_FOUND, ESP_ERR_NVS_TYPE_MISMATCH, esp_error)
 
 MARKER = b"mpboot-emulator-nvs\n"
 NAME_MAX = 15
-ESP_ERR_NVS_NOT_FOUND = 0x1102
-ESP_ERR_NVS_TYPE_MISMATCH = 0x1103
-ESP_ERR_NVS_KEY_TOO_LONG = 0x1109
-ESP_ERR_NVS_INVALID_LENGTH = 0x110C
 
 
 class Nvs:
@@ -40,7 +37,7 @@ class Nvs:
         body = json.dumps(self.values, sort_keys=True).encode()
         image = MARKER + body + b"\x00"
         if len(image) > self.partition.size:
-            raise esp_error(0x1105)  # ESP_ERR_NVS_NOT_ENOUGH_SPACE
+            raise esp_error(ESP_ERR_NVS_NOT_ENOUGH_SPACE)
         self.flash.load(self.partition.offset, image + b"\xff" * (self.partition.size - len(image)))
 
     def open(self, namespace):

@@ -7,15 +7,11 @@ rollback enabled as in MicroPython's sdkconfig. otadata writes are flash operati
 entry's sector, program 32 bytes), so they can be cut like any other.
 """
 
-from mpboot.emulator.partition import FlashPartition, esp_error
+from mpboot.emulator.partition import (ESP_ERR_INVALID_ARG, ESP_ERR_NOT_FOUND, ESP_ERR_OTA_VALIDATE_FAILED, ESP_FAIL,
+                                       FlashPartition, esp_error)
 from mpboot.espidf import otadata as od
 from mpboot.espidf import partition_table as pt
 from mpboot_fw import appimage
-
-ESP_FAIL = -1
-ESP_ERR_INVALID_ARG = 0x102
-ESP_ERR_NOT_FOUND = 0x105
-ESP_ERR_OTA_VALIDATE_FAILED = 0x1503
 
 
 class OtaData:
