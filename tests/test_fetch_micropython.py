@@ -1,0 +1,250 @@
+"""The same firmware/mpboot_fw/fetch.py on real MicroPython (WebAssembly port), against the
+real HTTPS servers of tests/https_fixtures.py.
+
+The board's `socket` and `ssl` are the emulator's (host-tools/mpboot/emulator/mpylib), backed
+by `NetHandler`: real TCP to 127.0.0.1 and real TLS (OpenSSL) with the CA and host name the
+device code gives. The name updates.example.test resolves to 127.0.0.1 through the handler's
+`hosts`, so no DNS query leaves the machine.
+"""
+
+import hashlib
+import random
+from pathlib import Path
+
+import pytest
+
+from https_fixtures import Behaviour, HttpsServer, make_pki
+from mpboot.emulator.net import NetHandler
+
+MPYLIB = Path(__file__).resolve().parents[1] / "host-tools" / "mpboot" / "emulator" / "mpylib"
+PAYLOAD = random.Random(2).randbytes(200_000)
+IMG = "/targets/app.bin"
+HOST = "updates.example.test"
+
+PRELUDE = r"""
+import gc, hashlib, time
+from mpboot_fw.fetch import Fetcher, FetchError
+
+class Sink:
+    def __init__(self):
+        self.h = hashlib.sha256(); self.n = 0; self.resets = 0; self.odd = 0
+    def write(self, mv):
+        self.h.update(mv); self.n += len(mv)
+        if len(mv) != 4096: self.odd += 1
+    def reset(self):
+        self.h = hashlib.sha256(); self.n = 0; self.resets += 1
+
+SLEEPS = []
+def fetcher(**kw):
+    kw.setdefault('sleep_ms', SLEEPS.append)
+    return Fetcher(open('/ca.der', 'rb').read(), **kw)
+
+def download(url, length, **kw):
+    sink = Sink()
+    t = time.ticks_ms()
+    try:
+        fetcher(**kw).download(url, sink, length)
+        print('@@ ok', sink.n, sink.h.digest().hex(), sink.resets, sink.odd, time.ticks_diff(time.ticks_ms(), t))
+    except FetchError as e:
+        print('@@ err', e.reason, sink.n, time.ticks_diff(time.ticks_ms(), t))
+"""
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def server(pki):
+    with HttpsServer(pki, {IMG: PAYLOAD}) as srv:
+        yield srv
+
+
+def run(micropython, pki, code, timeout=60, **net):
+    """Run `code` (after PRELUDE) on a fresh board; returns the fields of its '@@' line."""
+    handler = NetHandler(hosts={HOST: "127.0.0.1"}, **net)
+    micropython.boot()
+    micropython.put_firmware()
+    for name in ("socket.py", "ssl.py"):
+        micropython.put_file("/lib/" + name, (MPYLIB / name).read_bytes())
+    micropython.put_file("/ca.der", pki.ca_der)
+    for name in ("client.pem", "client.key"):
+        micropython.put_file("/certs/" + name, (pki.directory / name).read_bytes())
+    try:
+        text = micropython.run(PRELUDE + code, handler=handler, timeout=timeout).check()
+    finally:
+        handler.close()
+    lines = [line.split()[1:] for line in text.splitlines() if line.startswith("@@ ")]
+    assert lines, text
+    return lines[-1] if len(lines) == 1 else lines
+
+
+def ok(fields, data=PAYLOAD, resets=0):
+    assert fields[0] == "ok", fields
+    assert int(fields[1]) == len(data) and fields[2] == hashlib.sha256(data).hexdigest()
+    assert int(fields[3]) == resets
+    assert int(fields[4]) <= 1  # whole blocks, but for the last
+
+
+# -- fetch.py on MicroPython -----------------------------------------------------------------
+def test_download(micropython, pki, server):
+    ok(run(micropython, pki, "download(%r, %d)" % (server.url(IMG, HOST), len(PAYLOAD))))
+    assert server.requests[0]["range"] is None
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_resume_after_cuts_at_random_points(micropython, pki, server, seed):
+    rnd = random.Random(seed)
+    cuts = [rnd.randrange(1, 60_000) for _ in range(3)]
+    server.plan = [Behaviour(cut=c) for c in cuts]
+    ok(run(micropython, pki, "download(%r, %d)\nprint(SLEEPS)" % (server.url(IMG, HOST), len(PAYLOAD))))
+    ranges = [r["range"] for r in server.requests]
+    assert len(ranges) == 4 and ranges[0] is None and all(r % 4096 == 0 for r in ranges[1:])
+    assert ranges[1] == cuts[0] // 4096 * 4096
+
+
+def test_200_instead_of_206_starts_over(micropython, pki, server):
+    server.plan = [Behaviour(cut=50_000), Behaviour(ignore_range=True)]
+    ok(run(micropython, pki, "download(%r, %d)" % (server.url(IMG, HOST), len(PAYLOAD))), resets=1)
+    assert [r["range"] for r in server.requests] == [None, 49152]
+
+
+def test_endless_data(micropython, pki, server):
+    server.plan = [Behaviour(extra=500_000), Behaviour(length=None, endless=True),
+                   Behaviour(length=len(PAYLOAD) + 1, extra=1)]
+    url = server.url(IMG, HOST)
+    code = "download(%r, %d)\n" % (url, len(PAYLOAD)) * 3
+    lying, endless, too_long = run(micropython, pki, code)
+    ok(lying)  # bytes past the Content-Length were never read
+    assert endless[:2] == ["err", "too-long"] and int(endless[2]) <= len(PAYLOAD)
+    assert too_long[:3] == ["err", "too-long", "0"]
+
+
+def test_small_document_cap(micropython, pki, server):
+    fields = run(micropython, pki, """
+f = fetcher()
+buf = bytearray(8192)
+try:
+    f.fetch_into(%r, buf)
+except FetchError as e:
+    print('@@ err', e.reason)
+""" % server.url(IMG, HOST))
+    assert fields == ["err", "too-long"]
+
+
+@pytest.mark.parametrize("cert", ["wrong-name", "rogue"])
+def test_server_certificate_checked(micropython, pki, cert):
+    with HttpsServer(pki, {IMG: PAYLOAD}, cert=cert) as srv:
+        fields = run(micropython, pki, "download(%r, %d)" % (srv.url(IMG, HOST), len(PAYLOAD)))
+        assert fields[:3] == ["err", "tls-cert", "0"] and srv.requests == []
+
+
+def test_slow_retrieval(micropython, pki, server):
+    server.plan = [Behaviour(rate=10, piece=1)]  # a byte every 0.1 s: never a read timeout
+    fields = run(micropython, pki, "download(%r, %d, timeout_ms=500, min_rate=1000, window_ms=800, retries=0)"
+                 % (server.url(IMG, HOST), len(PAYLOAD)))
+    assert fields[:2] == ["err", "too-slow"] and int(fields[3]) < 2000
+
+
+def test_stall_times_out(micropython, pki, server):
+    server.plan = [Behaviour(stall=3)]
+    fields = run(micropython, pki, "download(%r, %d, timeout_ms=400, retries=0)" % (server.url(IMG, HOST), len(PAYLOAD)))
+    assert fields[:2] == ["err", "timeout"] and int(fields[3]) < 1500
+
+
+def test_client_certificate_and_token(micropython, pki):
+    with HttpsServer(pki, {IMG: PAYLOAD}, client_auth=True, token="tok-1") as srv:
+        url = srv.url(IMG, HOST)
+        without, with_cert = run(micropython, pki, """
+download(%r, %d, token='tok-1', retries=0)
+download(%r, %d, token='tok-1', cert='/certs/client.pem', key='/certs/client.key')
+""" % (url, len(PAYLOAD), url, len(PAYLOAD)))
+        assert without[0] == "err" and without[1] in ("tls", "closed")
+        ok(with_cert)
+        assert srv.requests[-1]["authorization"] == "Bearer tok-1"
+
+
+def test_retries_and_backoff(micropython, pki, server):
+    server.default = Behaviour(status=503)
+    fields = run(micropython, pki, "download(%r, 10, retries=3, backoff_ms=50)\nprint('@@', SLEEPS)"
+                 % server.url(IMG, HOST))
+    assert fields[0][:2] == ["err", "http-503"] and "".join(fields[1]) == "[50,100,200]"
+    assert len(server.requests) == 4
+
+
+def test_names_resolve_only_through_the_emulators_hosts(micropython, pki):
+    fields = run(micropython, pki, "download('https://no-such-host.example/x', 10, retries=1)\nprint('@@', SLEEPS)")
+    assert fields[0][:2] == ["err", "dns"] and fields[1] == ["[1000]"]
+
+
+def test_destinations_outside_the_allowlist_refused(micropython, pki):
+    fields = run(micropython, pki, """
+import socket, errno
+s = socket.socket()
+try:
+    s.connect(('192.0.2.1', 443))
+except OSError as e:
+    print('@@', e.errno == errno.EACCES)
+download('https://192.0.2.1/x', 10, retries=0)
+""")
+    assert fields[0] == ["True"] and fields[1][:2] == ["err", "connect"]
+
+
+# -- the emulated ssl/socket behave as MicroPython's -----------------------------------------
+def test_emulated_ssl_verifies_nothing_by_default_like_micropython(micropython, pki):
+    # MicroPython's ssl.SSLContext starts with CERT_NONE; fetch.py must opt in (it does: the
+    # rogue-CA test above fails it). Here, a bare context accepts the rogue certificate.
+    with HttpsServer(pki, {IMG: b"hello"}, cert="rogue") as srv:
+        fields = run(micropython, pki, """
+import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ai = socket.getaddrinfo(%r, %d)[0]
+s = socket.socket(ai[0], ai[1], ai[2])
+s.settimeout(5)
+s.connect(ai[-1])
+t = ctx.wrap_socket(s, server_hostname=%r)
+t.write(b'GET %s HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
+buf = bytearray(12)
+print('@@', ctx.verify_mode, t.readinto(buf), bytes(buf))
+ctx.verify_mode = ssl.CERT_REQUIRED
+try:
+    ctx.wrap_socket(socket.socket(), server_hostname=None)
+except ValueError as e:
+    print('@@', 'ValueError', e)
+""" % (HOST, srv.port, HOST, IMG))
+        assert fields[0] == ["0", "12", "b'HTTP/1.1", "200'"]
+        assert fields[1][0] == "ValueError" and "server_hostname" in " ".join(fields[1])
+
+
+# -- memory ----------------------------------------------------------------------------------
+MEMORY = r"""
+class Probe(Sink):
+    peak = 0
+    def write(self, mv):
+        Sink.write(self, mv)
+        gc.collect()
+        Probe.peak = max(Probe.peak, gc.mem_alloc())
+
+gc.collect(); idle = gc.mem_alloc()
+f = fetcher()
+gc.collect(); ready = gc.mem_alloc()
+f.download(URL, Probe(), LEN)
+gc.collect()
+gc.disable(); before = gc.mem_alloc()
+f.download(URL, Sink(), LEN)
+churn = gc.mem_alloc() - before
+gc.enable()
+print('@@', ready - idle, Probe.peak - idle, churn)
+"""
+
+
+def test_memory_during_a_200_kb_download(micropython, pki, server, record_property):
+    code = MEMORY.replace("URL", repr(server.url(IMG, HOST))).replace("LEN", str(len(PAYLOAD)))
+    fetcher_bytes, peak, churn = (int(x) for x in run(micropython, pki, code))
+    record_property("fetcher_bytes", fetcher_bytes)
+    record_property("peak_above_idle", peak)
+    record_property("allocated_per_download", churn)
+    print("fetcher %d B, live peak above idle %d B, allocated during a 200 KB download %d B"
+          % (fetcher_bytes, peak, churn))
+    assert peak < 16 * 1024  # one 4 KiB block and small objects, never the body
