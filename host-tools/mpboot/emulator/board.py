@@ -114,8 +114,11 @@ class _EchoLog:
 
 class Board:
     def __init__(self, flash, board="esp32-4mb", runtime=None, unique_id=DEFAULT_UNIQUE_ID, run_timeout=20.0,
-                 echo=None, services=None):
-        """`flash`: a NorFlash or the path of a flash image file (kept up to date as it runs)."""
+                 echo=None, services=None, faults=None):
+        """`flash`: a NorFlash or the path of a flash image file (kept up to date as it runs).
+        `faults`: {app version: "panic" or "hang"}, a test hook standing in for native code
+        that cannot run here: an image whose app descriptor has that version crashes or hangs
+        as soon as it boots, before boot.py."""
         self.board = board if isinstance(board, boards.Board) else boards.load_board(board)
         if isinstance(flash, NorFlash):
             self.flash, self._owns_flash = flash, False
@@ -132,6 +135,7 @@ class Board:
         self.run_timeout = run_timeout
         self.echo = echo
         self.services = services or {}
+        self.faults = faults or {}
         self.records = []
         self._next_cause = PWRON_RESET
         self._soft = None  # the bootloader's choice, while MicroPython soft-reboots
@@ -163,7 +167,9 @@ class Board:
     def run(self, boots=1):
         return [self.boot() for _ in range(boots)]
 
-    def boot(self):
+    def boot(self, repl=None):
+        """One boot. `repl`: code to run at the REPL once main.py has ended, in the same
+        interpreter and session (what `mpremote exec` does on a board)."""
         start, ops_before = time.monotonic(), self.flash.op_count
         record = BootRecord(len(self.records), "soft" if self._soft else "hard", self._next_cause)
         session = choice = None
@@ -176,7 +182,10 @@ class Board:
                 image = choice.image
                 record.app = dict(version=image.version, secure_version=image.secure_version,
                                   project_name=image.project_name)
-                session = self._run_app(record, choice)
+                if image.version in self.faults:
+                    record.outcome, record.error = self.faults[image.version], "test hook: faults[%r]" % image.version
+                else:
+                    session = self._run_app(record, choice, repl)
         except PowerCut as e:
             record.outcome, record.error = "power_cut", str(e)
         if record.outcome == "power_cut":
@@ -196,7 +205,7 @@ class Board:
             return NEXT_CAUSE[record.outcome]
         return WDT_RESET if session is not None and session.wdt_timeout is not None else PWRON_RESET
 
-    def _run_app(self, record, choice):
+    def _run_app(self, record, choice, repl=None):
         # flashbdev.py: Partition.find(TYPE_DATA, label="vfs")
         vfs = [p for p in choice.partitions if p.type == pt.TYPE_DATA and p.name == boards.VFS_PARTITION]
         if not vfs:
@@ -217,22 +226,31 @@ class Board:
         try:
             self._start(mp, record, volume)
             result = mp.run(MAIN, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
-            record.output += result.output
-            if result.timed_out:
-                record.outcome = "hang"
-            elif result.halted:
-                record.outcome = session.halt
-                if session.power_cut is not None:
-                    record.error = str(session.power_cut)
-                elif session.halt == "panic":
-                    record.error = session.panic
-            elif result.ok and session.status:
+            if not self._stopped(record, session, result):
+                if not (result.ok and session.status):
+                    raise MpbootError("emulator fault: the boot runner failed: %s" % result.exc)
                 record.outcome = session.status
-            else:
-                raise MpbootError("emulator fault: the boot runner failed: %s" % result.exc)
+                if repl is not None and record.outcome in ("ok", "exception"):
+                    # The board sits at the REPL: run the code there, as mpremote exec does.
+                    result = mp.run(repl, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
+                    if not self._stopped(record, session, result) and not result.ok:
+                        record.outcome, record.error = "exception", result.exc
         finally:
             volume.persist()
         return session
+
+    def _stopped(self, record, session, result):
+        """Record a run's output; True (outcome set) when it hung or was halted."""
+        record.output += result.output
+        if result.timed_out:
+            record.outcome = "hang"
+        elif result.halted:
+            record.outcome = session.halt
+            if session.power_cut is not None:
+                record.error = str(session.power_cut)
+            elif session.halt == "panic":
+                record.error = session.panic
+        return result.timed_out or result.halted
 
     def _interpreter(self):
         if self.runtime is None:

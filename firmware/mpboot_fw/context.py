@@ -1,0 +1,35 @@
+"""What every trust decision on the device starts from: the configuration, the state log and the
+trust anchor it holds. The boot stage and the installer both open it with `load()`.
+
+The root in the state partition was verified before it was stored (at provisioning or by a TUF
+root rotation) and the partition is as trusted as the code reading it, so it is parsed here,
+not verified again: a boot pays for one signature check (the image's), not for the root's too.
+"""
+
+from mpboot_fw import config, slots, statelog, trust
+
+
+class Context:
+    """cfg: the Config (defaults if the file was bad); config_error: why it was bad, or None;
+    state: the statelog.State; root: the trust.Root the state holds."""
+
+
+def load(path=config.PATH):
+    ctx = Context()
+    ctx.config_error = None
+    try:
+        ctx.cfg = config.load(path)
+    except config.ConfigError as e:
+        ctx.config_error = str(e)
+        ctx.cfg = config.Config()
+    ctx.state = statelog.load(slots.state_partition(ctx.cfg.state))
+    ctx.root = anchor(ctx.state)
+    return ctx
+
+
+def anchor(state):
+    """The trust.Root stored in `state` (structure checked; see the module docstring)."""
+    data = state.root()
+    if data is None:
+        raise trust.TrustError("no trust anchor in the state")
+    return trust.parse_root(trust.load_envelope(data, "root")[0])

@@ -1,0 +1,150 @@
+"""Install a signed image into the inactive slot and switch to it for a trial boot.
+
+    from mpboot_fw import install
+    install.run(open("/app-v2.mpb", "rb"))      # a file on the filesystem
+    install.run(stream, length=n)               # any object with readinto(buf): a serial link
+
+Steps, each one safe to cut at (docs/boot-stage.md walks through every cut):
+1. `receive`: the stream goes into the slot after the running one in 4 KiB blocks through one
+   buffer. More bytes than the slot holds: refused ("too-large") as soon as they arrive, or
+   before anything is written when `length` says so; fewer than `length`: "truncated".
+2. `commit`: the image is verified where it now is, in flash (manifest, signatures against the
+   trust anchor, chip, board, security version not below the floor, payload hash), so what
+   boots is exactly what was checked. Then the pending install is recorded in the state log,
+   and only then does otadata select the slot (`set_boot`; ESP-IDF checks the app image once
+   more). The install is logged ("installed").
+3. The device resets into a trial boot, where the boot stage (stage.py) verifies it again, runs
+   the health check and confirms it, or the bootloader rolls it back.
+
+A refusal logs "refused" with the failed check's code and raises InstallError; otadata still
+selects the running image, so whatever the inactive slot now holds never boots. The updater
+(OTA) uses the same SlotWriter as its download sink and then `commit`.
+"""
+
+from mpboot_fw import context, image, slots
+
+try:
+    from micropython import const
+except ImportError:
+    const = lambda x: x  # noqa: E731
+
+BLOCK = const(4096)
+
+
+class InstallError(Exception):
+    """The image was refused; `reason` is the failed check's code (as in the state log)."""
+
+    def __init__(self, reason, detail=None):
+        super().__init__(reason if detail is None else reason + ": " + detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class SlotWriter:
+    """Writes an image into `slot` from offset 0, one 4 KiB block per write() (only the last
+    may be shorter), never past the end of the slot. Also a download sink (write/reset)."""
+
+    def __init__(self, slot, buf=None):
+        self.slot = slot
+        self.size = slot.info()[3]
+        self.buf = bytearray(BLOCK) if buf is None else buf
+        self.written = 0
+
+    def write(self, data):
+        n = len(data)
+        if self.written % BLOCK:
+            raise ValueError("write after a short block")
+        if self.written + n > self.size:
+            raise InstallError("too-large", "slot is %d bytes" % self.size)
+        block = data
+        if n < BLOCK:
+            # writeblocks erases whole 4 KiB sectors: pad the last block with erased bytes.
+            buf = self.buf
+            buf[:n] = data
+            for i in range(n, BLOCK):
+                buf[i] = 0xFF
+            block = buf
+        self.slot.writeblocks(self.written // BLOCK, block)
+        self.written += n
+
+    def reset(self):
+        self.written = 0
+
+
+def run(stream, length=None, reset=True, path=None):
+    """Install from `stream` into the inactive slot; reset into the trial boot (unless
+    reset=False: then return the Manifest). Raises InstallError after logging a refusal."""
+    ctx = context.load() if path is None else context.load(path)
+    target = slots.other(slots.running())
+    m = install(ctx, stream, target, length)
+    if reset:
+        import machine
+
+        machine.reset()
+    return m
+
+
+def install(ctx, stream, slot, length=None):
+    """receive + commit into `slot`, logging a refusal. Returns the Manifest."""
+    writer = SlotWriter(slot)
+    try:
+        receive(stream, writer, length)
+        return commit(ctx, slot, writer.written, writer.buf)
+    except (InstallError, image.ImageError) as e:
+        error = e if isinstance(e, InstallError) else InstallError(e.reason, str(e)[len(e.reason) + 2:] or None)
+    except OSError as e:  # the stream or the flash failed under us
+        error = InstallError("io-error", repr(e))
+    ctx.state.log_event("refused", error.reason, error.detail or slots.label(slot))
+    raise error
+
+
+def receive(stream, writer, length=None):
+    """Copy the image from `stream` (readinto) into the writer's slot, in 4 KiB blocks.
+    `length`: the exact size to expect, or None to read until the stream ends."""
+    if length is not None and length > writer.size:
+        raise InstallError("too-large", "%d bytes, slot is %d" % (length, writer.size))
+    mv = memoryview(writer.buf)
+    while length is None or writer.written < length:
+        want = BLOCK if length is None else min(BLOCK, length - writer.written)
+        n = _fill(stream, mv, want)
+        if n:
+            writer.write(mv if n == BLOCK else mv[:n])  # a slice only for the last, short block
+        if n < want:
+            break
+    if length is not None and writer.written < length:
+        raise InstallError("truncated", "%d of %d bytes" % (writer.written, length))
+    if not writer.written:
+        raise InstallError("truncated", "no data")
+    return writer.written
+
+
+def commit(ctx, slot, written, buf=None):
+    """Verify the image in `slot` (its first `written` bytes), record the pending install and
+    select the slot for the next boot. Returns the Manifest."""
+    cfg, state = ctx.cfg, ctx.state
+    m = image.verify_slot(slot, ctx.root, cfg.chip_id, cfg.board, state.floor, limit=written, buf=buf)
+    label = slots.label(slot)
+    state.set_pending(label, m.version, m.security_version, m.payload_sha256)
+    try:
+        slots.set_boot(slot)
+    except OSError:
+        state.clear_pending()
+        raise InstallError("not-bootable", "set_boot refused the app image")
+    state.log_event("installed", "", describe(label, m))
+    return m
+
+
+def describe(label, m):
+    """'ota_1 2.0.0 sv3': which image, for the log (at most 64 bytes)."""
+    return "%s %s sv%d" % (label, m.version, m.security_version)
+
+
+def _fill(stream, mv, want):
+    """Read up to `want` bytes into mv[:want] (a stream may return fewer per call); 0 at the end."""
+    got = 0
+    while got < want:
+        k = stream.readinto(mv if got == 0 and want == BLOCK else mv[got:want])
+        if not k:
+            break
+        got += k
+    return got

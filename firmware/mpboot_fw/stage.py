@@ -1,0 +1,212 @@
+"""The verified boot stage: the first thing boot.py runs on every boot, before the application.
+
+    from mpboot_fw import stage
+    stage.main()     # returns: the app may start; raises Recovery: it may not; or resets
+
+What kind of boot this is comes from the pending-install record in the state log (MicroPython
+cannot read otadata's states), compared with the slot that is running:
+- pending, and its slot is running: a trial boot (the first boot after an install). Verify the
+  image against the trust anchor (signatures, chip, board, security version >= floor, payload
+  hash, and that it is the image that was installed), run the health check under a watchdog,
+  then confirm in this order: otadata VALID (mark_app_valid_cancel_rollback), raise the floor
+  to the image's security version, log "confirmed", drop the pending record. Any failure
+  before otadata says VALID: log "trial-failed" with the reason and reset; the bootloader
+  finds the entry still PENDING_VERIFY, aborts it and boots the previous slot.
+- pending, another slot running, and otadata no longer selecting the pending slot: the trial
+  was rolled back or never started. Log "rolled-back", verify the running image, confirm it,
+  drop the record. (If otadata still selects it, the install waits for its reset: a soft
+  reboot, nothing to do.)
+- no pending install: a normal boot. Policy "every-boot" verifies the running image and
+  confirms it; "trial-only" lets it run unchecked. An image that fails (corrupt, or below the
+  floor) makes the stage try the other slot: verified, it is selected and the device resets;
+  otherwise "recovery" is logged and the application is held back (Recovery).
+
+docs/boot-stage.md has the reasoning for each step and every power cut.
+"""
+
+from mpboot_fw import context, image, slots
+from mpboot_fw.install import describe
+
+class Recovery(Exception):
+    """No verified image may run here: boot.py raises this so that main.py does not start."""
+
+
+class HealthError(Exception):
+    def __init__(self, reason, detail):
+        super().__init__(reason + ": " + detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def main(path=None):
+    """Run the boot stage (see the module docstring). `path`: the config file, if not the
+    default. Returns when the application may start, raises Recovery when it may not, and does
+    not return when it resets the device."""
+    boot = _Boot()
+    try:
+        ok = boot.run(path)
+    except BaseException as e:  # a fault in the stage itself must not let an unverified app run
+        ok = boot.fault(e)
+    if not ok:
+        raise Recovery(boot.why)
+
+
+class _Boot:
+    def __init__(self):
+        self.ctx = None
+        self.boot = 0
+        self.trial = False  # running a pending install that is not confirmed yet
+        self.repeat = False  # ... and not for the first time
+        self.accepted = False  # the running image may run
+        self.wdt = None
+        self.why = None
+        self.buf = bytearray(4096)
+
+    def run(self, path):
+        self.running = slots.running()
+        self.label = slots.label(self.running)
+        ctx = self.ctx = context.load() if path is None else context.load(path)
+        self.boot = ctx.state.next_boot()
+        if ctx.config_error:
+            self.log("bad-config", ctx.config_error)
+        pending = ctx.state.pending
+        if pending is None:
+            return self.normal_boot(ctx.cfg.policy == "every-boot")
+        if pending["slot"] == self.label:
+            self.trial = True
+            self.repeat = self.boot > pending["boot"] + 1
+            return self.trial_boot(pending)
+        if slots.label(slots.boot()) == pending["slot"]:
+            return self.normal_boot(ctx.cfg.policy == "every-boot")  # the install awaits its reset
+        self.log("rolled-back", "not confirmed", pending["slot"] + " " + pending["version"])
+        ok = self.normal_boot(True)
+        ctx.state.clear_pending()
+        return ok
+
+    # -- trial boot ---------------------------------------------------------------------------
+    def trial_boot(self, pending):
+        try:
+            m = self.verify(self.running)
+            if m.payload_sha256 != pending["sha256"]:
+                raise image.ImageError("not-installed", "slot holds another image")
+            self.log("verified", "", describe(self.label, m))
+            self.health()
+            slots.confirm()
+        except Exception as e:
+            return self.roll_back(e)
+        # otadata now keeps this image: from here on a cut repeats the steps below, never undoes them
+        self.accepted = True
+        state = self.ctx.state
+        state.raise_floor(m.security_version)
+        self.log("confirmed", "", describe(self.label, m))
+        state.clear_pending()
+        if self.wdt is not None:
+            # An ESP32 task watchdog cannot be stopped: start the app from a clean boot instead.
+            print("mpboot: restarting without the health check's watchdog")
+            _reset()
+        return True
+
+    def health(self):
+        """Call the configured hook under a watchdog; raise HealthError unless it returns true."""
+        cfg = self.ctx.cfg
+        if cfg.health is None:
+            return
+        import machine
+
+        # Over the limit, the watchdog resets the device and the bootloader rolls the trial back.
+        self.wdt = machine.WDT(timeout=cfg.health_ms)
+        try:
+            ok = _hook(cfg.health)()
+        except Exception as e:
+            raise HealthError("health-error", repr(e))
+        if not ok:
+            raise HealthError("health-failed", repr(ok))
+        self.wdt.feed()  # a full period for the confirmation steps
+
+    def roll_back(self, e):
+        """Log why the trial failed and reset into the previous image. Returns False (recovery)
+        only when there is no previous image to go back to."""
+        try:
+            self.log("trial-failed", getattr(e, "reason", "exception"), getattr(e, "detail", None) or repr(e))
+        except BaseException:
+            pass  # the state log itself may be what failed: the rollback must happen anyway
+        if self.repeat:
+            # The bootloader did not roll back after the last trial boot: its otadata entry was
+            # marked VALID before the power went. Select the previous slot explicitly.
+            try:
+                slots.set_boot(slots.other(self.running))
+            except OSError:
+                self.why = "trial failed and the previous slot is not bootable"
+                return False
+        _reset()
+
+    # -- normal boot --------------------------------------------------------------------------
+    def normal_boot(self, verify):
+        if not verify:
+            self.accepted = True
+            print("mpboot: boot %d: %s runs unchecked (trial-only policy)" % (self.boot, self.label))
+            return True
+        try:
+            m = self.verify(self.running)
+        except image.ImageError as e:
+            return self.switch(e)
+        self.accepted = True
+        if slots.label(slots.boot()) == self.label:
+            slots.confirm()  # no write unless otadata still had it on trial
+        print("mpboot: boot %d: %s verified" % (self.boot, describe(self.label, m)))
+        return True
+
+    def switch(self, refusal):
+        """The running image failed: boot the other slot if it verifies, else hold the app back."""
+        self.log("boot-refused", refusal.reason, self.label)
+        other = slots.other(self.running)
+        name = slots.label(other)
+        try:
+            m = self.verify(other)
+            slots.set_boot(other)
+        except (image.ImageError, OSError) as e:
+            reason = getattr(e, "reason", "not-bootable")
+            self.why = "no verified image: %s %s, %s %s" % (self.label, refusal.reason, name, reason)
+            self.log("recovery", reason, name)
+            return False
+        self.log("switched", "", describe(name, m))
+        _reset()
+
+    # -- helpers ------------------------------------------------------------------------------
+    def verify(self, part):
+        ctx = self.ctx
+        cfg = ctx.cfg
+        return image.verify_slot(part, ctx.root, cfg.chip_id, cfg.board, ctx.state.floor, buf=self.buf)
+
+    def log(self, code, reason="", detail=None):
+        print("mpboot: boot %d: %s" % (self.boot, " ".join(x for x in (code, reason, detail) if x)))
+        self.ctx.state.log_event(code, reason, detail)
+
+    def fault(self, e):
+        """An exception escaped a step: roll back an unconfirmed trial, keep an accepted image,
+        otherwise hold the application back."""
+        self.why = "boot stage failed: " + repr(e)
+        print("mpboot: " + self.why)
+        if self.trial and not self.accepted:
+            return self.roll_back(e)
+        if self.ctx is not None:
+            try:
+                self.log("stage-error", type(e).__name__, repr(e))
+            except BaseException:
+                pass  # the state log itself may be what failed
+        return self.accepted
+
+
+def _hook(text):
+    """The function named by "module:function" (the module may be dotted)."""
+    name, function = text.split(":")
+    module = __import__(name)
+    for part in name.split(".")[1:]:
+        module = getattr(module, part)
+    return getattr(module, function)
+
+
+def _reset():
+    import machine
+
+    machine.reset()

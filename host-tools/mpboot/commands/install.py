@@ -1,0 +1,72 @@
+"""`mpboot install`: install a signed image manually, through the device's own installer."""
+
+import argparse
+import json
+
+from mpboot import boards, manualinstall
+from mpboot.emulator.board import Board
+from mpboot.errors import MpbootError
+from mpboot.fileio import read_input
+from mpboot.mpy.runtime import RuntimeMissing
+
+ORDER = 67
+
+EXAMPLES = """\
+examples:
+  mpboot install --flash flash.bin app-v2.mpb          # on the emulated board
+  mpboot install --flash flash.bin app-v2.mpb --json
+  mpboot log flash.bin                                 # what the device recorded
+
+The board boots FLASH.bin (updated in place), and at its REPL the device's installer receives
+IMAGE over the (emulated) serial link, writes it into the inactive slot in 4 KiB blocks,
+verifies it in flash against the trust anchor in the state partition (signatures, chip, board,
+security version not below the floor), and resets into a trial boot; the boot stage verifies it
+again, runs the health check and confirms it, or the previous image comes back. Exit status 0
+only when the device confirmed the image; otherwise 1 and the device's reason from its log
+(refused <check>, trial-failed <check>, rolled-back). A real board over USB (mpremote) is not
+supported yet: there, run `mpboot_fw.install.run(stream)` from the REPL.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "install", help="install a signed image on a device through its installer",
+        description="Manual install: stream a signed image into the device's installer, let it "
+        "verify, switch, trial-boot and confirm, and report the device's verdict.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("image", metavar="IMAGE", help="signed image file (mpboot sign)")
+    p.add_argument("--flash", required=True, metavar="FLASH.bin",
+                   help="the emulated board's whole-flash image (mpboot flash-image), updated in place")
+    p.add_argument("--board", metavar="B", help="board definition (default: recognised from the image's partition table)")
+    p.add_argument("--timeout", type=float, default=20.0, metavar="S",
+                   help="seconds a boot may run before it counts as hung (default 20)")
+    p.add_argument("--json", action="store_true", help="print the verdict and the device's events as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    data = read_input(args.image, "image")
+    flash = read_input(args.flash, "flash image")
+    board = boards.load_board(args.board) if args.board else boards.match_image(flash)
+    if board is None:
+        raise MpbootError("%s matches no board in boards/ (flash size and partition table): pass --board" % args.flash)
+    echo = None if args.json else _echo
+    try:
+        with Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
+            result = manualinstall.install(emulated, data)
+    except RuntimeMissing as e:
+        raise MpbootError(str(e)) from None
+    if args.json:
+        print(json.dumps(dict(accepted=result.accepted, reason=result.reason, running=result.running,
+                              floor=result.floor, events=result.events,
+                              boots=[dict(slot=r.slot, outcome=r.outcome) for r in result.boots]), indent=2))
+        return 0 if result.accepted else 1
+    if not result.accepted:
+        raise MpbootError("the device did not accept %s: %s (see `mpboot log %s`)"
+                          % (args.image, result.reason, args.flash))
+    print("%s: installed and %s; running from %s, security floor %d"
+          % (args.image, result.reason, result.running, result.floor))
+
+
+def _echo(line):
+    print("  | " + line)

@@ -1,0 +1,91 @@
+"""Manual install on the emulated board: what `mpboot install --flash` does.
+
+The board boots its current image (the boot stage, then main.py); at the REPL the host runs the
+device's installer (`mpboot_fw.install.run`) over a host-backed stream that stands in for the
+USB serial link, as `mpremote exec` would on a board. The installer writes the image into the
+inactive slot, verifies it in flash, records the pending install and resets; the board then
+boots on (trial boot, confirmation or rollback) until the application runs again. The verdict
+is read from the device's own state log: the events of the boots since the install began.
+"""
+
+from dataclasses import dataclass, field
+
+from mpboot import boards
+from mpboot.emulator.partition import FlashPartition
+from mpboot_fw import statelog
+
+SERVICE = "serial"
+# What runs at the board's REPL; `call` is the emulated board's host-call primitive.
+REPL_CODE = """
+from _emu import call
+from mpboot_fw import install
+
+
+class _Serial:
+    def readinto(self, buf):
+        return call("serial.read", None, buf, 0)
+
+
+try:
+    install.run(_Serial(), %d)
+except install.InstallError as e:
+    print("mpboot: install refused:", e)
+"""
+STILL_BOOTING = ("reset", "wdt", "hang", "panic", "power_cut", "no_app", "bad_partition_table")
+VERDICTS = ("confirmed", "refused", "trial-failed", "rolled-back", "recovery")
+
+
+class SerialLink:
+    """The image, served to the device's reads in the sizes it asks for."""
+
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0
+
+    def __call__(self, op, arg, body, n):
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += len(chunk)
+        return len(chunk), chunk
+
+
+@dataclass
+class Result:
+    accepted: bool  # the device installed, trial-booted and confirmed the image
+    reason: str  # the verdict event: "confirmed", or the code and reason of a refusal
+    events: list = field(default_factory=list)  # the state log events of these boots
+    boots: list = field(default_factory=list)  # BootRecords
+    running: str = None  # the slot the application runs from at the end
+    floor: int = 0
+
+
+def state_events(flash, board):
+    """(boot counter, events, floor) of the state log in `flash`."""
+    part = board.partition(boards.STATE_PARTITION)
+    st = statelog.load(FlashPartition(flash, part.offset, part.size))
+    return st.boot_count, list(st.events()), st.floor
+
+
+def install(emulated, image, max_boots=8):
+    """Install `image` (bytes) on the emulated board `emulated` (an emulator Board) and boot
+    until the application runs again; returns a Result."""
+    since, _, _ = state_events(emulated.flash, emulated.board)
+    emulated.services[SERVICE] = SerialLink(image)
+    try:
+        records = [emulated.boot(repl=REPL_CODE % len(image))]
+    finally:
+        del emulated.services[SERVICE]
+    while records[-1].outcome in STILL_BOOTING and len(records) < max_boots:
+        records.append(emulated.boot())
+    _, events, floor = state_events(emulated.flash, emulated.board)
+    new = [dict(boot=b, code=c, reason=r, detail=d) for b, c, r, d in events if b > since]
+    verdicts = [e for e in new if e["code"] in VERDICTS]
+    accepted = bool(verdicts) and verdicts[-1]["code"] == "confirmed"
+    # A refusal's first event names the failed check; a rollback follows it on the next boot.
+    verdict = verdicts[-1] if accepted else (verdicts[0] if verdicts else None)
+    if verdict is None:
+        reason = "no verdict in the device's log (last boot: %s)" % records[-1].outcome
+    elif accepted:
+        reason = "confirmed %s" % verdict["detail"]
+    else:
+        reason = " ".join(x for x in (verdict["code"], verdict["reason"], verdict["detail"]) if x)
+    return Result(accepted, reason, new, records, records[-1].slot, floor)

@@ -1,0 +1,43 @@
+"""The files a device needs on its filesystem to run the boot stage, for `flash-image --files`.
+
+    /boot.py             firmware/boot.py: runs mpboot_fw.stage before anything else
+    /lib/mpboot_fw/*.py  the device package
+    /mpboot.json         the device's configuration (mpboot_fw.config checks every field)
+
+The trust anchor is not among them: `flash-image --root` puts it in the state partition.
+"""
+
+import json
+from pathlib import Path
+
+from mpboot import boards
+from mpboot.errors import MpbootError
+from mpboot_fw import config
+
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
+
+
+def device_config(board, policy=None, health=None, health_ms=None, channel=None):
+    """The configuration document for a device of `board` (a boards.Board), checked as the
+    device checks it."""
+    doc = {"board": board.name, "chip_id": board.chip_id, "state": boards.STATE_PARTITION}
+    for key, value in (("policy", policy), ("health", health), ("health_ms", health_ms), ("channel", channel)):
+        if value is not None:
+            doc[key] = value
+    try:
+        config.check(doc)
+    except config.ConfigError as e:
+        raise MpbootError("device configuration: %s" % e) from None
+    return doc
+
+
+def device_files(board, files=None, **settings):
+    """{"/path": bytes}: boot.py, the package, the configuration (`settings` as device_config
+    takes them), then `files` (the application: main.py, a health check module...)."""
+    out = {"/boot.py": (FIRMWARE / "boot.py").read_bytes(),
+           config.PATH: json.dumps(device_config(board, **settings), sort_keys=True).encode()}
+    for path in sorted((FIRMWARE / "mpboot_fw").glob("*.py")):
+        out["/lib/mpboot_fw/" + path.name] = path.read_bytes()
+    for path, data in (files or {}).items():
+        out[path] = data.encode() if isinstance(data, str) else data
+    return out
