@@ -211,6 +211,8 @@ def _s_b_plus_h_a(s, h, minus_a):
         T = ee * hh % _P
         e = d >> 8
         d &= 255
+        # The two additions below differ only in their table and in D (Z here, Z * 2Z_Q
+        # there); they are written out because a call per addition costs about 3 % here.
         if d:
             # Add the table's halved affine ((y-x)/2, (y+x)/2, dxy) of digit d (so D = Z);
             # for -Q swap the first two and negate the third (which swaps f and g).

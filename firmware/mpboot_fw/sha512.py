@@ -78,9 +78,6 @@ _K = (
 
 
 class PureSha512:
-    digest_size = 64
-    block_size = 128
-
     def __init__(self, data=b""):
         self._h = list(unpack(">8Q", _IV))
         self._buf = bytearray(128)
@@ -126,9 +123,6 @@ class PureSha512:
         pack_into(">QQ", buf, 112, self._length >> 61, (self._length << 3) & _M)
         _compress(h, buf, 0)
         return pack(">8Q", *h)
-
-    def hexdigest(self):
-        return "".join("%02x" % b for b in self.digest())
 
 
 try:
