@@ -363,3 +363,30 @@ def test_sink_errors_propagate_unchanged(pki, server):
 ])
 def test_bad_urls(pki, url, why):
     assert reason(fetcher(pki).download, url, Sink(), 10) == why
+
+
+# -- against the product's development server (mpboot serve) ---------------------------------
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory):
+    from mpboot.serve import start_server
+    from mpboot.tls import ensure_dev_tls, server_context
+
+    root = tmp_path_factory.mktemp("repo")
+    (root / "metadata").mkdir()
+    (root / "targets").mkdir()
+    (root / "targets" / "app.bin").write_bytes(PAYLOAD)
+    tls = ensure_dev_tls(tmp_path_factory.mktemp("tls"))
+    with start_server(root, ssl_context=server_context(tls), log=lambda line: None) as srv:
+        yield srv, tls.ca_cert.read_bytes()
+
+
+def test_mpboot_serve_download_and_resume(dev_server):
+    srv, ca = dev_server
+    url = srv.url + "targets/app.bin"
+    sink = Sink()
+    Fetcher(ca).download(url, sink, len(PAYLOAD))
+    assert sink.data == PAYLOAD
+    tail = Sink()
+    assert Fetcher(ca).get(url, tail, len(PAYLOAD), 12288, True) == len(PAYLOAD)
+    assert tail.data == PAYLOAD[12288:] and tail.resets == 0
+    assert reason(Fetcher(ca).get, url, Sink(), len(PAYLOAD) + 10, len(PAYLOAD) + 5) == "http-416"

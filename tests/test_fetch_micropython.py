@@ -61,23 +61,24 @@ def server(pki):
         yield srv
 
 
-def run(micropython, pki, code, timeout=60, **net):
-    """Run `code` (after PRELUDE) on a fresh board; returns the fields of its '@@' line."""
-    handler = NetHandler(hosts={HOST: "127.0.0.1"}, **net)
+def run(micropython, ca_der, code, certs=None, timeout=60):
+    """Run `code` (after PRELUDE) on a fresh board provisioned with the CA `ca_der` (and the
+    client certificate in `certs`); returns the fields of its '@@' line(s)."""
+    handler = NetHandler(hosts={HOST: "127.0.0.1"})
     micropython.boot()
     micropython.put_firmware()
-    for name in ("socket.py", "ssl.py"):
+    for name in ("_emu.py", "socket.py", "ssl.py"):
         micropython.put_file("/lib/" + name, (MPYLIB / name).read_bytes())
-    micropython.put_file("/ca.der", pki.ca_der)
-    for name in ("client.pem", "client.key"):
-        micropython.put_file("/certs/" + name, (pki.directory / name).read_bytes())
+    micropython.put_file("/ca.der", ca_der)
+    for name in ("client.pem", "client.key") if certs else ():
+        micropython.put_file("/certs/" + name, (certs / name).read_bytes())
     try:
         text = micropython.run(PRELUDE + code, handler=handler, timeout=timeout).check()
     finally:
         handler.close()
     lines = [line.split()[1:] for line in text.splitlines() if line.startswith("@@ ")]
     assert lines, text
-    return lines[-1] if len(lines) == 1 else lines
+    return lines[0] if len(lines) == 1 else lines
 
 
 def ok(fields, data=PAYLOAD, resets=0):
@@ -89,7 +90,7 @@ def ok(fields, data=PAYLOAD, resets=0):
 
 # -- fetch.py on MicroPython -----------------------------------------------------------------
 def test_download(micropython, pki, server):
-    ok(run(micropython, pki, "download(%r, %d)" % (server.url(IMG, HOST), len(PAYLOAD))))
+    ok(run(micropython, pki.ca_der, "download(%r, %d)" % (server.url(IMG, HOST), len(PAYLOAD))))
     assert server.requests[0]["range"] is None
 
 
@@ -98,7 +99,7 @@ def test_resume_after_cuts_at_random_points(micropython, pki, server, seed):
     rnd = random.Random(seed)
     cuts = [rnd.randrange(1, 60_000) for _ in range(3)]
     server.plan = [Behaviour(cut=c) for c in cuts]
-    ok(run(micropython, pki, "download(%r, %d)\nprint(SLEEPS)" % (server.url(IMG, HOST), len(PAYLOAD))))
+    ok(run(micropython, pki.ca_der, "download(%r, %d)\nprint(SLEEPS)" % (server.url(IMG, HOST), len(PAYLOAD))))
     ranges = [r["range"] for r in server.requests]
     assert len(ranges) == 4 and ranges[0] is None and all(r % 4096 == 0 for r in ranges[1:])
     assert ranges[1] == cuts[0] // 4096 * 4096
@@ -106,7 +107,7 @@ def test_resume_after_cuts_at_random_points(micropython, pki, server, seed):
 
 def test_200_instead_of_206_starts_over(micropython, pki, server):
     server.plan = [Behaviour(cut=50_000), Behaviour(ignore_range=True)]
-    ok(run(micropython, pki, "download(%r, %d)" % (server.url(IMG, HOST), len(PAYLOAD))), resets=1)
+    ok(run(micropython, pki.ca_der, "download(%r, %d)" % (server.url(IMG, HOST), len(PAYLOAD))), resets=1)
     assert [r["range"] for r in server.requests] == [None, 49152]
 
 
@@ -115,14 +116,14 @@ def test_endless_data(micropython, pki, server):
                    Behaviour(length=len(PAYLOAD) + 1, extra=1)]
     url = server.url(IMG, HOST)
     code = "download(%r, %d)\n" % (url, len(PAYLOAD)) * 3
-    lying, endless, too_long = run(micropython, pki, code)
+    lying, endless, too_long = run(micropython, pki.ca_der, code)
     ok(lying)  # bytes past the Content-Length were never read
     assert endless[:2] == ["err", "too-long"] and int(endless[2]) <= len(PAYLOAD)
     assert too_long[:3] == ["err", "too-long", "0"]
 
 
 def test_small_document_cap(micropython, pki, server):
-    fields = run(micropython, pki, """
+    fields = run(micropython, pki.ca_der, """
 f = fetcher()
 buf = bytearray(8192)
 try:
@@ -136,30 +137,30 @@ except FetchError as e:
 @pytest.mark.parametrize("cert", ["wrong-name", "rogue"])
 def test_server_certificate_checked(micropython, pki, cert):
     with HttpsServer(pki, {IMG: PAYLOAD}, cert=cert) as srv:
-        fields = run(micropython, pki, "download(%r, %d)" % (srv.url(IMG, HOST), len(PAYLOAD)))
+        fields = run(micropython, pki.ca_der, "download(%r, %d)" % (srv.url(IMG, HOST), len(PAYLOAD)))
         assert fields[:3] == ["err", "tls-cert", "0"] and srv.requests == []
 
 
 def test_slow_retrieval(micropython, pki, server):
     server.plan = [Behaviour(rate=10, piece=1)]  # a byte every 0.1 s: never a read timeout
-    fields = run(micropython, pki, "download(%r, %d, timeout_ms=500, min_rate=1000, window_ms=800, retries=0)"
+    fields = run(micropython, pki.ca_der, "download(%r, %d, timeout_ms=500, min_rate=1000, window_ms=800, retries=0)"
                  % (server.url(IMG, HOST), len(PAYLOAD)))
     assert fields[:2] == ["err", "too-slow"] and int(fields[3]) < 2000
 
 
 def test_stall_times_out(micropython, pki, server):
     server.plan = [Behaviour(stall=3)]
-    fields = run(micropython, pki, "download(%r, %d, timeout_ms=400, retries=0)" % (server.url(IMG, HOST), len(PAYLOAD)))
+    fields = run(micropython, pki.ca_der, "download(%r, %d, timeout_ms=400, retries=0)" % (server.url(IMG, HOST), len(PAYLOAD)))
     assert fields[:2] == ["err", "timeout"] and int(fields[3]) < 1500
 
 
 def test_client_certificate_and_token(micropython, pki):
     with HttpsServer(pki, {IMG: PAYLOAD}, client_auth=True, token="tok-1") as srv:
         url = srv.url(IMG, HOST)
-        without, with_cert = run(micropython, pki, """
+        without, with_cert = run(micropython, pki.ca_der, """
 download(%r, %d, token='tok-1', retries=0)
 download(%r, %d, token='tok-1', cert='/certs/client.pem', key='/certs/client.key')
-""" % (url, len(PAYLOAD), url, len(PAYLOAD)))
+""" % (url, len(PAYLOAD), url, len(PAYLOAD)), certs=pki.directory)
         assert without[0] == "err" and without[1] in ("tls", "closed")
         ok(with_cert)
         assert srv.requests[-1]["authorization"] == "Bearer tok-1"
@@ -167,19 +168,19 @@ download(%r, %d, token='tok-1', cert='/certs/client.pem', key='/certs/client.key
 
 def test_retries_and_backoff(micropython, pki, server):
     server.default = Behaviour(status=503)
-    fields = run(micropython, pki, "download(%r, 10, retries=3, backoff_ms=50)\nprint('@@', SLEEPS)"
+    fields = run(micropython, pki.ca_der, "download(%r, 10, retries=3, backoff_ms=50)\nprint('@@', SLEEPS)"
                  % server.url(IMG, HOST))
     assert fields[0][:2] == ["err", "http-503"] and "".join(fields[1]) == "[50,100,200]"
     assert len(server.requests) == 4
 
 
 def test_names_resolve_only_through_the_emulators_hosts(micropython, pki):
-    fields = run(micropython, pki, "download('https://no-such-host.example/x', 10, retries=1)\nprint('@@', SLEEPS)")
+    fields = run(micropython, pki.ca_der, "download('https://no-such-host.example/x', 10, retries=1)\nprint('@@', SLEEPS)")
     assert fields[0][:2] == ["err", "dns"] and fields[1] == ["[1000]"]
 
 
 def test_destinations_outside_the_allowlist_refused(micropython, pki):
-    fields = run(micropython, pki, """
+    fields = run(micropython, pki.ca_der, """
 import socket, errno
 s = socket.socket()
 try:
@@ -191,12 +192,60 @@ download('https://192.0.2.1/x', 10, retries=0)
     assert fields[0] == ["True"] and fields[1][:2] == ["err", "connect"]
 
 
+def test_download_from_mpboot_serve(micropython, pki, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from mpboot.serve import start_server
+    from mpboot.tls import ensure_dev_tls, server_context
+
+    (tmp_path / "repo" / "metadata").mkdir(parents=True)
+    (tmp_path / "repo" / "targets").mkdir()
+    (tmp_path / "repo" / "targets" / "app.bin").write_bytes(PAYLOAD)
+    tls = ensure_dev_tls(tmp_path / "tls", names=[HOST])
+    with start_server(tmp_path / "repo", ssl_context=server_context(tls), log=lambda line: None) as srv:
+        ca = x509.load_pem_x509_certificate(tls.ca_cert.read_bytes()).public_bytes(Encoding.DER)
+        ok(run(micropython, ca, "download('https://%s:%d/targets/app.bin', %d)" % (HOST, srv.port, len(PAYLOAD))))
+
+
+BOARD_MAIN = """
+import hashlib
+from mpboot_fw.fetch import Fetcher
+class Sink:
+    def __init__(self):
+        self.h = hashlib.sha256()
+    def write(self, mv):
+        self.h.update(mv)
+f = Fetcher(open('/ca.der', 'rb').read())
+sink = Sink()
+f.download(%r, sink, %d)
+print('@@', sink.h.digest().hex())
+"""
+
+
+def test_fetch_on_the_emulated_board(micropython, pki, server):
+    # The board's own wiring: mpylib's socket/ssl on the board, NetHandler as its "net" service.
+    from emuboard import new_flash
+    from mpboot.emulator.board import Board
+
+    package = Path(__file__).resolve().parents[1] / "firmware" / "mpboot_fw"
+    files = {"/lib/mpboot_fw/%s" % name: (package / name).read_bytes() for name in ("__init__.py", "fetch.py")}
+    files["/ca.der"] = pki.ca_der
+    files["/main.py"] = BOARD_MAIN % (server.url(IMG, HOST), len(PAYLOAD))
+    net = NetHandler(hosts={HOST: "127.0.0.1"})
+    with Board(new_flash(files), "esp32-4mb", runtime=micropython, services={"net": net}) as board:
+        record = board.boot()
+    assert record.outcome == "ok", record.output
+    assert "@@ " + hashlib.sha256(PAYLOAD).hexdigest() in record.output
+    assert net.connections == [("127.0.0.1", server.port)]
+
+
 # -- the emulated ssl/socket behave as MicroPython's -----------------------------------------
 def test_emulated_ssl_verifies_nothing_by_default_like_micropython(micropython, pki):
     # MicroPython's ssl.SSLContext starts with CERT_NONE; fetch.py must opt in (it does: the
     # rogue-CA test above fails it). Here, a bare context accepts the rogue certificate.
     with HttpsServer(pki, {IMG: b"hello"}, cert="rogue") as srv:
-        fields = run(micropython, pki, """
+        fields = run(micropython, pki.ca_der, """
 import socket, ssl
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 ai = socket.getaddrinfo(%r, %d)[0]
@@ -241,7 +290,7 @@ print('@@', ready - idle, Probe.peak - idle, churn)
 
 def test_memory_during_a_200_kb_download(micropython, pki, server, record_property):
     code = MEMORY.replace("URL", repr(server.url(IMG, HOST))).replace("LEN", str(len(PAYLOAD)))
-    fetcher_bytes, peak, churn = (int(x) for x in run(micropython, pki, code))
+    fetcher_bytes, peak, churn = (int(x) for x in run(micropython, pki.ca_der, code))
     record_property("fetcher_bytes", fetcher_bytes)
     record_property("peak_above_idle", peak)
     record_property("allocated_per_download", churn)

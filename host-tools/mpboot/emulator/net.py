@@ -48,7 +48,15 @@ _AF = {2: socket.AF_INET, 10: socket.AF_INET6}
 _TLS_EOF = -0x7280  # MBEDTLS_ERR_SSL_CONN_EOF: closed without close_notify
 _TLS_ALERT = -0x7780  # MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: the peer refused the session
 _TLS_OTHER = -0x7200  # MBEDTLS_ERR_SSL_INVALID_RECORD: anything else OpenSSL rejected
-_ERRNO_ALIASES = {"EPIPE": "ECONNRESET", "EWOULDBLOCK": "EAGAIN"}
+# MicroPython's own errno numbers (py/mperrno.h), whatever the host's are; a board's port may
+# number them differently, which is why device code compares with errno.NAME.
+_MP_ERRNO = {
+    "EPERM": 1, "ENOENT": 2, "EIO": 5, "EBADF": 9, "EAGAIN": 11, "ENOMEM": 12, "EACCES": 13,
+    "EINVAL": 22, "EOPNOTSUPP": 95, "EADDRINUSE": 98, "ECONNABORTED": 103, "ECONNRESET": 104,
+    "ENOBUFS": 105, "ENOTCONN": 107, "ETIMEDOUT": 110, "ECONNREFUSED": 111, "EHOSTUNREACH": 113,
+    "EALREADY": 114, "EINPROGRESS": 115,
+    "EPIPE": 104, "EWOULDBLOCK": 11, "ENETUNREACH": 113, "EADDRNOTAVAIL": 113,
+}
 _WOULD_BLOCK = object()
 
 
@@ -91,8 +99,7 @@ class NetHandler:
         self.hosts = {k.lower(): str(ipaddress.ip_address(v)) for k, v in (hosts or {}).items()}
         self.poll_wait = poll_wait
         self.connections = []  # (address, port) of every connection made, for tests and logs
-        self._conns = {}
-        self._ctxs = {}
+        self._handles = {}  # handle -> _Conn or _Context, as the board's objects know them
         self._ids = itertools.count(1)
 
     def owns(self, op):
@@ -101,7 +108,7 @@ class NetHandler:
     def handle(self, op, arg, body, n):
         fn = _OPS.get(op)
         if fn is None:
-            return "OSError EOPNOTSUPP %s" % op, b""
+            return _os_error("EOPNOTSUPP", op), b""
         try:
             answer = fn(self, (arg or "").split(" "), body, n)
         except _Refused as e:
@@ -115,10 +122,10 @@ class NetHandler:
 
     def close(self):
         """Close every socket (the board was reset or powered off)."""
-        for conn in set(self._conns.values()):
-            conn.sock.close()
-        self._conns.clear()
-        self._ctxs.clear()
+        for obj in set(self._handles.values()):
+            if isinstance(obj, _Conn):
+                obj.sock.close()
+        self._handles.clear()
 
     # -- names and sockets --------------------------------------------------------------------
     def _resolve(self, name):
@@ -130,7 +137,7 @@ class NetHandler:
             return self.hosts[name.lower()]
         if name.lower() == "localhost":
             return "127.0.0.1"
-        raise _Refused("OSError -2 name or service not known: %s" % name)
+        raise _Refused(_os_error(-2, "name or service not known: %s" % name))  # as lwip's
 
     def _getaddrinfo(self, args, body, n):
         addr = self._resolve(args[0]).encode()
@@ -139,51 +146,51 @@ class NetHandler:
     def _socket(self, args, body, n):
         af, kind = int(args[0]), int(args[1])
         if af not in _AF or kind != 1:
-            raise _Refused("OSError EOPNOTSUPP only TCP is emulated")
-        return self._add(_Conn(socket.socket(_AF[af], socket.SOCK_STREAM)))
+            raise _Refused(_os_error("EOPNOTSUPP", "only TCP is emulated"))
+        return self._new(_Conn(socket.socket(_AF[af], socket.SOCK_STREAM)))
 
-    def _add(self, conn):
+    def _new(self, obj):
         h = next(self._ids)
-        self._conns[h] = conn
+        self._handles[h] = obj
         return h
 
-    def _conn(self, h):
-        conn = self._conns.get(int(h))
-        if conn is None:
-            raise _Refused("OSError EBADF closed socket")
-        return conn
+    def _get(self, h, kind):
+        obj = self._handles.get(int(h))
+        if not isinstance(obj, kind):
+            raise _Refused(_os_error("EBADF", "closed socket" if kind is _Conn else "no such SSL context"))
+        return obj
 
     def _settimeout(self, args, body, n):
         ms = int(args[1])
-        self._conn(args[0]).sock.settimeout(None if ms < 0 else ms / 1000)
+        self._get(args[0], _Conn).sock.settimeout(None if ms < 0 else ms / 1000)
         return 0
 
     def _connect(self, args, body, n):
-        conn = self._conn(args[0])
+        conn = self._get(args[0], _Conn)
         addr, port = self._resolve(args[1]), int(args[2])
         if not any(ipaddress.ip_address(addr) in net for net in self.allow):
-            raise _Refused("OSError EACCES %s is outside the emulator's network allowlist" % addr)
+            raise _Refused(_os_error("EACCES", "%s is outside the emulator's network allowlist" % addr))
         self.connections.append((addr, port))
         _io(conn, lambda: conn.sock.connect((addr, port)))
         return 0
 
     def _close(self, args, body, n):
-        conn = self._conns.get(int(args[0]))
-        if conn is not None:
+        conn = self._handles.get(int(args[0]))
+        if isinstance(conn, _Conn):
             conn.sock.close()
-            for h in [h for h, c in self._conns.items() if c is conn]:
-                del self._conns[h]
+            for h in [h for h, c in self._handles.items() if c is conn]:
+                del self._handles[h]
         return 0
 
     # -- data ---------------------------------------------------------------------------------
     def _send(self, args, body, n):
-        conn = self._conn(args[0])
+        conn = self._get(args[0], _Conn)
         sent = _io(conn, lambda: conn.sock.send(body))
         return None if sent is _WOULD_BLOCK else sent
 
     def _recv(self, args, body, n):
         """mode 1: a stream read (fill `n` bytes unless at EOF or non-blocking); 0: one recv."""
-        conn = self._conn(args[0])
+        conn = self._get(args[0], _Conn)
         fill = args[1] == "1"
         buf = bytearray(n)
         view = memoryview(buf)
@@ -200,8 +207,8 @@ class NetHandler:
         return got, bytes(buf[:got])
 
     def _poll(self, args, body, n):
-        conn = self._conns.get(int(args[0]))
-        if conn is None:
+        conn = self._handles.get(int(args[0]))
+        if not isinstance(conn, _Conn):
             return _POLLNVAL
         flags = int(args[1]) & (_POLLIN | _POLLOUT)
         if conn.tls and conn.want:
@@ -213,18 +220,10 @@ class NetHandler:
 
     # -- TLS ----------------------------------------------------------------------------------
     def _ctx(self, args, body, n):
-        h = next(self._ids)
-        self._ctxs[h] = _Context()
-        return h
-
-    def _context(self, h):
-        ctx = self._ctxs.get(int(h))
-        if ctx is None:
-            raise _Refused("OSError EBADF no such SSL context")
-        return ctx
+        return self._new(_Context())
 
     def _ctx_verify(self, args, body, n):
-        c, mode = self._context(args[0]), int(args[1])
+        c, mode = self._get(args[0], _Context), int(args[1])
         if mode == _CERT_REQUIRED:
             c.ctx.verify_mode = ssl.CERT_REQUIRED
             c.ctx.check_hostname = True  # mbedtls checks the name whenever it verifies
@@ -232,23 +231,23 @@ class NetHandler:
             c.ctx.check_hostname = False
             c.ctx.verify_mode = ssl.CERT_NONE
         else:
-            raise _Refused("ValueError - CERT_OPTIONAL is not emulated (OpenSSL has no equivalent)")
+            raise _Refused(_value_error("CERT_OPTIONAL is not emulated (OpenSSL has no equivalent)"))
         c.mode = mode
         return 0
 
     def _ctx_ca(self, args, body, n):
-        c = self._context(args[0])
+        c = self._get(args[0], _Context)
         try:
             if b"-----BEGIN" in body:
                 c.ctx.load_verify_locations(cadata=body.decode("ascii"))
             else:
                 c.ctx.load_verify_locations(cadata=bytes(body))
         except (ssl.SSLError, ValueError, UnicodeDecodeError):
-            raise _Refused("ValueError - invalid cert") from None
+            raise _Refused(_value_error("invalid cert")) from None
         return 0
 
     def _ctx_cert(self, args, body, n):
-        c, split = self._context(args[0]), int(args[1])
+        c, split = self._get(args[0], _Context), int(args[1])
         cert, key = _pem_cert(body[:split]), _pem_key(body[split:])
         with tempfile.TemporaryDirectory() as tmp:
             paths = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
@@ -258,28 +257,27 @@ class NetHandler:
             try:
                 c.ctx.load_cert_chain(*paths)
             except ssl.SSLError:
-                raise _Refused("ValueError - invalid key") from None
+                raise _Refused(_value_error("invalid key")) from None
         return 0
 
     def _wrap(self, args, body, n):
-        c, conn = self._context(args[0]), self._conn(args[1])
+        c, conn = self._get(args[0], _Context), self._get(args[1], _Conn)
         handshake, hostname = args[2] == "1", (None if args[3] == "-" else args[3])
         if c.mode == _CERT_REQUIRED and hostname is None:
-            raise _Refused("ValueError - CERT_REQUIRED requires server_hostname")
-        timeout = conn.sock.gettimeout()
+            raise _Refused(_value_error("CERT_REQUIRED requires server_hostname"))
         try:
+            # suppress_ragged_eofs=False: a close without close_notify is an error, as in mbedtls.
             tls = c.ctx.wrap_socket(conn.sock, server_hostname=hostname, do_handshake_on_connect=False,
                                     suppress_ragged_eofs=False)
         except (OSError, ValueError) as e:
             raise _Refused(_answer(e)) from None
-        tls.settimeout(timeout)
         new = _Conn(tls, tls=True)
         # The raw socket's handle now reaches the TLS session too (close, setblocking).
-        for h in [h for h, x in self._conns.items() if x is conn]:
-            self._conns[h] = new
+        for h in [h for h, x in self._handles.items() if x is conn]:
+            self._handles[h] = new
         if handshake:
             self._handshake(new)
-        return self._add(new)
+        return self._new(new)
 
     def _handshake(self, conn):
         """MicroPython's wrap_socket(do_handshake_on_connect=True) finishes the handshake even
@@ -304,7 +302,7 @@ def _io(conn, op):
         return _WOULD_BLOCK
     except BlockingIOError as e:
         if e.errno == errno.EINPROGRESS:
-            raise _Refused("OSError EINPROGRESS") from None
+            raise _Refused(_os_error("EINPROGRESS", "in progress")) from None
         conn.want = 0
         return _WOULD_BLOCK
     except (OSError, ValueError) as e:
@@ -324,20 +322,26 @@ def _ready(sock, flags, wait):
 def _answer(e):
     """The error MicroPython code on a board would get for this host exception."""
     if isinstance(e, ssl.SSLCertVerificationError):
-        return "ValueError - %s" % (e.verify_message or e.reason or e)
+        return _value_error(e.verify_message or e.reason or e)
     if isinstance(e, ssl.SSLEOFError):
-        return "OSError %d connection closed during TLS" % _TLS_EOF
+        return _os_error(_TLS_EOF, "connection closed during TLS")
     if isinstance(e, ssl.SSLError):
-        code = _TLS_ALERT if "ALERT" in (e.reason or "") else _TLS_OTHER
-        return "OSError %d %s" % (code, e.reason or e)
+        return _os_error(_TLS_ALERT if "ALERT" in (e.reason or "") else _TLS_OTHER, e.reason or e)
     if isinstance(e, TimeoutError):
-        return "OSError ETIMEDOUT timed out"
+        return _os_error("ETIMEDOUT", "timed out")
     if isinstance(e, ValueError):
-        return "ValueError - %s" % e
-    if isinstance(e, OSError) and e.errno in errno.errorcode:
-        name = errno.errorcode[e.errno]
-        return "OSError %s %s" % (_ERRNO_ALIASES.get(name, name), e.strerror)
-    return "OSError EIO %s" % e
+        return _value_error(e)
+    return _os_error(errno.errorcode.get(e.errno, "EIO"), e.strerror or e)
+
+
+def _os_error(code, msg):
+    """An answer the board raises as OSError(code, msg): `code` is an errno name, or a number
+    (negative: lwip's or mbedtls' own codes, as on a board)."""
+    return "OSError %d %s" % (_MP_ERRNO.get(code, 5) if isinstance(code, str) else code, msg)
+
+
+def _value_error(msg):
+    return "ValueError 0 %s" % msg
 
 
 def _pem_cert(data):
@@ -346,7 +350,7 @@ def _pem_cert(data):
     try:
         return x509.load_der_x509_certificate(bytes(data)).public_bytes(serialization.Encoding.PEM)
     except ValueError:
-        raise _Refused("ValueError - invalid cert") from None
+        raise _Refused(_value_error("invalid cert")) from None
 
 
 def _pem_key(data):
@@ -355,7 +359,7 @@ def _pem_key(data):
     try:
         key = serialization.load_der_private_key(bytes(data), password=None)
     except (ValueError, TypeError):
-        raise _Refused("ValueError - invalid key") from None
+        raise _Refused(_value_error("invalid key")) from None
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 

@@ -1,8 +1,8 @@
 """`socket` for the emulated board: MicroPython's socket API over real host TCP sockets.
 
 The WebAssembly MicroPython has no network. Each call here goes to the host's
-`mpboot.emulator.net.NetHandler` through `_host.call`, with buffers passed by address (no copy
-through the JS proxy). The host reaches only the addresses its allowlist permits (loopback by
+`mpboot.emulator.net.NetHandler` through the board's host call (`_emu.call`), with buffers
+passed by address (no copy through the JS proxy). The host reaches only the addresses its allowlist permits (loopback by
 default) and resolves only names it was given.
 
 Semantics follow MicroPython on an ESP32: `settimeout(None)` blocks, `0` is non-blocking,
@@ -15,8 +15,7 @@ Objects are `io.IOBase` streams, so `select.poll` works on them.
 import errno
 import io
 
-import _host
-import uctypes
+from _emu import call as _call
 
 AF_INET = 2
 AF_INET6 = 10
@@ -30,27 +29,9 @@ _STREAM_POLL = 3
 _STREAM_CLOSE = 4
 
 
-def _call(op, arg, buf=None, n=0, send=0):
-    # Answers are numbers (or None: would block); a string is an error.
-    v = _host.call(op, arg, 0 if buf is None else uctypes.addressof(buf), n, send)
-    if type(v) is str:
-        _raise(v)
-    return v
-
-
-def _raise(v):
-    # The host answers an error as "<kind> <code> <message>"; codes are errno names or numbers.
-    kind, code, msg = v.split(" ", 2)
-    if kind == "ValueError":
-        raise ValueError(msg)
-    if code[0] == "-":
-        raise OSError(int(code), msg)
-    raise OSError(getattr(errno, code, errno.EIO))
-
-
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     buf = bytearray(48)
-    n = _call("net.getaddrinfo", "%s %d" % (host, port), buf, len(buf), 0)
+    n = _call("net.getaddrinfo", "%s %d" % (host, port), buf)
     addr = bytes(buf[:n]).decode()
     return [(AF_INET6 if ":" in addr else AF_INET, SOCK_STREAM, IPPROTO_TCP, "", (addr, port))]
 
@@ -74,7 +55,7 @@ class socket(io.IOBase):
     def write(self, buf):
         if not len(buf):
             return 0
-        return _call("net.send", str(self._h), buf, len(buf), 1)
+        return _call("net.send", str(self._h), buf, 1)
 
     def send(self, buf):
         n = self.write(buf)
@@ -89,8 +70,9 @@ class socket(io.IOBase):
             sent += self.send(mv[sent:])
 
     def readinto(self, buf, n=None):
-        n = len(buf) if n is None else min(n, len(buf))
-        return _call("net.recv", "%d 1" % self._h, buf, n, 0) if n else 0
+        if n is not None and n < len(buf):
+            buf = memoryview(buf)[:n]
+        return _call("net.recv", "%d 1" % self._h, buf) if len(buf) else 0
 
     def read(self, n=None):
         if n is None:
@@ -101,7 +83,7 @@ class socket(io.IOBase):
 
     def recv(self, n):
         buf = bytearray(n)
-        got = _call("net.recv", "%d 0" % self._h, buf, n, 0)
+        got = _call("net.recv", "%d 0" % self._h, buf)
         if got is None:
             raise OSError(errno.EAGAIN)
         return bytes(buf[:got])

@@ -17,6 +17,7 @@ Behaviour mirrors MicroPython 1.23+ (micropython-lib `ssl` over the `tls` module
 import io
 
 import socket as _socket
+from _emu import call as _call
 
 PROTOCOL_TLS_CLIENT = 0
 PROTOCOL_TLS_SERVER = 1
@@ -24,9 +25,6 @@ CERT_NONE = 0
 CERT_OPTIONAL = 1
 CERT_REQUIRED = 2
 MBEDTLS_VERSION = "emulated (host OpenSSL)"
-
-_call = _socket._call
-
 
 def _data(path_or_data):
     if isinstance(path_or_data, str):  # a path, as for micropython-lib's ssl
@@ -55,12 +53,12 @@ class SSLContext:
         data = _data(cafile) if cafile else cadata
         if isinstance(data, str):
             data = data.encode()
-        _call("net.ctx_ca", str(self._h), data, len(data), 1)
+        _call("net.ctx_ca", str(self._h), data, 1)
 
     def load_cert_chain(self, certfile, keyfile):
         cert, key = _data(certfile), _data(keyfile)
         both = bytes(cert) + bytes(key)
-        _call("net.ctx_cert", "%d %d" % (self._h, len(cert)), both, len(both), 1)
+        _call("net.ctx_cert", "%d %d" % (self._h, len(cert)), both, 1)
 
     def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, server_hostname=None):
         if server_side:
