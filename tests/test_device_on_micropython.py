@@ -12,18 +12,21 @@ import pytest
 
 DEVICE_TESTS = Path(__file__).resolve().parent / "device"
 
-RUNNER = """
-import sys, gc
+SETUP = """
+import sys
 sys.path.append('/tests')
 import %(module)s as m
-for name in %(names)r:
-    gc.collect()
-    try:
-        getattr(m, name)()
-        print('@@PASS', name)
-    except Exception as e:
-        sys.print_exception(e)
-        print('@@FAIL', name)
+"""
+
+# One run per test function: this port's gc.collect() frees only between runs, so running a
+# module's tests in one run would let its garbage pile up (hundreds of MB for the crypto tests).
+CALL = """
+try:
+    m.%(name)s()
+    print('@@PASS')
+except Exception as e:
+    sys.print_exception(e)
+    print('@@FAIL')
 """
 
 
@@ -45,20 +48,29 @@ def _run_module(micropython, module):
         micropython.boot()
         micropython.put_firmware()
         micropython.put_tree(DEVICE_TESTS, "/tests")
-        names = [n for m, n in CASES if m == module]
-        result = micropython.run(RUNNER % {"module": module, "names": names}, timeout=1200)
-        _results[module] = result
+        setup = micropython.run(SETUP % {"module": module}, timeout=300)
+        outcomes = {}
+        for m, name in CASES:
+            if m != module:
+                continue
+            if not setup.ok:
+                outcomes[name] = (False, setup.output + [setup.exc or "import failed"])
+                continue
+            result = micropython.run(CALL % {"name": name}, timeout=600)
+            lines = result.output
+            passed = result.ok and lines[-1:] == ["@@PASS"]
+            outcomes[name] = (passed, lines[:-1] + ([] if result.ok else [result.exc or "no result"]))
+            if result.timed_out:  # the process was killed; the rest of the module can't run
+                micropython.boot()
+                micropython.put_firmware()
+                micropython.put_tree(DEVICE_TESTS, "/tests")
+                setup = micropython.run(SETUP % {"module": module}, timeout=300)
+        _results[module] = outcomes
     return _results[module]
 
 
 @pytest.mark.parametrize("module,name", CASES, ids=["%s::%s" % c for c in CASES])
 def test_on_micropython(micropython, module, name):
-    result = _run_module(micropython, module)
-    lines = result.output
-    if "@@PASS " + name in lines:
-        return
-    # Show this test's own output: from the previous marker to its FAIL marker.
-    end = lines.index("@@FAIL " + name) if "@@FAIL " + name in lines else len(lines)
-    start = max([i for i in range(end) if lines[i].startswith("@@")] + [-1]) + 1
-    detail = "\n".join(lines[start:end]) or result.exc or "no output"
-    pytest.fail("on MicroPython: %s failed:\n%s" % (name, detail), pytrace=False)
+    passed, lines = _run_module(micropython, module)[name]
+    if not passed:
+        pytest.fail("on MicroPython: %s failed:\n%s" % (name, "\n".join(lines) or "no output"), pytrace=False)
