@@ -21,10 +21,8 @@ class NotFound(Exception):
 
 def refresh(trusted, fetch, store):
     """Bring `trusted` (a tuf.TrustedSet made from the stored root) up to date."""
-    _update_root(trusted, fetch, store)
-    _update_timestamp(trusted, fetch, store)
-    _update_snapshot(trusted, fetch, store)
-    _update_targets(trusted, fetch, store)
+    for step in STEPS:
+        step(trusted, fetch, store)
 
 
 def target_info(trusted, path):
@@ -103,6 +101,11 @@ def _update_targets(trusted, fetch, store):
     data = _fetch_listed(trusted, fetch, "targets", meta, tuf.TARGETS_MAX)
     trusted.update_targets(data)
     store.save("targets", data)
+
+
+# refresh() one role at a time (root, timestamp, snapshot, targets), for a caller that pauses
+# between them: the updater runs as a generator, so its heap can be read at each step.
+STEPS = (_update_root, _update_timestamp, _update_snapshot, _update_targets)
 
 
 def _load_local(update, data):
