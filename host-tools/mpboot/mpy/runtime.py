@@ -32,7 +32,6 @@ HALT = object()
 
 _BRIDGE = Path(__file__).with_name("bridge.mjs")
 _PORT_PACKAGE = Path("@micropython") / "micropython-webassembly-pyscript" / "micropython.mjs"
-FIRMWARE_DIR = Path(__file__).resolve().parents[3] / "firmware"
 
 
 class RuntimeMissing(RuntimeError):
@@ -165,7 +164,9 @@ class MicroPython:
 
     def put_firmware(self):
         """Make the device package importable, as it is on a board (`/lib/mpboot_fw`)."""
-        self.put_tree(FIRMWARE_DIR / "mpboot_fw", "/lib/mpboot_fw")
+        import mpboot_fw
+
+        self.put_tree(Path(mpboot_fw.__file__).parent, "/lib/mpboot_fw")
 
     def run(self, code, handler=None, timeout=None, echo=None):
         """Run `code`; `handler(op, arg, body, n)` answers `_host.call` (value, reply bytes)."""
