@@ -16,9 +16,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import appbuilder
 from emuboard import new_flash
 from mpboot import anchor, boards, provision, signing
+from mpboot.manualinstall import REPL_CODE, SERVICE, SerialLink
 from mpboot.emulator.board import Board
+from mpboot.emulator.flash import NorFlash
 from mpboot.emulator.partition import FlashPartition
 from mpboot_fw import image, statelog, trust
+from mpboot_fw.blockdev import BytesDevice
 
 BOARD = boards.load_board("esp32-4mb")
 STATE = BOARD.partition(boards.STATE_PARTITION)
@@ -140,3 +143,85 @@ def app_line(record):
         if line.startswith("APP "):
             return tuple(line.split()[1:3])
     return None
+
+
+def install_run(base, runtime, new_image, cut=None, max_boots=8):
+    """A manual install of `new_image` on a copy of flash `base` (a booted device), then boots
+    until the application runs with nothing pending, with the power cut per `cut` (a CutPlan,
+    or None). After every boot it checks what must hold whatever the cut:
+    - the application only ever ran on a correctly signed image at or above the floor;
+    - the floor never went down;
+    - some slot always holds a correctly signed image at or above the floor, and the board
+      always had something to boot; the stage never had to hold the application back.
+    Returns (slot, version, floor, boots) of the end state, after one more boot that must
+    change nothing."""
+    flash = NorFlash(data=base)
+    flash.cut = cut
+    b = board(flash, runtime)
+    link = SerialLink(new_image)
+    b.services[SERVICE] = link
+    floor = state(flash).floor
+    boots = []
+    while True:
+        before = floor
+        record = b.boot(repl=REPL_CODE % len(new_image) if not boots else None)
+        boots.append(record)
+        where = "boot %d (%s): %s" % (len(boots) - 1, record.outcome, record.error or "")
+        st = state(flash)
+        floor = st.floor
+        assert floor >= before, "floor went down at " + where
+        assert record.outcome not in ("no_app", "bad_partition_table", "exception"), where + "\n" + record.text
+        ran = app_line(record)
+        if ran is not None:
+            m = slot_manifest(flash, ran[0])
+            assert m is not None and m.security_version >= before, "ran an image below the floor at " + where
+        assert any(m is not None and m.security_version >= floor
+                   for m in (slot_manifest(flash, s.name) for s in BOARD.app_slots)), "no good slot after " + where
+        if ran is not None and st.pending is None:
+            break
+        assert len(boots) < max_boots, "no stable state after %d boots: %s" % (max_boots, [r.outcome for r in boots])
+    again = b.boot()
+    assert app_line(again) == ran and state(flash).floor == floor and state(flash).pending is None, again.text
+    assert not any(code == "recovery" for _, code, _, _ in state(flash).events())
+    return ran[0], ran[1], floor, boots
+
+
+def install_mutations(new_image):
+    """The state log changes a clean install of `new_image` makes, in order, as the device makes
+    them (install boot, trial boot, first boot of the app): for placing a compaction."""
+    m = image.verify_slot(BytesDevice(new_image), TRUSTED)
+    what = "ota_1 %s sv%d" % (m.version, m.security_version)
+    return [
+        lambda st: st.next_boot(),
+        lambda st: st.set_pending("ota_1", m.version, m.security_version, m.payload_sha256),
+        lambda st: st.log_event("installed", "", what),
+        lambda st: st.next_boot(),
+        lambda st: st.log_event("verified", "", what),
+        lambda st: st.raise_floor(m.security_version),
+        lambda st: st.log_event("confirmed", "", what),
+        lambda st: st.clear_pending(),
+        lambda st: st.next_boot(),
+    ]
+
+
+def compacting_at(base, new_image, index):
+    """`base` with filler events in its state log, so that the state log compacts at change
+    `index` of install_mutations(new_image) (a snapshot then lands amid the install)."""
+    flash = NorFlash(data=base)
+    steps = install_mutations(new_image)
+    for n in range(2000):
+        probe = NorFlash(data=flash.mem)
+        st = state(probe)
+        before = st.generation
+        at = None
+        for i, step in enumerate(steps):
+            step(st)
+            if st.generation != before:
+                at = i
+                break
+        if at == index:
+            return bytes(flash.mem)
+        assert at is None or at > index, "filler overshot: compaction at change %d" % at
+        # Large events until a compaction comes into reach, then small ones to move it earlier.
+        state(flash).log_event("filler", "x" * 90 if at is None else "", "%d" % n)
+    raise AssertionError("the state log never compacted")
