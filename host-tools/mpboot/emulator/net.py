@@ -196,7 +196,12 @@ class NetHandler:
         view = memoryview(buf)
         got = 0
         while got < n:
-            r = _io(conn, lambda: conn.sock.recv_into(view[got:]))
+            try:
+                r = _io(conn, lambda: conn.sock.recv_into(view[got:]))
+            except _Refused:
+                if not got:
+                    raise
+                break  # the bytes read come first; the error (e.g. EOF) recurs on the next call
             if r is _WOULD_BLOCK:
                 if not got:
                     return None
