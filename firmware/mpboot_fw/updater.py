@@ -1,0 +1,264 @@
+"""Over-the-air updates: ask the update repository (TUF) whether a newer image exists, download it
+straight into the inactive slot, and install it exactly as a manual install does.
+
+    from mpboot_fw import updater
+    updater.check()     # "current", or "pending"; an install resets into its trial boot
+    updater.status()    # for the application: is the device stale or its metadata expired?
+
+One check (docs/updater.md walks through it):
+1. Time: one reference time, the clock but never below the state's time floor (tuftime).
+2. Metadata: tufclient.refresh from the stored root over HTTPS (fetch.Fetcher with the CA and
+   credentials of otaconfig); accepted metadata goes to the state log (tufstore: exact bytes,
+   old set or new set after any power cut). A full, fresh set raises the time floor to the
+   reference time, the only value safe to raise it to (tuf.TrustedSet.safe_time_floor).
+3. Choice: tufclient.find_image: this chip and board, the configured channel, newer than the
+   running image, security version not below the floor.
+4. Download: in 4 KiB blocks through install.SlotWriter into the inactive slot, each block
+   hashed against the TUF hashes on its way (tuf.FileCheck: never a byte past the TUF length);
+   resumed with a Range request after an interruption, restarted on a 200 (fetch.py).
+5. Install: the manifest in flash must say what the metadata said (version, security version,
+   chip, board); then install.commit (verify_slot against the newest root, pending record,
+   set_boot) and a reset; the boot stage runs the trial boot and confirms or rolls back.
+
+Each check leaves one event in the state log: "ota-current" (nothing newer), "ota-refused"
+(metadata or image failed a check: the reason names it), "ota-error" (network, repository or
+flash trouble), "ota-download" then "installed" for an update, and after a failure "ota-stale"
+when no check has succeeded for `stale_after` seconds or the stored metadata has expired.
+"""
+
+from mpboot_fw import context, fetch, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
+from mpboot_fw.trust import TrustError
+
+_FAILED = ("ota-refused", "ota-error")
+
+
+class UpdateError(Exception):
+    """A check that failed; `code` is "ota-refused" or "ota-error", `reason` the failed check."""
+
+    def __init__(self, code, reason, detail=None):
+        super().__init__("%s %s %s" % (code, reason, detail or ""))
+        self.code = code
+        self.reason = reason
+        self.detail = detail
+
+
+def check(reset=True, clock=None, path=otaconfig.PATH, ctx=None, options=None):
+    """One update check (see the module docstring). Returns "current" (nothing newer) or
+    "pending" (an install awaits its reset); after an install it resets (with reset=False it
+    returns "installed"). Raises UpdateError after logging why the check failed.
+
+    clock: returns the time in Unix seconds (default: the RTC, tuftime.unix_time). options:
+    fetch.Fetcher settings over the configured ones (window_ms, retries, attempts, backoff_ms...)."""
+    update = Update(clock, path, ctx, options)
+    for _ in update.steps(reset):
+        pass
+    return update.outcome
+
+
+def status(clock=None, path=otaconfig.PATH, ctx=None):
+    """What the application should know about updates, from the state log (no network):
+
+    ok: neither stale nor expired. stale: no check succeeded for stale_after seconds (a freeze
+    or denial of service, or no network). expired: the stored metadata expired (no update can
+    be trusted until a check succeeds). clock_behind: the clock is behind the time floor
+    (unset or set back), so time-based judgements use the floor. fresh_at: when the last
+    successful check verified fresh metadata (the time floor). expires: the earliest expiry of
+    the stored metadata (None: never refreshed). failures: failed checks since the last good
+    one. last: the last updater event (boot, code, reason, detail) or None."""
+    ctx = ctx or context.load()
+    try:
+        stale_after = otaconfig.load(path).stale_after
+    except otaconfig.OtaConfigError:
+        stale_after = otaconfig.OtaConfig().stale_after
+    state = ctx.state
+    clock_now = (clock or tuftime.unix_time)()
+    fresh = state.time_floor
+    now = tuftime.reference_time(clock_now, fresh)
+    expires = tufstore.stored(state).expires
+    last, failures = _history(state)
+    stale = now - fresh > stale_after
+    expired = expires is not None and now >= expires
+    return {"ok": not (stale or expired), "stale": stale, "expired": expired, "clock_behind": clock_now < fresh,
+            "fresh_at": fresh, "expires": expires, "failures": failures, "last": last}
+
+
+class Update:
+    """One check, as a generator of steps (`steps()`), so a caller can pause between them."""
+
+    def __init__(self, clock=None, path=otaconfig.PATH, ctx=None, options=None):
+        self.clock = clock or tuftime.unix_time
+        self.path = path
+        self.ctx = ctx
+        self.options = options or {}
+        self.outcome = None
+        self.fetcher = None
+        self.url = None
+        self.where = None  # the repository path being fetched, for the log
+
+    def steps(self, reset=True):
+        """Run the check, yielding the name of each step done. Sets `outcome`."""
+        try:
+            yield from self._steps(reset)
+        except Exception as e:
+            raise self._failed(e)
+
+    def _steps(self, reset):
+        if self.ctx is None:
+            self.ctx = context.load()
+        ctx = self.ctx
+        state = ctx.state
+        running = slots.running()
+        pending = state.pending
+        if pending is not None and pending["slot"] != slots.label(running) \
+                and slots.label(slots.boot()) == pending["slot"]:
+            self.outcome = "pending"  # installed already: it waits for its reset
+            return
+        cfg = otaconfig.load(self.path)
+        self.url = cfg.url
+        settings = {"timeout_ms": cfg.timeout_ms, "min_rate": cfg.min_rate}
+        settings.update(self.options)
+        self.fetcher = fetch.Fetcher(_read_file(cfg.ca), cfg.cert, cfg.key, cfg.token, **settings)
+        current = image.read_manifest(running)
+        now = tuftime.reference_time(self.clock(), state.time_floor)
+        trusted = tuf.TrustedSet(state.root(), now)
+        yield "start"
+        store = tufstore.Store(state, trusted)
+        try:
+            for step in tufclient.STEPS:
+                step(trusted, self._fetch_metadata, store)
+                yield "metadata"
+        finally:
+            store.commit()
+        state.raise_time(trusted.safe_time_floor())
+        ctx.root = trusted.root  # a rotation may have changed which keys sign images
+        chip_id = current.chip_id if ctx.cfg.chip_id is None else ctx.cfg.chip_id
+        board = current.board if ctx.cfg.board is None else ctx.cfg.board
+        choice = tufclient.find_image(trusted.targets, chip_id, board, ctx.cfg.channel, state.floor, current.version)
+        consistent = trusted.root.consistent_snapshot
+        trusted = store = None  # the parsed targets are the largest thing on the heap: let them go
+        if choice is None:
+            self.outcome = "current"
+            state.log_event("ota-current", "", current.version)
+            return
+        name, entry = choice
+        yield "chosen"
+        slot = slots.other(running)
+        written, buf = self._download(slot, name, entry, consistent)
+        yield "downloaded"
+        _check_manifest(image.read_manifest(slot, written), entry["custom"], chip_id, board)
+        install.commit(ctx, slot, written, buf)
+        self.outcome = "installed"
+        yield "installed"
+        if reset:
+            import machine
+
+            machine.reset()
+
+    def _fetch_metadata(self, path, max_length):
+        """tufclient's fetch: the file's bytes (at most max_length), None when it is missing."""
+        self.where = "metadata/" + path
+        buf = bytearray(max_length)
+        try:
+            n = self.fetcher.fetch_into(self.url + self.where, buf)
+        except fetch.FetchError as e:
+            if e.reason in ("http-404", "http-403"):
+                return None
+            raise
+        return buf if n == max_length else bytes(memoryview(buf)[:n])
+
+    def _download(self, slot, name, entry, consistent):
+        """Stream the target into `slot`, checked against its TUF entry; (bytes, buffer)."""
+        check = tuf.target_check(entry)
+        writer = install.SlotWriter(slot)
+        if check.length > writer.size:
+            raise install.InstallError("too-large", "%d bytes, slot is %d" % (check.length, writer.size))
+        sink = _Sink(writer, entry, check)
+        self.where = "targets/" + tuf.target_path(name, entry, consistent)
+        self.fetcher.download(self.url + self.where, sink, check.length)
+        sink.check.verify()
+        self.ctx.state.log_event("ota-download", "", "%s %d bytes %d restarts" % (name[-40:], writer.written, sink.restarts))
+        return writer.written, writer.buf
+
+    def _failed(self, e):
+        """Log why the check failed (and staleness, if so); the UpdateError to raise."""
+        if isinstance(e, UpdateError):
+            return e
+        if isinstance(e, fetch.FetchError):
+            error = UpdateError("ota-error", e.reason, _short(self.where))
+        elif isinstance(e, tufclient.NotFound):
+            error = UpdateError("ota-error", "not-found", str(e))
+        elif isinstance(e, (image.ImageError, install.InstallError)):
+            error = UpdateError("ota-refused", e.reason, str(e))
+        elif isinstance(e, TrustError):  # tuf.RepositoryError: the class names the failed check
+            error = UpdateError("ota-refused", type(e).__name__, str(e))
+        elif isinstance(e, otaconfig.OtaConfigError):
+            error = UpdateError("ota-error", "config", str(e))
+        else:  # flash, state log or a fault
+            error = UpdateError("ota-error", type(e).__name__, str(e))
+        try:
+            state = self.ctx.state
+            state.log_event(error.code, error.reason, error.detail)
+            s = status(self.clock, self.path, self.ctx)
+            if s["stale"] or s["expired"]:
+                state.log_event("ota-stale", "expired" if s["expired"] else "stale", "fresh at %d" % s["fresh_at"])
+        except Exception:
+            pass  # the state log itself may be what failed; the caller still learns why
+        return error
+
+
+class _Sink:
+    """The download sink: each block is hashed (and its length policed) against the TUF entry
+    before the SlotWriter puts it in flash; a restart from byte 0 restarts both."""
+
+    def __init__(self, writer, entry, check):
+        self.writer = writer
+        self.entry = entry
+        self.check = check
+        self.restarts = 0
+
+    def write(self, mv):
+        self.check.update(mv)
+        self.writer.write(mv)
+
+    def reset(self):
+        self.writer.reset()
+        self.check = tuf.target_check(self.entry)
+        self.restarts += 1
+
+
+def _check_manifest(m, custom, chip_id, board):
+    """The manifest in flash must be for this device (chip and board, as find_image chose by)
+    and be the image the metadata describes. Its signatures and the floor are install.commit's
+    checks, against the trust anchor; these fields are only compared before it runs."""
+    if m.chip_id != chip_id:
+        raise image.ImageError("wrong-chip")
+    if m.board and m.board != board:
+        raise image.ImageError("wrong-board")
+    if m.version != custom["version"] or m.security_version != custom["security_version"]:
+        raise image.ImageError("metadata-mismatch", "version")
+
+
+def _history(state):
+    """(last updater event, failed checks since the last good one) from the event log."""
+    last = None
+    failures = 0
+    for event in state.events():
+        code = event[1]
+        if code[:4] != "ota-" and code != "installed":
+            continue
+        if code in _FAILED:
+            failures += 1
+        elif code != "ota-stale":
+            failures = 0
+        last = event
+    return last, failures
+
+
+def _read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _short(text):
+    """The end of a path, for a log detail (at most 64 bytes)."""
+    return None if text is None else text[-64:]

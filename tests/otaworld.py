@@ -1,0 +1,207 @@
+"""The OTA test world: a real update repository (`mpboot repo init` / `publish`), served by the
+real `mpboot serve` over HTTPS on 127.0.0.1 with its development CA, and an emulated esp32-4mb
+board (real MicroPython, the NOR flash model, the emulated bootloader) provisioned like a
+device: boot stage, device package, /mpboot.json, /mpboot-ota.json, the CA, v1.0.0 in ota_0 and
+the repository's root in the state partition. Its network is emulator/net.py: real TCP and TLS.
+
+main.py asks the host (a test service, "test.params") for the check's parameters, so a test can
+set the device clock for one boot without rewriting files:
+
+    w = World(tmp_path, micropython)
+    w.publish("2.0.0")
+    w.boot()            # checks, downloads, installs: outcome "reset"
+    w.boot()            # trial boot, confirmed; checks again: current
+"""
+
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from tuf.api.metadata import TargetFile
+
+from emuboard import new_flash
+from https_fixtures import HttpsServer, make_pki
+from mpboot import boards, keys as keymod, provision, serve, tls
+from mpboot.repo import layout
+from mpboot.repo.publish import custom_fields
+from mpboot.repo.store import meta_file
+from mpboot_fw.blockdev import BytesDevice
+from mpboot_fw.image import read_manifest
+from mpboot.emulator.board import Board
+from mpboot.emulator.net import NetHandler
+from mpboot.emulator.partition import FlashPartition
+from mpboot.repo.keyring import KeyRing
+from mpboot.repo.publish import publish
+from mpboot.repo.store import Repository
+from mpboot.repo.create import init_repository
+from mpboot_fw import statelog
+from repotest import key_dir, signed_image
+
+BOARD = boards.load_board("esp32-4mb")
+STATE = BOARD.partition(boards.STATE_PARTITION)
+
+MAIN = r"""
+import json, _host
+from mpboot_fw import updater
+p = json.loads(_host.call("test.params", None, 0, 0, 0))
+clock = None if p.get("clock") is None else (lambda: p["clock"])
+try:
+    print("ota:", updater.check(reset=p.get("reset", True), clock=clock, options=p.get("options")))
+except updater.UpdateError as e:
+    print("ota-failed:", e.code, e.reason, e.detail)
+print("status:", json.dumps(updater.status(clock=clock)))
+"""
+
+
+class World:
+    def __init__(self, tmp_path, micropython, ota=None, files=None, board_version="1.0.0", security_version=1,
+                 fixture_server=False, thresholds=None):
+        """fixture_server: serve the repository with tests/https_fixtures.HttpsServer (its own CA),
+        whose `plan` scripts misbehaviour per request, instead of `mpboot serve`."""
+        self.tmp = Path(tmp_path)
+        self.repo_dir = self.tmp / "repo"
+        init_repository(self.repo_dir, thresholds=thresholds)
+        self.keys = key_dir(self.repo_dir)
+        self.access = []
+        if fixture_server:
+            (self.tmp / "pki").mkdir()
+            pki = make_pki(self.tmp / "pki")
+            self.ca = pki.ca_pem.read_bytes()
+            self.server = HttpsServer(pki, {})
+        else:
+            dev = tls.ensure_dev_tls(self.tmp / "tls")
+            self.ca = dev.ca_cert.read_bytes()
+            self.server = serve.start_server(self.repo_dir, ssl_context=tls.server_context(dev), log=self.access.append)
+        self.params = {}
+        self.v1 = self.image(board_version, security_version)
+        self.publish_image(self.v1)
+        ota_doc = {"url": self.url, "ca": "/mpboot-ca.pem", "timeout_ms": 3000, "min_rate": 256}
+        ota_doc.update(ota or {})
+        device = {"/main.py": MAIN, "/mpboot-ota.json": json.dumps(ota_doc),
+                  "/mpboot-ca.pem": self.ca}
+        device.update(files or {})
+        self.flash = new_flash(provision.device_files(BOARD, device), slots={0: self.v1})
+        self.root = (self.repo_dir / "metadata" / "1.root.json").read_bytes()
+        statelog.format_partition(self.state_partition(), self.root)
+        self.flash.reset_log()
+        if fixture_server:
+            self.serve_files()
+        self.net = NetHandler()
+        self.board = Board(self.flash, BOARD, runtime=micropython, run_timeout=120,
+                           services={"net": self.net, "test": self._test_service})
+
+    @property
+    def url(self):
+        return "https://localhost:%d/" % self.server.port
+
+    def close(self):
+        self.net.close()
+        self.server.stop()
+
+    def serve_files(self):
+        """The fixture server's files: the repository as it is now."""
+        self.server.files = {"/" + p.relative_to(self.repo_dir).as_posix(): p.read_bytes()
+                             for d in (layout.METADATA, layout.TARGETS) for p in (self.repo_dir / d).rglob("*")
+                             if p.is_file()}
+
+    # -- the repository -------------------------------------------------------------------------
+    def repo(self):
+        return Repository(self.repo_dir)
+
+    def keyring(self, repo=None, given=None):
+        repo = repo or self.repo()
+        return KeyRing(repo.dir, repo.settings, given)
+
+    def image(self, version, security_version=1, board="esp32-4mb", chip_id=0, keys=("targets.pem",), seed=None):
+        return signed_image([self.keys / k for k in keys], version=version, security_version=security_version,
+                            board=board, chip_id=chip_id, seed=seed or sum(map(ord, version)))
+
+    def publish_image(self, data, channel="stable", **kw):
+        path = self.tmp / ("image-%d.mpb" % len(list(self.tmp.glob("image-*.mpb"))))
+        path.write_bytes(data)
+        repo = self.repo()
+        return publish(repo, self.keyring(repo), path, channel, **kw)
+
+    def publish(self, version, security_version=1, **kw):
+        data = self.image(version, security_version)
+        self.publish_image(data, **kw)
+        return data
+
+    def metadata(self, name):
+        return self.repo_dir / "metadata" / name
+
+    def forge(self, add=(), keys=None, expires=None):
+        """Write new targets, snapshot and timestamp versions by hand with python-tuf, skipping
+        every check `mpboot publish` makes: what whoever holds the given keys can serve.
+        add: [(target path, image bytes, custom fields or None)]; keys: {role: [key file names
+        in the key directory]} (default: the repository's own for each role)."""
+        repo = self.repo()
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        new = {}
+        for role in ("targets", "snapshot", "timestamp"):
+            md = copy.deepcopy(repo.metadata[role])
+            md.signatures.clear()
+            md.signed.version += 1
+            md.signed.expires = expires or now + timedelta(days=1)
+            new[role] = md
+        for path, data, custom in add:
+            target = TargetFile.from_data(path, data, ["sha256"])
+            target.unrecognized_fields["custom"] = custom or custom_fields(read_manifest(BytesDevice(data)), "stable")
+            new["targets"].signed.targets[path] = target
+            file = layout.target_file(self.repo_dir, path, target.hashes["sha256"])
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_bytes(data)
+        encoded = {}
+        for role, points_at in (("targets", None), ("snapshot", "targets"), ("timestamp", "snapshot")):
+            md = new[role]
+            if points_at == "targets":
+                md.signed.meta["targets.json"] = meta_file(encoded["targets"], new["targets"].signed.version)
+            elif points_at == "snapshot":
+                md.signed.snapshot_meta = meta_file(encoded["snapshot"], new["snapshot"].signed.version)
+            for name in (keys or {}).get(role) or self._key_files(repo, role):
+                md.sign(keymod.tuf_signer(keymod.load_private_key(self.keys / name)), append=True)
+            encoded[role] = layout.encode(md)
+        self.metadata("%d.targets.json" % new["targets"].signed.version).write_bytes(encoded["targets"])
+        self.metadata("%d.snapshot.json" % new["snapshot"].signed.version).write_bytes(encoded["snapshot"])
+        self.metadata("timestamp.json").write_bytes(encoded["timestamp"])
+        return encoded
+
+    def _key_files(self, repo, role):
+        return [p.name for p in repo.settings.key_paths(self.repo_dir, role).values()]
+
+    # -- the device -----------------------------------------------------------------------------
+    def _test_service(self, op, arg, body, n):
+        return json.dumps(self.params)
+
+    def boot(self, **params):
+        """One boot with these check parameters (clock, reset)."""
+        self.params = params
+        record = self.board.boot()
+        self.net.close()
+        return record
+
+    def state_partition(self):
+        return FlashPartition(self.flash, STATE.offset, STATE.size)
+
+    def state(self):
+        return statelog.load(self.state_partition())
+
+    def events(self, since=0):
+        return [e for e in list(self.state().events())[since:]]
+
+    def ota_events(self):
+        return [e[1:] for e in self.state().events() if e[1].startswith("ota-") or e[1] == "installed"]
+
+    def running(self, record):
+        return record.slot, record.app["version"] if record.app else None
+
+
+def output_line(record, prefix):
+    lines = [line for line in record.output if line.startswith(prefix)]
+    assert lines, "\n".join(record.output)
+    return lines[-1][len(prefix):].strip()
+
+
+def status(record):
+    return json.loads(output_line(record, "status:"))
