@@ -113,7 +113,10 @@ class World:
         repo = repo or self.repo()
         return KeyRing(repo.dir, repo.settings, given)
 
-    def image(self, version, security_version=1, board="esp32-4mb", chip_id=0, keys=("targets.pem",), seed=None):
+    def image(self, version, security_version=1, board="esp32-4mb", chip_id=0, keys=None, seed=None):
+        """A signed image; keys: key file names in the key directory (default: every key the
+        repository has for targets)."""
+        keys = keys or self._key_files(self.repo(), "targets")
         return signed_image([self.keys / k for k in keys], version=version, security_version=security_version,
                             board=board, chip_id=chip_id, seed=seed or sum(map(ord, version)))
 

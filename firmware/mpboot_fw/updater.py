@@ -22,7 +22,8 @@ One check (docs/updater.md walks through it):
 
 Each check leaves one event in the state log: "ota-current" (nothing newer), "ota-refused"
 (metadata or image failed a check: the reason names it), "ota-error" (network, repository or
-flash trouble), "ota-download" then "installed" for an update, and after a failure "ota-stale"
+flash trouble), "ota-download" then "installed" for an update, "ota-revoked" when a new root no
+longer trusts the running image and nothing newer is there, and after a failure "ota-stale"
 when no check has succeeded for `stale_after` seconds or the stored metadata has expired.
 """
 
@@ -43,9 +44,10 @@ class UpdateError(Exception):
 
 
 def check(reset=True, clock=None, path=otaconfig.PATH, ctx=None, options=None):
-    """One update check (see the module docstring). Returns "current" (nothing newer) or
-    "pending" (an install awaits its reset); after an install it resets (with reset=False it
-    returns "installed"). Raises UpdateError after logging why the check failed.
+    """One update check (see the module docstring). Returns "current" (nothing newer),
+    "pending" (an install awaits its reset) or "revoked" (see status()); after an install it
+    resets (with reset=False it returns "installed"). Raises UpdateError after logging why the
+    check failed.
 
     clock: returns the time in Unix seconds (default: the RTC, tuftime.unix_time). options:
     fetch.Fetcher settings over the configured ones (window_ms, retries, attempts, backoff_ms...)."""
@@ -60,7 +62,9 @@ def status(clock=None, path=otaconfig.PATH, ctx=None):
 
     ok: neither stale nor expired. stale: no check succeeded for stale_after seconds (a freeze
     or denial of service, or no network). expired: the stored metadata expired (no update can
-    be trusted until a check succeeds). clock_behind: the clock is behind the time floor
+    be trusted until a check succeeds). revoked: the last check found that the running image is
+    signed by keys a new root dropped (the boot stage will refuse it; an update signed by the
+    current keys must be published). clock_behind: the clock is behind the time floor
     (unset or set back), so time-based judgements use the floor. fresh_at: when the last
     successful check verified fresh metadata (the time floor). expires: the earliest expiry of
     the stored metadata (None: never refreshed). failures: failed checks since the last good
@@ -78,7 +82,9 @@ def status(clock=None, path=otaconfig.PATH, ctx=None):
     last, failures = _history(state)
     stale = now - fresh > stale_after
     expired = expires is not None and now >= expires
-    return {"ok": not (stale or expired), "stale": stale, "expired": expired, "clock_behind": clock_now < fresh,
+    revoked = last is not None and last[1] == "ota-revoked"
+    return {"ok": not (stale or expired or revoked), "stale": stale, "expired": expired, "revoked": revoked,
+            "clock_behind": clock_now < fresh,
             "fresh_at": fresh, "expires": expires, "failures": failures, "last": last}
 
 
@@ -120,6 +126,7 @@ class Update:
         self.fetcher = fetch.Fetcher(_read_file(cfg.ca), cfg.cert, cfg.key, cfg.token, **settings)
         current = image.read_manifest(running)
         now = tuftime.reference_time(self.clock(), state.time_floor)
+        root_version = state.root_version
         trusted = tuf.TrustedSet(state.root(), now)
         yield "start"
         store = tufstore.Store(state, trusted)
@@ -137,6 +144,9 @@ class Update:
         consistent = trusted.root.consistent_snapshot
         trusted = store = None  # the parsed targets are the largest thing on the heap: let them go
         if choice is None:
+            if ctx.root.version != root_version and not self._still_trusted(running, current):
+                self.outcome = "revoked"
+                return
             self.outcome = "current"
             state.log_event("ota-current", "", current.version)
             return
@@ -153,6 +163,18 @@ class Update:
             import machine
 
             machine.reset()
+
+    def _still_trusted(self, running, current):
+        """After a root rotation with nothing newer to install: does the running image still
+        verify? If its signing key was dropped, the boot stage refuses it from the next boot
+        on; log that now ("ota-revoked"), while the application still runs to report it."""
+        ctx = self.ctx
+        try:
+            image.verify_slot(running, ctx.root, ctx.cfg.chip_id, ctx.cfg.board, ctx.state.floor)
+            return True
+        except image.ImageError as e:
+            ctx.state.log_event("ota-revoked", e.reason, "running " + current.version)
+            return False
 
     def _fetch_metadata(self, path, max_length):
         """tufclient's fetch: the file's bytes (at most max_length), None when it is missing."""
