@@ -14,6 +14,7 @@ ORDER = 67
 EXAMPLES = """\
 examples:
   mpboot install --flash flash.bin app-v2.mpb          # on the emulated board
+  mpboot install --flash flash.bin app-v2.mpb -v       # and show the board's console
   mpboot install --flash flash.bin app-v2.mpb --json
   mpboot log flash.bin                                 # what the device recorded
 
@@ -40,6 +41,8 @@ def register(subparsers):
     p.add_argument("--board", metavar="B", help="board definition (default: recognised from the image's partition table)")
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
                    help="seconds a boot may run before it counts as hung (default 20)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show the board's console: bootloader decisions and MicroPython output")
     p.add_argument("--json", action="store_true", help="print the verdict and the device's events as JSON")
     p.set_defaults(func=run)
 
@@ -50,7 +53,7 @@ def run(args):
     board = boards.load_board(args.board) if args.board else boards.match_image(flash)
     if board is None:
         raise MpbootError("%s matches no board in boards/ (flash size and partition table): pass --board" % args.flash)
-    echo = None if args.json else _echo
+    echo = _echo if args.verbose and not args.json else None
     try:
         with Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
             result = manualinstall.install(emulated, data)

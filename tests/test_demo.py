@@ -1,0 +1,20 @@
+"""`make demo` (python -m mpboot.demo) runs the whole story and ends as the narration says."""
+
+import re
+import subprocess
+import sys
+
+
+def test_demo_runs_the_story(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mpboot.demo", "--keep", str(tmp_path / "demo")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    out = r.stdout
+    assert "mpboot: boot 1: ota_0 1.0.0 sv1 verified" in out and "hello from the application" in out
+    assert "app-v2.mpb: installed and confirmed ota_1 2.0.0 sv2; running from ota_1, security floor 2" in out
+    assert "the device did not accept app-v1.mpb: refused downgrade" in r.stderr
+    assert "the device did not accept tampered.mpb: refused payload-hash" in r.stderr
+    log = out[out.index("$ mpboot log flash.bin"):]
+    assert "security version floor  2" in log
+    assert [line.split()[2] for line in log.splitlines() if re.match(r"  boot \d+ ", line)] == [
+        "installed", "verified", "confirmed", "refused", "refused"]
