@@ -1,0 +1,43 @@
+# The device configuration (mpboot.json) on both runtimes: defaults, every field checked.
+import devtest
+from mpboot_fw import config
+from mpboot_fw.config import ConfigError
+
+
+def test_a_missing_file_gives_the_defaults():
+    cfg = config.load("/no/such/mpboot.json")
+    assert (cfg.board, cfg.chip_id, cfg.channel, cfg.policy, cfg.health, cfg.health_ms, cfg.state) == (
+        None, None, "stable", "every-boot", None, 10000, "mpboot")
+
+
+def test_a_full_document():
+    cfg = config.check({"board": "esp32-4mb", "chip_id": 0, "channel": "beta", "policy": "trial-only",
+                        "health": "app.health:check", "health_ms": 2500, "state": "mpboot"})
+    assert (cfg.board, cfg.chip_id, cfg.channel, cfg.policy, cfg.health, cfg.health_ms) == (
+        "esp32-4mb", 0, "beta", "trial-only", "app.health:check", 2500)
+
+
+def test_every_bad_field_is_named():
+    cases = [
+        ([1], "not an object"),
+        ({"bord": "x"}, "unknown field bord"),
+        ({"board": ""}, "board must be text of 1-32 bytes"),
+        ({"board": "x" * 33}, "board must be text of 1-32 bytes"),
+        ({"chip_id": "0"}, "chip_id must be an integer from 0 to 65535"),
+        ({"chip_id": True}, "chip_id must be an integer from 0 to 65535"),
+        ({"policy": "sometimes"}, "policy must be every-boot or trial-only"),
+        ({"health": "module"}, "health must be module:function"),
+        ({"health": "a:b:c"}, "health must be module:function"),
+        ({"health": ":f"}, "health must be module:function"),
+        ({"health_ms": 999}, "health_ms must be an integer from 1000 to 3600000"),
+        ({"state": 5}, "state must be text of 1-32 bytes"),
+    ]
+    for doc, message in cases:
+        e = devtest.raises(ConfigError, config.check, doc)
+        assert str(e) == message, (doc, str(e))
+
+
+def test_files_that_are_not_a_configuration():
+    assert str(devtest.raises(ConfigError, config.load, devtest.data_path("app.bin"))) == "file over 1 KiB"
+    e = devtest.raises(ConfigError, config.load, devtest.data_path("ed25519_edge.json"))
+    assert str(e) in ("file over 1 KiB", "not an object")
