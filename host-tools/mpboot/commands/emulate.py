@@ -4,6 +4,7 @@ import argparse
 import json
 
 from mpboot import boards
+from mpboot.emulator import console
 from mpboot.emulator.board import CAUSE_NAMES, Board
 from mpboot.emulator.flash import CUT_MODES, CutPlan
 from mpboot.errors import MpbootError
@@ -18,12 +19,17 @@ examples:
   mpboot emulate flash.bin --boots 3              # boot again after each reset
   mpboot emulate flash.bin --boots 2 --cut-at 5 --cut-mode torn   # power cut in flash operation 5
   mpboot emulate flash.bin --json
+  mpboot emulate flash.bin --serial               # its serial console on a pty, for mpremote
+  mpboot emulate flash.bin --serial --serial-link /tmp/ttyESP32   # ... also at a fixed path
 
 FLASH.bin is the board's flash (as `mpboot flash-image` writes it) and is updated in place, as a
 board's flash would be: boot it again to continue where it left off. Flash operations (each
 sector erase, each write) are numbered from 0 in this run; --cut-at K cuts the power before,
 in the middle of (torn), or after operation K, and the next boot starts from power-on.
 The board is recognised from the image's partition table, or given with --board.
+With --serial the board runs until interrupted, rebooting as a board does, with its console
+(boot output, then MicroPython's REPL) on a pseudo-terminal: `mpremote connect /dev/pts/N ...`
+works on it (exec, fs, run, soft reset); docs/serial.md.
 """
 
 
@@ -41,6 +47,10 @@ def register(subparsers):
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
                    help="seconds a boot may run before it counts as hung (default 20)")
     p.add_argument("--json", action="store_true", help="print the boot records as JSON")
+    p.add_argument("--serial", action="store_true",
+                   help="run until interrupted, with the serial console (REPL) on a pseudo-terminal")
+    p.add_argument("--serial-link", metavar="PATH", help="with --serial: also a symlink to the pty at PATH")
+    p.add_argument("--stop-after", type=float, metavar="S", help="with --serial: stop after S seconds")
     p.set_defaults(func=run)
 
 
@@ -50,6 +60,8 @@ def run(args):
     if args.cut_at is not None and args.cut_at < 0:
         raise MpbootError("--cut-at must be an operation number, 0 or more")
     board = boards.load_board(args.board) if args.board else _recognise(args.flash)
+    if args.serial or args.serial_link or args.stop_after is not None:
+        return _serial(args, board)
     echo = None if args.json else print
     try:
         with Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
@@ -75,6 +87,17 @@ def run(args):
     else:
         print("flash totals: %(operations)d operations, %(erases)d erases, %(writes)d writes, "
               "%(faults)d faults, at most %(max_erases_per_sector)d erases of one sector" % totals)
+
+
+def _serial(args, board):
+    if not args.serial:
+        raise MpbootError("--serial-link and --stop-after go with --serial")
+    if args.boots != 1 or args.cut_at is not None or args.json:
+        raise MpbootError("--serial runs until interrupted: drop --boots, --cut-at and --json")
+    try:
+        console.run(args.flash, board, link=args.serial_link, run_timeout=args.timeout, seconds=args.stop_after)
+    except RuntimeMissing as e:
+        raise MpbootError(str(e)) from None
 
 
 def _recognise(path):

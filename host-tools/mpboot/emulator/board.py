@@ -69,7 +69,7 @@ __import__('machine')._init(%(cause)d, %(uid)r, %(wake)d)
 __import__('_emu').setup(%(root)r)
 del os, sys, m, d
 """
-MAIN = "__import__('_emu').main(globals())"
+MAIN = "__import__('_emu').main(globals(), %r)"  # the flag: run main.py after boot.py
 
 
 @dataclass
@@ -139,6 +139,9 @@ class Board:
         self.records = []
         self._next_cause = PWRON_RESET
         self._soft = None  # the bootloader's choice, while MicroPython soft-reboots
+        # The REPL's mode (pyexec_mode_kind) outlives a soft reset, and in raw mode a soft reset
+        # runs boot.py but not main.py (ports/esp32/main.c). A hard reset starts friendly.
+        self.raw_repl = False
         self._modules = {p.stem: p.read_bytes() for p in sorted(MPYLIB.glob("*.py"))}
         self._vfs_cache = {}
 
@@ -169,10 +172,14 @@ class Board:
 
     def boot(self, repl=None):
         """One boot. `repl`: code to run at the REPL once main.py has ended, in the same
-        interpreter and session (what `mpremote exec` does on a board)."""
+        interpreter and session (what `mpremote exec` does on a board); or a console,
+        `repl(mp, handler)`, that drives the interpreter's REPL itself and returns how that
+        ended (a RunResult; `exit` set: a soft reset), as emulator/console.py does."""
         start, ops_before = time.monotonic(), self.flash.op_count
         record = BootRecord(len(self.records), "soft" if self._soft else "hard", self._next_cause)
         session = choice = None
+        if not self._soft:
+            self.raw_repl = False
         try:
             choice = self._soft or bootloader.run(self.flash, self.board.chip_id, _EchoLog(record.bootloader, self._echo))
             if choice.outcome != "app":
@@ -225,16 +232,23 @@ class Board:
         mp = self._interpreter()
         try:
             self._start(mp, record, volume)
-            result = mp.run(MAIN, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
+            result = mp.run(MAIN % (not self.raw_repl), handler=session.handle, timeout=self.run_timeout,
+                            echo=self.echo)
             if not self._stopped(record, session, result):
                 if not (result.ok and session.status):
                     raise MpbootError("emulator fault: the boot runner failed: %s" % result.exc)
                 record.outcome = session.status
                 if repl is not None and record.outcome in ("ok", "exception"):
                     # The board sits at the REPL: run the code there, as mpremote exec does.
-                    result = mp.run(repl, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
-                    if not self._stopped(record, session, result) and not result.ok:
-                        record.outcome, record.error = "exception", result.exc
+                    if callable(repl):
+                        result = repl(mp, session.handle)
+                    else:
+                        result = mp.run(repl, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
+                    if not self._stopped(record, session, result):
+                        if result.exit:
+                            record.outcome = "soft_reboot"
+                        elif not result.ok:
+                            record.outcome, record.error = "exception", result.exc
         finally:
             volume.persist()
         return session

@@ -13,6 +13,11 @@ bytes, and bytes the handler returns are copied back into the buffer. The handle
 `halted=True`. A run that exceeds its timeout kills the process (a hang past the watchdog); the
 next `boot()` starts a new one.
 
+The interpreter's REPL can drive it instead of `run()`, as a board's serial console does:
+`repl_init()` starts it, `repl_input(bytes)` types at it, and what it prints comes back as raw
+bytes (emulator/console.py serves it on a pseudo-terminal). Reads from `sys.stdin` ask the
+`stdin` callback of the run for bytes (none given: end of input).
+
 Memory: this port's `gc.collect()` only frees at the top level of a run (between `run()`
 calls; inside one it is deferred), so `gc.mem_alloc()` inside a run counts garbage too. To
 sample the live heap part-way through an operation, drive it a step per `run()` (for example a
@@ -39,13 +44,15 @@ class RuntimeMissing(RuntimeError):
 
 
 class RunResult:
-    def __init__(self, ok, output, exc=None, halted=False, timed_out=False, halt_reason=None):
+    def __init__(self, ok, output, exc=None, halted=False, timed_out=False, halt_reason=None, exit=0, rest=b""):
         self.ok = ok
         self.output = output
         self.exc = exc
         self.halted = halted
         self.timed_out = timed_out
         self.halt_reason = halt_reason
+        self.exit = exit  # REPL steps: nonzero when the REPL asked for a soft reset
+        self.rest = rest  # ... and the input bytes it had not consumed then
 
     @property
     def text(self):
@@ -168,19 +175,46 @@ class MicroPython:
 
         self.put_tree(Path(mpboot_fw.__file__).parent, "/lib/mpboot_fw")
 
-    def run(self, code, handler=None, timeout=None, echo=None):
-        """Run `code`; `handler(op, arg, body, n)` answers `_host.call` (value, reply bytes)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        output = []
+    def run(self, code, handler=None, timeout=None, echo=None, stdin=None):
+        """Run `code`; `handler(op, arg, body, n)` answers `_host.call` (value, reply bytes);
+        `stdin()` returns the next bytes sys.stdin reads (b"": end of input, the default)."""
         self._send({"t": "run", "code": code})
+        return self._serve(handler, timeout, echo=echo, stdin=stdin)
+
+    def repl_init(self, raw=False, handler=None, output=None, timeout=None):
+        """Start the REPL in this interpreter: friendly (banner, `>>> `), or raw, as a board
+        is after a soft reset in raw mode. `output(bytes)` receives what it prints."""
+        self._send({"t": "repl_init", "raw": bool(raw)})
+        return self._serve(handler, timeout, output=output)
+
+    def repl_input(self, data, handler=None, output=None, stdin=None, timeout=None):
+        """Type `data` at the REPL. Stops early when the REPL asks for a soft reset (`exit`
+        nonzero, `rest`: the bytes not consumed). `timeout` counts the interpreter's time,
+        not the time `stdin()` waits for input."""
+        self._send({"t": "rx"}, data)
+        return self._serve(handler, timeout, output=output, stdin=stdin)
+
+    def _serve(self, handler, timeout, echo=None, output=None, stdin=None):
+        """Answer the bridge until the run or REPL step is done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        lines = []
         try:
             while True:
                 header, body = self._read_frame(deadline)
                 kind = header["t"]
                 if kind == "out":
-                    output.append(header["s"])
+                    lines.append(header["s"])
                     if echo:
                         echo(header["s"])
+                elif kind == "tx":
+                    if output:
+                        output(body)
+                elif kind == "stdin":
+                    start = time.monotonic()
+                    data = stdin() if stdin else b""
+                    if deadline is not None:
+                        deadline += time.monotonic() - start
+                    self._send({"t": "ret"}, data)
                 elif kind == "call":
                     if handler is None:
                         raise RuntimeError("_host.call(%r) with no handler" % header["op"])
@@ -193,12 +227,13 @@ class MicroPython:
                     self._send({"t": "ret", "v": value}, reply or b"")
                 elif kind == "done":
                     return RunResult(
-                        header["ok"], output, header.get("exc"), header.get("halted", False),
+                        header["ok"], lines, header.get("exc"), header.get("halted", False),
                         halt_reason=header.get("exc") if header.get("halted") else None,
+                        exit=header.get("exit", 0), rest=body,
                     )
         except TimeoutError:
             self.close()
-            return RunResult(False, output, "timed out", timed_out=True)
+            return RunResult(False, lines, "timed out", timed_out=True)
 
     def live_heap(self):
         """Bytes of the heap in use by live objects, after a real collection."""

@@ -110,11 +110,34 @@ class _WrittenFile(io.IOBase):
         return 0
 
 
+# Emscripten's (WASI) errno numbers, which VfsPosix raises here -> the ones littlefs raises on a
+# board (LFS_ERR_* negated: Linux's numbers), so `e.errno == errno.ENOENT` holds as on a board.
+_ERRNO = {44: 2, 63: 1, 29: 5, 8: 9, 2: 13, 20: 17, 54: 20, 31: 21, 28: 22, 51: 28, 37: 36, 55: 39}
+
+
+class _Posix:
+    """VfsPosix with a board's errno numbers."""
+
+    def __init__(self, root):
+        self._v = vfs.VfsPosix(root)
+
+    def __getattr__(self, name):
+        fn = getattr(self._v, name)
+
+        def call(*args):
+            try:
+                return fn(*args)
+            except OSError as e:
+                raise OSError(_ERRNO.get(e.errno, e.errno))
+
+        return call
+
+
 class FlashVfs:
     """The board's filesystem at `/`: files live in this interpreter, changes go to the host."""
 
     def __init__(self, root):
-        self._p = vfs.VfsPosix(root)
+        self._p = _Posix(root)
 
     def _abs(self, path):
         return _abspath(self._p.getcwd().rstrip("/"), path)
@@ -162,7 +185,11 @@ class FlashVfs:
         call("vfs.rmdir", self._abs(path))
 
     def ilistdir(self, path):
-        return self._p.ilistdir(path)
+        # (name, type, 0, size) as VfsLfs2 gives them (VfsPosix has no size; mpremote fs ls shows
+        # it); a missing directory raises here, at the call, as on a board.
+        entries = self._p.ilistdir(path)
+        prefix = path if not path or path[-1] == "/" else path + "/"
+        return ((e[0], e[1], 0, 0 if e[1] == 0x4000 else self._p.stat(prefix + e[0])[6]) for e in entries)
 
     def chdir(self, path):
         return self._p.chdir(path)
@@ -204,8 +231,9 @@ def run_file(name, g):
     return 1
 
 
-def main(g):
+def main(g, main_py=True):
+    """boot.py, then main.py unless boot.py failed or the REPL is in raw mode (main_py False)."""
     status = run_file("boot.py", g)
-    if status == 1:
+    if status == 1 and main_py:
         status = run_file("main.py", g)
     call("exit", ("exception", "ok", "soft_reboot")[status])
