@@ -87,8 +87,14 @@ class World:
         self.flash.reset_log()
         if fixture_server:
             self.serve_files()
+        self.runtime = micropython
         self.net = NetHandler()
-        self.board = Board(self.flash, BOARD, runtime=micropython, run_timeout=120,
+        self.use_flash(self.flash)
+
+    def use_flash(self, flash):
+        """Run the device on `flash` (a NorFlash) from now on: a fresh board, powered on."""
+        self.flash = flash
+        self.board = Board(flash, BOARD, runtime=self.runtime, run_timeout=120,
                            services={"net": self.net, "test": self._test_service})
 
     @property

@@ -1,7 +1,10 @@
 """The device's trusted TUF metadata in the state log: tufclient's store, power-safe, exact bytes.
 
 - root: every root a refresh accepts is written at once (statelog set_root, one atomic step),
-  as the spec asks (5.3.8): a refresh cut after a rotation starts from the new root.
+  as the spec asks (5.3.8): a refresh cut after a rotation starts from the new root. Just
+  before, the stored set is cut to the part the new root still verifies (5.3.11: rotated
+  timestamp or snapshot keys void what the old keys signed), so the state never holds a set
+  its own root does not verify.
 - timestamp, snapshot, targets: one state-log blob, "tuf", so that a power cut leaves the set
   from before the refresh or the one after it, never a mix. During a refresh `save` only keeps
   what tufclient accepted; `commit` then writes the longest chain the trusted set vouches for:
@@ -25,6 +28,7 @@ Blob layout: a head, then the documents' bytes back to back.
 import struct
 
 from mpboot_fw import trust
+from mpboot_fw.trust import TrustError
 
 try:
     from micropython import const
@@ -83,9 +87,33 @@ class Store:
 
     def save(self, role, data):
         if role == "root":
+            self._prune()
             self.state.set_root(data, self.trusted.root.version)
         else:
             self._staged[role] = (self._signed(role)["version"], data)
+
+    def _prune(self):
+        """Before a new root is stored: keep only the stored chain's prefix that verifies under
+        it (a rotation of timestamp, snapshot or targets keys voids what the old keys signed,
+        spec 5.3.11). Written first, so that every cut leaves a set its root verifies."""
+        chain = []
+        expires = self.trusted.root.expires_at
+        blob = self.state.blob(BLOB)
+        for i, role in enumerate(ROLES):
+            n = self.stored.lengths[i]
+            if not n:
+                break
+            start = self.stored.offset(i)
+            data = blob[start:start + n]
+            try:
+                signed, message, signatures = trust.load_envelope(data, role)
+                self.trusted.root.verify(role, message, signatures)
+            except TrustError:
+                break
+            chain.append((self.stored.versions[i], data))
+            expires = min(expires, trust.parse_time(signed["expires"]))
+        if len(chain) < sum(1 for n in self.stored.lengths if n):
+            self._write(chain, expires)
 
     def commit(self):
         """Write the trusted chain (see the module docstring); True when flash changed.
@@ -98,8 +126,11 @@ class Store:
         if not chain or (versions == self.stored.versions and lengths == self.stored.lengths):
             return False
         while chain:
+            expires = self.trusted.root.expires_at
+            for i in range(len(chain)):
+                expires = min(expires, trust.parse_time(self._signed(ROLES[i])["expires"]))
             try:
-                self._write(chain)
+                self._write(chain, expires)
                 self._staged = {}
                 return True
             except ValueError:  # over the state log's metadata budget: store a shorter chain
@@ -134,11 +165,8 @@ class Store:
     def _signed(self, role):
         return self.trusted.targets if role == "targets" else getattr(self.trusted, role)
 
-    def _write(self, chain):
-        expires = self.trusted.root.expires_at
-        for i in range(len(chain)):
-            signed = self._signed(ROLES[i])
-            expires = min(expires, trust.parse_time(signed["expires"]))
+    def _write(self, chain, expires):
+        """Store `chain` ([(version, bytes)] from the timestamp on; may be empty) as the set."""
         fields = []
         for i in range(3):
             fields += [chain[i][0], len(chain[i][1])] if i < len(chain) else [0, 0]
