@@ -94,28 +94,43 @@ def _decode_negated(encoding):
 def _wnaf(k, w, plan, shift):
     """Add k's width-w non-adjacent form into plan[i] (bit i), shifted left by `shift`: each
     odd digit m as a table index, m > 0 as m (index m >> 1), m < 0 as 255 - (-m >> 1)."""
-    b = k.to_bytes(34, "little")
+    b = k.to_bytes(36, "little")  # the refills below read at most up to byte 34
     width = 1 << w
     mask = width - 1
-    carry = 0
+    neg = 511 - width  # (neg + v) >> 1 == 255 - ((width - v) >> 1)
+    # acc: bits i.. of k plus the carry, a small int refilled 16 bits at a time (cheaper
+    # here than rebuilding a window from three bytes at every step).
+    acc = b[0] | b[1] << 8 | b[2] << 16
+    n = 24
+    j = 3
     i = 0
     while i < 254:
-        j = i >> 3
-        # Bits i.. of k plus the carry; even means a zero digit, and the carry stays.
-        v = ((b[j] | b[j + 1] << 8 | b[j + 2] << 16) >> (i & 7)) + carry
-        if v & 1:
-            v &= mask
+        if n < 16:
+            acc += (b[j] | b[j + 1] << 8) << n
+            n += 16
+            j += 2
+        if acc & 1:
+            v = acc & mask
             if v < width >> 1:
-                carry = 0
                 plan[i] |= v << shift
+                acc >>= w
             else:
-                carry = 1
-                plan[i] |= (255 - ((width - v) >> 1)) << shift
+                plan[i] |= (neg + v) >> 1 << shift
+                acc = (acc >> w) + 1
             i += w
-        elif v & 2:
+            n -= w
+        elif acc & 2:
+            acc >>= 1
             i += 1
-        else:
+            n -= 1
+        elif acc & 4:
+            acc >>= 2
             i += 2
+            n -= 2
+        else:
+            acc >>= 3
+            i += 3
+            n -= 3
 
 
 def _odd_multiples(x, y, n):
@@ -198,7 +213,10 @@ def _s_b_plus_h_a(s, h, minus_a):
         # negations); T only when an addition follows.
         xx = X * X % _P
         yy = Y * Y % _P
-        ee = (X + X) * Y % _P
+        # 2XY only folded below 2^262 (it is only ever a factor of a product reduced mod p):
+        # cheaper than % here, but each fold allocates 190 bytes more (docs/ed25519.md).
+        ee = (X + X) * Y
+        ee = (ee & _Y_MASK) + (ee >> 255) * 19
         g = yy - xx
         hh = xx + yy
         f = (Z + Z) * Z % _P - g
