@@ -179,7 +179,9 @@ def estimate(mp, data):
     """The measurement with, per operation, the bound held against the target: the largest of
     (live before a step + all it allocates) and, for a verify step, (live after it + the
     Ed25519 peak)."""
-    measured = measure_micropython(mp, data, ed25519_peak(data))
+    peak = ed25519_peak(data)
+    measured = measure_micropython(mp, data, peak)
+    measured["ed25519_peak"] = peak
     for name in ("install", "boot"):
         measured[name + "_estimate"] = max(measured[name + "_peak_bound"].values())
     return measured
