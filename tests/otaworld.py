@@ -183,10 +183,10 @@ class World:
     def _test_service(self, op, arg, body, n):
         return json.dumps(self.params)
 
-    def boot(self, **params):
-        """One boot with these check parameters (clock, reset)."""
+    def boot(self, repl=None, **params):
+        """One boot with these check parameters (clock, reset, options); `repl`: as Board.boot."""
         self.params = params
-        record = self.board.boot()
+        record = self.board.boot(repl=repl)
         self.net.close()
         return record
 

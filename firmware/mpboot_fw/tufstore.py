@@ -27,7 +27,7 @@ Blob layout: a head, then the documents' bytes back to back.
 
 import struct
 
-from mpboot_fw import trust
+from mpboot_fw import statelog, trust
 from mpboot_fw.trust import TrustError
 
 try:
@@ -90,7 +90,10 @@ class Store:
             self._prune()
             self.state.set_root(data, self.trusted.root.version)
         else:
-            self._staged[role] = (self._signed(role)["version"], data)
+            # Bytes that could never fit the state's metadata budget are not kept (the heap
+            # matters most right here: targets at its cap is 12 KiB, parsed as well).
+            fits = len(data) + _HEAD <= statelog.MAX_BLOBS
+            self._staged[role] = (self._signed(role)["version"], data if fits else None)
 
     def _prune(self):
         """Before a new root is stored: keep only the stored chain's prefix that verifies under
@@ -150,6 +153,8 @@ class Store:
                 break
             want = signed["version"]
             version, data = self._staged.get(role, (None, None))
+            if version == want and data is None:
+                break  # accepted, but too large to store
             if version != want:
                 if self.stored.versions[i] != want or not self.stored.lengths[i]:
                     break

@@ -100,6 +100,7 @@ class Update:
         self.fetcher = None
         self.url = None
         self.where = None  # the repository path being fetched, for the log
+        self.trusted = self.store = None
 
     def steps(self, reset=True):
         """Run the check, yielding the name of each step done. Sets `outcome`."""
@@ -109,53 +110,35 @@ class Update:
             raise self._failed(e)
 
     def _steps(self, reset):
+        # The trusted metadata is only ever touched in the helper methods, never in this
+        # generator's own frame: a value a generator once pushed stays in its saved stack
+        # slots, which the collector scans, so the parsed targets would outlive the choice.
         if self.ctx is None:
             self.ctx = context.load()
         ctx = self.ctx
-        state = ctx.state
         running = slots.running()
-        pending = state.pending
+        pending = ctx.state.pending
         if pending is not None and pending["slot"] != slots.label(running) \
                 and slots.label(slots.boot()) == pending["slot"]:
             self.outcome = "pending"  # installed already: it waits for its reset
             return
-        cfg = otaconfig.load(self.path)
-        self.url = cfg.url
-        settings = {"timeout_ms": cfg.timeout_ms, "min_rate": cfg.min_rate}
-        settings.update(self.options)
-        self.fetcher = fetch.Fetcher(_read_file(cfg.ca), cfg.cert, cfg.key, cfg.token, **settings)
-        current = image.read_manifest(running)
-        now = tuftime.reference_time(self.clock(), state.time_floor)
-        root_version = state.root_version
-        trusted = tuf.TrustedSet(state.root(), now)
+        self._start(running)
         yield "start"
-        store = tufstore.Store(state, trusted)
         try:
-            for step in tufclient.STEPS:
-                step(trusted, self._fetch_metadata, store)
+            for i in range(len(tufclient.STEPS)):
+                self._refresh(i)
                 yield "metadata"
         finally:
-            store.commit()
-        state.raise_time(trusted.safe_time_floor())
-        ctx.root = trusted.root  # a rotation may have changed which keys sign images
-        chip_id = current.chip_id if ctx.cfg.chip_id is None else ctx.cfg.chip_id
-        board = current.board if ctx.cfg.board is None else ctx.cfg.board
-        choice = tufclient.find_image(trusted.targets, chip_id, board, ctx.cfg.channel, state.floor, current.version)
-        consistent = trusted.root.consistent_snapshot
-        trusted = store = None  # the parsed targets are the largest thing on the heap: let them go
-        if choice is None:
-            if ctx.root.version != root_version and not self._still_trusted(running, current):
-                self.outcome = "revoked"
-                return
-            self.outcome = "current"
-            state.log_event("ota-current", "", current.version)
+            self._commit()
+        ctx.state.raise_time(self._safe_time_floor())
+        yield "stored"
+        if not self._choose():
             return
-        name, entry = choice
         yield "chosen"
         slot = slots.other(running)
-        written, buf = self._download(slot, name, entry, consistent)
+        written, buf = self._download(slot)
         yield "downloaded"
-        _check_manifest(image.read_manifest(slot, written), entry["custom"], chip_id, board)
+        _check_manifest(image.read_manifest(slot, written), self.entry["custom"], self.chip_id, self.board)
         install.commit(ctx, slot, written, buf)
         self.outcome = "installed"
         yield "installed"
@@ -164,16 +147,63 @@ class Update:
 
             machine.reset()
 
-    def _still_trusted(self, running, current):
+    def _start(self, running):
+        """Settings, the fetcher, what runs, the reference time, and the stored root."""
+        ctx = self.ctx
+        cfg = otaconfig.load(self.path)
+        self.url = cfg.url
+        settings = {"timeout_ms": cfg.timeout_ms, "min_rate": cfg.min_rate}
+        settings.update(self.options)
+        self.fetcher = fetch.Fetcher(_read_file(cfg.ca), cfg.cert, cfg.key, cfg.token, **settings)
+        self.running = running
+        self.current = current = image.read_manifest(running)
+        self.chip_id = current.chip_id if ctx.cfg.chip_id is None else ctx.cfg.chip_id
+        self.board = current.board if ctx.cfg.board is None else ctx.cfg.board
+        state = ctx.state
+        self.root_version = state.root_version
+        self.trusted = tuf.TrustedSet(state.root(), tuftime.reference_time(self.clock(), state.time_floor))
+        self.store = tufstore.Store(state, self.trusted)
+
+    def _refresh(self, i):
+        tufclient.STEPS[i](self.trusted, self._fetch_metadata, self.store)
+
+    def _commit(self):
+        if self.store is not None:
+            self.store.commit()
+
+    def _safe_time_floor(self):
+        return self.trusted.safe_time_floor()
+
+    def _choose(self):
+        """Pick the image to install (self.name, self.entry) and let the trusted metadata go
+        (the parsed targets are the largest thing on the heap); False when there is none."""
+        ctx = self.ctx
+        trusted = self.trusted
+        ctx.root = trusted.root  # a rotation may have changed which keys sign images
+        choice = tufclient.find_image(trusted.targets, self.chip_id, self.board, ctx.cfg.channel, ctx.state.floor,
+                                      self.current.version)
+        self.consistent = trusted.root.consistent_snapshot
+        self.trusted = self.store = trusted = None
+        if choice is None:
+            if ctx.root.version != self.root_version and not self._still_trusted():
+                self.outcome = "revoked"
+                return False
+            self.outcome = "current"
+            ctx.state.log_event("ota-current", "", self.current.version)
+            return False
+        self.name, self.entry = choice
+        return True
+
+    def _still_trusted(self):
         """After a root rotation with nothing newer to install: does the running image still
         verify? If its signing key was dropped, the boot stage refuses it from the next boot
         on; log that now ("ota-revoked"), while the application still runs to report it."""
         ctx = self.ctx
         try:
-            image.verify_slot(running, ctx.root, ctx.cfg.chip_id, ctx.cfg.board, ctx.state.floor)
+            image.verify_slot(self.running, ctx.root, ctx.cfg.chip_id, ctx.cfg.board, ctx.state.floor)
             return True
         except image.ImageError as e:
-            ctx.state.log_event("ota-revoked", e.reason, "running " + current.version)
+            ctx.state.log_event("ota-revoked", e.reason, "running " + self.current.version)
             return False
 
     def _fetch_metadata(self, path, max_length):
@@ -188,14 +218,15 @@ class Update:
             raise
         return buf if n == max_length else bytes(memoryview(buf)[:n])
 
-    def _download(self, slot, name, entry, consistent):
-        """Stream the target into `slot`, checked against its TUF entry; (bytes, buffer)."""
+    def _download(self, slot):
+        """Stream the chosen target into `slot`, checked against its TUF entry; (bytes, buffer)."""
+        name, entry = self.name, self.entry
         check = tuf.target_check(entry)
         writer = install.SlotWriter(slot)
         if check.length > writer.size:
             raise install.InstallError("too-large", "%d bytes, slot is %d" % (check.length, writer.size))
         sink = _Sink(writer, entry, check)
-        self.where = "targets/" + tuf.target_path(name, entry, consistent)
+        self.where = "targets/" + tuf.target_path(name, entry, self.consistent)
         self.fetcher.download(self.url + self.where, sink, check.length)
         sink.check.verify()
         self.ctx.state.log_event("ota-download", "", "%s %d bytes %d restarts" % (name[-40:], writer.written, sink.restarts))
