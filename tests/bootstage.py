@@ -5,7 +5,7 @@ read back with its own reader.
 The test app on the vfs: main.py prints "APP <slot> <version>"; app_health.check is the health
 hook, and it behaves by the running image's app version (read from the running slot, as an app
 could): "fail..." returns False, "raise..." raises, "hang..." never returns, "slow..." returns
-True after the time limit; anything else is healthy.
+True after the time limit; "flaky..." is healthy the first time only; anything else is healthy.
 """
 
 import hashlib
@@ -92,6 +92,12 @@ def check():
             time.sleep_ms(100)
     if v.startswith('slow'):
         time.sleep_ms(%d)
+    if v.startswith('flaky'):  # healthy once, then never again
+        try:
+            open('/flaky.done').close()
+            return False
+        except OSError:
+            open('/flaky.done', 'w').close()
     return True
 """ % (HEALTH_MS + 300)
 

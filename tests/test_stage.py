@@ -13,6 +13,7 @@ import pytest
 from bootstage import (BOARD, RELEASE, RELEASE2, STRANGER, app, app_line, board, events, make_root, provisioned,
                        signed, slot_manifest, state)
 from mpboot import manualinstall
+from mpboot.emulator.flash import CutPlan, NorFlash
 from mpboot_fw import image
 
 V1 = signed("1.0.0", 1)
@@ -138,6 +139,32 @@ def test_a_trial_boot_that_fails_rolls_back_to_the_previous_image(micropython, v
     failed = [" ".join(c) for c in logged if c[0] == "trial-failed"]
     assert result.reason.startswith(failed[0] if failed else "rolled-back not confirmed ota_1 " + version)
     assert_on_v1(b)
+
+
+def test_a_repeated_trial_that_fails_selects_the_previous_slot_itself(micropython):
+    # The first trial's confirmation is cut right after otadata said VALID: the bootloader will
+    # not roll that image back any more. Its second trial fails the health check, so the stage
+    # selects the previous slot with set_boot before resetting.
+    image = signed("flaky-2.0.0", 2)
+    base = booted(micropython).flash.mem
+    probe = board(NorFlash(data=base), micropython)
+    probe.flash.reset_log()
+    assert manualinstall.install(probe, image).accepted
+    otadata = BOARD.otadata
+    writes = [op[0] for op in probe.flash.ops if otadata.offset <= op[2] < otadata.offset + otadata.size]
+    mark_valid = writes[5]  # set_boot (erase, write), bootloader PENDING_VERIFY (2), then this erase+write
+    flash = NorFlash(data=base)
+    flash.cut = CutPlan(mark_valid, "after")
+    b = board(flash, micropython)
+    result = manualinstall.install(b, image)
+    assert not result.accepted
+    assert [(r.slot, r.outcome) for r in result.boots] == [
+        ("ota_0", "reset"), ("ota_1", "power_cut"), ("ota_1", "reset"), ("ota_0", "ok")]
+    assert [(e["code"], e["reason"]) for e in result.events] == [
+        ("installed", ""), ("verified", ""), ("verified", ""), ("trial-failed", "health-failed"),
+        ("rolled-back", "not confirmed")]
+    assert_on_v1(b)
+    assert [app_line(r) for r in b.run(2)] == [("ota_0", "1.0.0")] * 2  # the stage confirmed ota_0 again
 
 
 def corrupt(flash, slot, offset):

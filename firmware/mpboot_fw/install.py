@@ -71,10 +71,10 @@ class SlotWriter:
         self.written = 0
 
 
-def run(stream, length=None, reset=True, path=None):
+def run(stream, length=None, reset=True):
     """Install from `stream` into the inactive slot; reset into the trial boot (unless
     reset=False: then return the Manifest). Raises InstallError after logging a refusal."""
-    ctx = context.load() if path is None else context.load(path)
+    ctx = context.load()
     target = slots.other(slots.running())
     m = install(ctx, stream, target, length)
     if reset:

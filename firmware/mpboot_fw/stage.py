@@ -38,13 +38,12 @@ class HealthError(Exception):
         self.detail = detail
 
 
-def main(path=None):
-    """Run the boot stage (see the module docstring). `path`: the config file, if not the
-    default. Returns when the application may start, raises Recovery when it may not, and does
-    not return when it resets the device."""
+def main():
+    """Run the boot stage (see the module docstring). Returns when the application may start,
+    raises Recovery when it may not, and does not return when it resets the device."""
     boot = _Boot()
     try:
-        ok = boot.run(path)
+        ok = boot.run()
     except BaseException as e:  # a fault in the stage itself must not let an unverified app run
         ok = boot.fault(e)
     if not ok:
@@ -62,10 +61,10 @@ class _Boot:
         self.why = None
         self.buf = bytearray(4096)
 
-    def run(self, path):
+    def run(self):
         self.running = slots.running()
         self.label = slots.label(self.running)
-        ctx = self.ctx = context.load() if path is None else context.load(path)
+        ctx = self.ctx = context.load()
         self.boot = ctx.state.next_boot()
         if ctx.config_error:
             self.log("bad-config", ctx.config_error)
@@ -74,7 +73,7 @@ class _Boot:
             return self.normal_boot(ctx.cfg.policy == "every-boot")
         if pending["slot"] == self.label:
             self.trial = True
-            self.repeat = self.boot > pending["boot"] + 1
+            self.repeat = _tried(ctx.state, pending)
             return self.trial_boot(pending)
         if slots.label(slots.boot()) == pending["slot"]:
             return self.normal_boot(ctx.cfg.policy == "every-boot")  # the install awaits its reset
@@ -195,6 +194,15 @@ class _Boot:
             except BaseException:
                 pass  # the state log itself may be what failed
         return self.accepted
+
+
+def _tried(state, pending):
+    """Did an earlier boot already run this install's trial (and log `verified`)? Boot numbers
+    alone cannot tell: a soft reboot between the install and its reset counts as a boot too."""
+    for boot, code, _, _ in state.events():
+        if code == "verified" and boot > pending["boot"]:
+            return True
+    return False
 
 
 def _hook(text):
