@@ -77,15 +77,23 @@ def install(emulated, image, max_boots=8):
     while records[-1].outcome in STILL_BOOTING and len(records) < max_boots:
         records.append(emulated.boot())
     _, events, floor = state_events(emulated.flash, emulated.board)
+    accepted, reason, new = judge(events, since, "last boot: %s" % records[-1].outcome)
+    return Result(accepted, reason, new, records, records[-1].slot, floor)
+
+
+def judge(events, since, context):
+    """(accepted, reason, new events) from the device's state log `events` (boot, code, reason,
+    detail), counting those logged after boot `since`; `context` explains a missing verdict.
+    Also used by the serial install (serialinstall.py), which reads the log over the REPL."""
     new = [dict(boot=b, code=c, reason=r, detail=d) for b, c, r, d in events if b > since]
     verdicts = [e for e in new if e["code"] in VERDICTS]
     accepted = bool(verdicts) and verdicts[-1]["code"] == "confirmed"
     # A refusal's first event names the failed check; a rollback follows it on the next boot.
     verdict = verdicts[-1] if accepted else (verdicts[0] if verdicts else None)
     if verdict is None:
-        reason = "no verdict in the device's log (last boot: %s)" % records[-1].outcome
+        reason = "no verdict in the device's log (%s)" % context
     elif accepted:
         reason = "confirmed %s" % verdict["detail"]
     else:
         reason = " ".join(x for x in (verdict["code"], verdict["reason"], verdict["detail"]) if x)
-    return Result(accepted, reason, new, records, records[-1].slot, floor)
+    return accepted, reason, new

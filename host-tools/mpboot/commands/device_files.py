@@ -35,22 +35,32 @@ def register(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", required=True, metavar="B", help="board from boards/ (%s)" % ", ".join(boards.list_boards()))
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write (created if missing)")
+    add_settings(p)
+    p.add_argument("--json", action="store_true", help="print the files written as JSON")
+    p.set_defaults(func=run)
+
+
+def add_settings(p):
+    """The options that make up a device's files (also taken by `mpboot provision`)."""
     p.add_argument("--app", metavar="APPDIR", help="your application's files (main.py, modules), copied on top")
     p.add_argument("--policy", choices=("every-boot", "trial-only"), help="normal-boot verification (default every-boot)")
     p.add_argument("--health", metavar="MODULE:FUNCTION", help="health check run on a trial boot")
     p.add_argument("--health-ms", type=int, metavar="MS", help="its time limit (default 10000, at least 1000)")
     p.add_argument("--channel", metavar="NAME", help="update channel (default stable)")
-    p.add_argument("--json", action="store_true", help="print the files written as JSON")
-    p.set_defaults(func=run)
+
+
+def files_for(args, board):
+    """{path: bytes} of the device's files, from the add_settings() options."""
+    if args.app and not Path(args.app).is_dir():
+        raise MpbootError("--app %s is not a directory: give the directory holding main.py" % args.app)
+    app = read_files(args.app) if args.app else None
+    return provision.device_files(board, app, policy=args.policy, health=args.health, health_ms=args.health_ms,
+                                  channel=args.channel)
 
 
 def run(args):
     board = boards.load_board(args.board)
-    if args.app and not Path(args.app).is_dir():
-        raise MpbootError("--app %s is not a directory: give the directory holding main.py" % args.app)
-    app = read_files(args.app) if args.app else None
-    files = provision.device_files(board, app, policy=args.policy, health=args.health, health_ms=args.health_ms,
-                                   channel=args.channel)
+    files = files_for(args, board)
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise MpbootError("-o %s is a file: give a directory" % out)
@@ -65,4 +75,4 @@ def run(args):
         print(json.dumps(dict(output=str(out), files=sorted(files)), indent=2))
     else:
         print("%s: %d files for %s (boot.py, lib/mpboot_fw/, mpboot.json%s)"
-              % (out, len(files), board.name, ", your app" if app else ""))
+              % (out, len(files), board.name, ", your app" if args.app else ""))

@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from mpboot import boards, manualinstall
+from mpboot import boards, manualinstall, serialinstall
 from mpboot.emulator.board import Board
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
@@ -16,6 +16,7 @@ examples:
   mpboot install --flash flash.bin app-v2.mpb          # on the emulated board
   mpboot install --flash flash.bin app-v2.mpb -v       # and show the board's console
   mpboot install --flash flash.bin app-v2.mpb --json
+  mpboot install --port /dev/ttyUSB0 app-v2.mpb        # a board on USB (provisioned: mpboot provision)
   mpboot log flash.bin                                 # what the device recorded
 
 The board boots FLASH.bin (updated in place), and at its REPL the device's installer receives
@@ -24,8 +25,9 @@ verifies it in flash against the trust anchor in the state partition (signatures
 security version not below the floor), and resets into a trial boot; the boot stage verifies it
 again, runs the health check and confirms it, or the previous image comes back. Exit status 0
 only when the device confirmed the image; otherwise 1 and the device's reason from its log
-(refused <check>, trial-failed <check>, rolled-back). A real board over USB (mpremote) is not
-supported yet: there, run `mpboot_fw.install.run(stream)` from the REPL.
+(refused <check>, trial-failed <check>, rolled-back). With --port the same happens on a board
+over its serial port, through mpremote's raw REPL (an emulated one: mpboot emulate --serial);
+docs/serial.md.
 """
 
 
@@ -36,11 +38,15 @@ def register(subparsers):
         "verify, switch, trial-boot and confirm, and report the device's verdict.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", metavar="IMAGE", help="signed image file (mpboot sign)")
-    p.add_argument("--flash", required=True, metavar="FLASH.bin",
-                   help="the emulated board's whole-flash image (mpboot flash-image), updated in place")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--flash", metavar="FLASH.bin",
+                       help="the emulated board's whole-flash image (mpboot flash-image), updated in place")
+    where.add_argument("--port", help="a board's serial port (/dev/ttyUSB0, /dev/pts/N): install through mpremote")
+    p.add_argument("--baud", type=int, default=115200, metavar="N", help="with --port: baud rate (default 115200)")
     p.add_argument("--board", metavar="B", help="board definition (default: recognised from the image's partition table)")
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
-                   help="seconds a boot may run before it counts as hung (default 20)")
+                   help="seconds a boot may run before it counts as hung; with --port, seconds the "
+                   "device may stay silent (default 20)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the board's console: bootloader decisions and MicroPython output")
     p.add_argument("--json", action="store_true", help="print the verdict and the device's events as JSON")
@@ -49,24 +55,30 @@ def register(subparsers):
 
 def run(args):
     data = read_input(args.image, "image")
+    echo = _echo if args.verbose and not args.json else None
+    if args.port:
+        return _report(args, serialinstall.install(args.port, data, args.baud, args.timeout, echo))
     flash = read_input(args.flash, "flash image")
     board = boards.load_board(args.board) if args.board else boards.match_image(flash)
     if board is None:
         raise MpbootError("%s matches no board in boards/ (flash size and partition table): pass --board" % args.flash)
-    echo = _echo if args.verbose and not args.json else None
     try:
         with Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
             result = manualinstall.install(emulated, data)
     except RuntimeMissing as e:
         raise MpbootError(str(e)) from None
+    return _report(args, result)
+
+
+def _report(args, result):
     if args.json:
         print(json.dumps(dict(accepted=result.accepted, reason=result.reason, running=result.running,
                               floor=result.floor, events=result.events,
                               boots=[dict(slot=r.slot, outcome=r.outcome) for r in result.boots]), indent=2))
         return 0 if result.accepted else 1
     if not result.accepted:
-        raise MpbootError("the device did not accept %s: %s (see `mpboot log %s`)"
-                          % (args.image, result.reason, args.flash))
+        raise MpbootError("the device did not accept %s: %s (see %s)" % (
+            args.image, result.reason, "`mpboot log %s`" % args.flash if args.flash else "the device's log"))
     print("%s: installed and %s; running from %s, security floor %d"
           % (args.image, result.reason, result.running, result.floor))
 

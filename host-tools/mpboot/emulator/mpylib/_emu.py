@@ -115,22 +115,29 @@ class _WrittenFile(io.IOBase):
 _ERRNO = {44: 2, 63: 1, 29: 5, 8: 9, 2: 13, 20: 17, 54: 20, 31: 21, 28: 22, 51: 28, 37: 36, 55: 39}
 
 
+def _board_errno(fn, *args):
+    try:
+        return fn(*args)
+    except OSError as e:
+        raise OSError(_ERRNO.get(e.errno, e.errno))
+
+
 class _Posix:
     """VfsPosix with a board's errno numbers."""
 
     def __init__(self, root):
         self._v = vfs.VfsPosix(root)
+        self._root = root
+        self._unrooted = vfs.VfsPosix()
 
     def __getattr__(self, name):
         fn = getattr(self._v, name)
+        return lambda *args: _board_errno(fn, *args)
 
-        def call(*args):
-            try:
-                return fn(*args)
-            except OSError as e:
-                raise OSError(_ERRNO.get(e.errno, e.errno))
-
-        return call
+    def rename_abs(self, old, new):
+        # VfsPosix.rename builds both rooted paths in one buffer, the second over the first
+        # (rename(new, new): ENOENT); a VfsPosix without a root takes the full paths as they are.
+        _board_errno(self._unrooted.rename, self._root + old, self._root + new)
 
 
 class FlashVfs:
@@ -173,8 +180,9 @@ class FlashVfs:
         call("vfs.remove", self._abs(path))
 
     def rename(self, old, new):
-        self._p.rename(old, new)
-        call("vfs.rename", self._abs(old) + "\n" + self._abs(new))
+        old, new = self._abs(old), self._abs(new)
+        self._p.rename_abs(old, new)
+        call("vfs.rename", old + "\n" + new)
 
     def mkdir(self, path):
         self._p.mkdir(path)

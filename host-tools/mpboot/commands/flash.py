@@ -1,0 +1,86 @@
+"""`mpboot flash`: write a whole-flash image to a board with the real esptool."""
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+
+from mpboot import boards
+from mpboot.errors import MpbootError
+from mpboot.fileio import read_input
+
+ORDER = 64
+
+EXAMPLES = """\
+examples:
+  mpboot flash --port /dev/ttyUSB0 flash.bin                 # the board is recognised from the image
+  mpboot flash --port /dev/ttyUSB0 flash.bin --dry-run       # print the esptool command only
+  mpboot flash --port COM3 flash.bin --board esp32s3-8mb --baud 921600
+
+FLASH.bin is a whole-flash image from `mpboot flash-image` (bootloader, partition table,
+otadata, the app in ota_0, the filesystem, the state partition with the trust anchor). It is
+written at offset 0 by `esptool --chip CHIP -p PORT -b BAUD write-flash 0x0 FLASH.bin`, which
+keeps the image's flash mode, frequency and size (esptool's default), so the board ends up
+with exactly these bytes. This replaces everything on the board, the boot stage's state (its
+security floor and log) included: it is for a new board. Updates of a running board go through
+`mpboot install --port` or OTA.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "flash", help="write a whole-flash image to a board (esptool)",
+        description="Flash a whole-flash image (mpboot flash-image) to a board over its serial "
+        "port with esptool, at offset 0.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("image", metavar="FLASH.bin", help="whole-flash image (mpboot flash-image)")
+    p.add_argument("--port", required=True, help="the board's serial port (/dev/ttyUSB0, COM3)")
+    p.add_argument("--board", metavar="B", help="board from boards/ (default: the one whose partition table the image has)")
+    p.add_argument("--baud", type=int, default=460800, metavar="N", help="baud rate while flashing (default 460800)")
+    p.add_argument("--connect-attempts", type=int, metavar="N", help="esptool's connection attempts (its default: 7)")
+    p.add_argument("--dry-run", action="store_true", help="print the esptool command instead of running it")
+    p.add_argument("--json", action="store_true", help="with --dry-run: the command as a JSON list")
+    p.set_defaults(func=run)
+
+
+def esptool_args(board, port, baud, image_path, connect_attempts=None):
+    """esptool's arguments (after the program name) to write `image_path` at offset 0."""
+    args = ["--chip", board.chip, "-p", port, "-b", str(baud)]
+    if connect_attempts is not None:
+        args += ["--connect-attempts", str(connect_attempts)]
+    return args + ["write-flash", "0x0", str(image_path)]
+
+
+def run(args):
+    image = read_input(args.image, "flash image")
+    board = _board(args.board, image, args.image)
+    if args.json and not args.dry_run:
+        raise MpbootError("--json goes with --dry-run (esptool prints its own progress)")
+    if args.baud <= 0:
+        raise MpbootError("--baud must be a positive number (460800 suits most boards)")
+    esptool = esptool_args(board, args.port, args.baud, args.image, args.connect_attempts)
+    if args.dry_run:
+        print(json.dumps(["esptool"] + esptool) if args.json else shlex.join(["esptool"] + esptool))
+        return 0
+    code = subprocess.call([sys.executable, "-m", "esptool"] + esptool)
+    if code:
+        raise MpbootError("esptool failed (exit %d, its message is above): check --port, and hold the board's "
+                          "BOOT button while connecting if it does not enter its bootloader by itself" % code)
+    print("%s written to the %s on %s" % (args.image, board.name, args.port))
+
+
+def _board(name, image, path):
+    matched = boards.match_image(image)
+    if name is None:
+        if matched is None:
+            raise MpbootError("%s matches no board in boards/ (flash size and partition table): is it a "
+                              "whole-flash image from mpboot flash-image? pass --board if so" % path)
+        return matched
+    board = boards.load_board(name)
+    if len(image) != board.flash_size:
+        raise MpbootError("%s is %d bytes but board %s has %d bytes of flash: make the image for this board "
+                          "(mpboot flash-image --board %s)" % (path, len(image), board.name, board.flash_size, board.name))
+    if matched is None or matched.name != board.name:
+        raise MpbootError("%s does not hold board %s's partition table: make the image for this board "
+                          "(mpboot flash-image --board %s)" % (path, board.name, board.name))
+    return board

@@ -1,0 +1,146 @@
+"""`mpboot provision`: put the boot stage on a board running MicroPython, over its serial port."""
+
+import argparse
+import hashlib
+import json
+
+from mpboot import boards
+from mpboot.commands.device_files import add_settings, files_for
+from mpboot.errors import MpbootError
+from mpboot.fileio import read_input
+from mpboot.mpremotelink import DeviceLink
+from mpboot_fw import trust
+
+ORDER = 66
+
+EXAMPLES = """\
+examples:
+  mpboot provision --port /dev/ttyUSB0 --root root.json --app myapp/ --health app:healthy
+  mpboot provision --port /dev/ttyUSB0 --app myapp/              # again: only changed files are sent
+  mpboot provision --port /dev/pts/3 --root root.json --reset     # an emulated board (emulate --serial)
+
+The board must run MicroPython with the partition table of a board in boards/ (the one that
+`mpboot flash` wrote; --board names it, or it is recognised from the table the device reports).
+Through the real mpremote, the command copies lib/mpboot_fw/, your --app files and mpboot.json
+(the same files as `mpboot device-files`), then boot.py last, so that a board cut off half way
+still boots as before. Each file is written to a temporary name and renamed, and skipped when
+the device already holds the same bytes. The trust anchor goes into the state partition: --root
+formats it on the device (security floor 0) when it holds no state; a state with another root is
+kept unless --replace-root (that also resets the floor: only for a board you own); that check
+runs once the package is there, and a refusal leaves boot.py as it was. --reset reboots the
+board afterwards, into the boot stage.
+"""
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "provision", help="copy the boot stage, config and trust anchor to a board (mpremote)",
+        description="Provision a MicroPython board over its serial port: boot.py, the mpboot_fw "
+        "package, the device configuration, your app, and the trust anchor in its state partition.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", required=True, help="the board's serial port (/dev/ttyUSB0, COM3, /dev/pts/N)")
+    p.add_argument("--baud", type=int, default=115200, metavar="N", help="baud rate of its REPL (default 115200)")
+    p.add_argument("--board", metavar="B", help="board from boards/ (default: recognised from the device's partitions)")
+    add_settings(p)
+    p.add_argument("--root", metavar="ROOT.json", help="trust anchor (root metadata) for a board without one")
+    p.add_argument("--replace-root", action="store_true", help="reformat a state that holds another root")
+    p.add_argument("--reset", action="store_true", help="reset the board when done: the boot stage runs")
+    p.add_argument("-v", "--verbose", action="store_true", help="name each file as it is written")
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    p.set_defaults(func=run)
+
+
+PARTITIONS = """
+import esp32
+print(repr([p.info()[:5] for t in (0, 1) for p in esp32.Partition.find(t)]))
+"""
+ROOT_HASH = """
+import binascii, hashlib
+from mpboot_fw import slots, statelog
+try:
+    _r = statelog.load(slots.state_partition(%r)).root()
+    print(repr(binascii.hexlify(hashlib.sha256(_r).digest()).decode() if _r else ''))
+except statelog.StateError:
+    print(repr(None))
+"""
+FORMAT = """
+from mpboot_fw import slots, statelog
+statelog.format_partition(slots.state_partition(%r), %r)
+"""
+FORMAT_TIMEOUT = 120  # seconds: the device verifies the root's signatures in pure Python
+
+
+def run(args):
+    root = read_input(args.root, "root metadata") if args.root else None
+    if root is not None:
+        try:
+            trust.load_root(root)  # the device checks it again before storing it
+        except (trust.TrustError, ValueError) as e:
+            raise MpbootError("--root cannot be the trust anchor: %s" % e) from None
+    with DeviceLink(args.port, args.baud) as dev:
+        board = _board(dev, args.board)
+        files = files_for(args, board)
+        report = dict(port=args.port, board=board.name, written=[], unchanged=[], root="kept")
+        say = print if args.verbose and not args.json else (lambda text: None)
+        # boot.py last: until it lands the board boots as before, whatever else was copied.
+        order = sorted(p for p in files if p.startswith("/lib/")) + ["state"] + \
+            sorted(p for p in files if not p.startswith("/lib/") and p != "/boot.py") + ["/boot.py"]
+        current = dev.hashes(sorted(files))
+        dev.makedirs(_dirs(files))
+        for path in order:
+            if path == "state":
+                report["root"] = _anchor(dev, root, args.replace_root, say)
+            elif current[path] == hashlib.sha256(files[path]).hexdigest():
+                report["unchanged"].append(path)
+            else:
+                say("  %s (%d bytes)" % (path, len(files[path])))
+                dev.write_file(path, files[path])
+                report["written"].append(path)
+        if args.reset:
+            dev.reset()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("%s: %s provisioned: %d files written, %d unchanged, trust anchor %s%s"
+              % (args.port, board.name, len(report["written"]), len(report["unchanged"]), report["root"],
+                 "; resetting" if args.reset else ""))
+
+
+def _board(dev, name):
+    """The board definition whose partition table the device has."""
+    table = {tuple(row) for row in dev.eval_printed(PARTITIONS)}
+    candidates = [boards.load_board(name)] if name else [boards.load_board(n) for n in boards.list_boards()]
+    for board in candidates:
+        if table == {(p.type, p.subtype, p.offset, p.size, p.name) for p in board.partitions}:
+            return board
+    found = ", ".join("%s@0x%x" % (row[4], row[2]) for row in sorted(table, key=lambda r: r[2]))
+    if name:
+        raise MpbootError("the device's partition table (%s) is not board %s's: flash the board first "
+                          "(mpboot flash-image, then mpboot flash)" % (found, name))
+    raise MpbootError("the device's partition table (%s) matches no board in boards/: flash a board "
+                      "layout first (mpboot flash-image, then mpboot flash), or pass --board" % found)
+
+
+def _anchor(dev, root, replace, say):
+    """Make sure the state partition holds a trust anchor; returns what was done."""
+    held = dev.eval_printed(ROOT_HASH % boards.STATE_PARTITION)
+    if root is None:
+        if not held:
+            raise MpbootError("the device's state partition holds no trust anchor: pass --root ROOT.json")
+        return "kept"
+    if held == hashlib.sha256(root).hexdigest():
+        return "kept (the same root)"
+    if held and not replace:
+        raise MpbootError("the device already trusts another root: keep it (drop --root), or pass "
+                          "--replace-root to reformat its state (the security floor starts again at 0)")
+    say("  state partition: formatting with the root of --root")
+    dev.exec(FORMAT % (boards.STATE_PARTITION, root), timeout=FORMAT_TIMEOUT)
+    return "replaced" if held else "stored"
+
+
+def _dirs(files):
+    dirs = set()
+    for path in files:
+        parts = path.split("/")[1:-1]
+        dirs.update("/" + "/".join(parts[:i + 1]) for i in range(len(parts)))
+    return sorted(dirs, key=lambda d: d.count("/"))

@@ -1,0 +1,160 @@
+"""Manual install over a serial port: `mpboot install --port`, the last hop from a laptop.
+
+1. Connect with mpremote (mpremotelink.py): a soft reset first, so boot.py runs the boot stage,
+   main.py does not, and the heap is clean for the installer. The device's boot counter marks
+   where this install's events start in its log.
+2. One raw-REPL exec runs the device's installer, `mpboot_fw.install.run(stream, length,
+   reset=False)`, on a stream whose readinto() asks the host for each piece ("\\x18" and a
+   16-bit count) and reads exactly that from sys.stdin. The host never sends more than was asked
+   for, so a UART's small receive buffer does not overrun while flash sectors are erased; the
+   image crosses as raw bytes (Ctrl-C is disabled meanwhile: kbd_intr(-1)). The installer
+   writes the slot in 4 KiB blocks, verifies the image in flash and records the pending install.
+3. Accepted: machine.reset(). The host only listens while the boot stage runs the trial boot (a
+   Ctrl-C there would fail the trial), until the stage's last line says it is done and the
+   console has been quiet for SETTLE seconds; then it reads the device's state log over the
+   REPL, and judges it as the emulated install does (manualinstall.judge).
+"""
+
+import re
+import time
+
+from mpboot import manualinstall
+from mpboot.errors import MpbootError
+from mpboot.mpremotelink import DeviceError, DeviceLink
+
+ASK = 0x18  # the device asks for bytes: ASK, count (u16 little-endian)
+SETTLE = 1.5  # seconds of console silence after the boot stage's last line
+DONE = "mpboot-install:"
+
+INSTALL = """
+import sys, micropython
+from mpboot_fw import install
+
+
+class _Serial:
+    def __init__(self):
+        self.i = sys.stdin.buffer
+        self.o = sys.stdout.buffer
+        self.ask = bytearray(b'\\x18\\x00\\x00')
+
+    def readinto(self, buf):
+        n = len(buf)
+        a = self.ask
+        a[1] = n & 255
+        a[2] = n >> 8
+        self.o.write(a)
+        return self.i.readinto(buf)
+
+
+micropython.kbd_intr(-1)
+try:
+    install.run(_Serial(), %d, reset=False)
+    print('%s ok')
+except install.InstallError as e:
+    print('%s refused', e)
+finally:
+    micropython.kbd_intr(3)
+"""
+STATE = """
+from mpboot_fw import context, slots
+_s = context.load().state
+print(repr((_s.boot_count, _s.floor, [tuple(e) for e in _s.events()], slots.label(slots.running()))))
+"""
+# What the boot stage prints (stage.py): "mpboot: boot N: <event or verdict>". A trial that
+# verified goes on to the health check, and a restart follows a confirmation under a watchdog:
+# the stage is not done after those.
+STAGE_LINE = re.compile(r"mpboot: (?:boot \d+: )?(.*)")
+NOT_DONE = re.compile(r"verified |restarting")
+
+
+def install(port, image, baud=115200, timeout=20.0, echo=None):
+    """Install `image` (bytes) on the board at `port`; returns a manualinstall.Result (boots
+    empty: a real board's boots are seen only as console text, echoed to `echo`). `timeout`:
+    seconds the device may stay silent in any step."""
+    with DeviceLink(port, baud) as dev:
+        try:
+            since = dev.eval_printed(STATE)[0] - 1  # this boot's events count (it ran the stage)
+        except DeviceError as e:
+            raise MpbootError("%s is not provisioned for mpboot (%s): run mpboot provision first" % (port, e)) from None
+        outcome = _send(dev, image, timeout)
+        if outcome == "ok":
+            dev.reset()
+            _watch_trial(dev.serial, timeout, echo)
+            dev.enter()
+        _, floor, events, running = dev.eval_printed(STATE)
+    accepted, reason, new = manualinstall.judge(events, since, "the installer said: %s" % outcome)
+    return manualinstall.Result(accepted, reason, new, [], running, floor)
+
+
+def _send(dev, image, timeout):
+    """Run the installer, serving the image as it asks; returns its last word."""
+    ser = dev.serial
+    dev.start(INSTALL % (len(image), DONE, DONE))
+    sent, out, err = 0, bytearray(), bytearray()
+    with _timeout(ser, timeout):
+        while (c := _read(ser, 1)) != b"\x04":
+            if c[0] == ASK:
+                n = int.from_bytes(_read(ser, 2), "little")
+                ser.write(image[sent:sent + n])
+                sent += n
+            else:
+                out += c
+        while (c := _read(ser, 1)) != b"\x04":
+            err += c
+    text = out.decode(errors="replace")
+    if err or DONE not in text:
+        last = (err or out).decode(errors="replace").strip().splitlines()
+        raise MpbootError("the device's installer failed: %s" % (last[-1] if last else "no answer"))
+    return text[text.rindex(DONE) + len(DONE):].strip()
+
+
+def _watch_trial(ser, timeout, echo):
+    """Listen, never write, until the boot stage is done with the trial boot(s): its last line
+    is a verdict and the console has been quiet for SETTLE seconds (or chatty for 4 x SETTLE:
+    the application runs). MpbootError after `timeout` seconds of silence or 10 x `timeout`."""
+    line, last, done_at = bytearray(), None, None
+    start = heard = time.monotonic()
+    with _timeout(ser, 0.1):
+        while True:
+            c = ser.read(1)
+            now = time.monotonic()
+            if done_at is not None and (now - heard >= SETTLE or now - done_at >= 4 * SETTLE):
+                return
+            if not c:
+                if now - heard > timeout or now - start > 10 * timeout:
+                    raise MpbootError("the board did not finish its trial boot in time (the boot stage's "
+                                      "last line: %s)" % last)
+                continue
+            heard = now
+            if c != b"\n":
+                line += c
+                continue
+            text = line.decode(errors="replace").rstrip("\r")
+            line.clear()
+            if echo:
+                echo(text)
+            m = STAGE_LINE.search(text)
+            if m:
+                last = m.group(1)
+                done_at = None if NOT_DONE.match(last) else now
+
+
+class _timeout:
+    """The port's read timeout set for a while (mpremote expects its own back)."""
+
+    def __init__(self, ser, seconds):
+        self.ser, self.seconds = ser, seconds
+
+    def __enter__(self):
+        self.saved = self.ser.timeout
+        self.ser.timeout = self.seconds
+
+    def __exit__(self, *exc):
+        self.ser.timeout = self.saved
+
+
+def _read(ser, n):
+    data = ser.read(n)
+    if len(data) < n:
+        raise MpbootError("the device stopped answering during the install (no data for %s s)" % ser.timeout)
+    return data
