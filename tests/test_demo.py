@@ -14,7 +14,17 @@ def test_demo_runs_the_story(tmp_path):
     assert "app-v2.mpb: installed and confirmed ota_1 2.0.0 sv2; running from ota_1, security floor 2" in out
     assert "the device did not accept app-v1.mpb: refused downgrade" in r.stderr
     assert "the device did not accept tampered.mpb: refused payload-hash" in r.stderr
-    log = out[out.index("$ mpboot log flash.bin"):]
+    log = out[out.index("$ mpboot log flash.bin"):out.index("== 7.")]
     assert "security version floor  2" in log
     assert [line.split()[2] for line in log.splitlines() if re.match(r"  boot \d+ ", line)] == [
         "installed", "verified", "confirmed", "refused", "refused"]
+
+    # the over-the-air chapters (mpboot.demo_ota): an update to 3.0.0, then two refused attacks
+    ota = out[out.index("== 8."):]
+    assert "mpboot: boot 8: confirmed ota_0 3.0.0 sv3" in ota and "update check: current" in ota
+    assert "update check failed: ota-refused Rollback timestamp v2 after v3" in ota
+    assert "update check failed: ota-refused Expired timestamp" in ota
+    log = out[out.index("== 10."):]
+    assert "security version floor  3" in log
+    assert [line.split()[2] for line in log.splitlines() if re.match(r"  boot \d+ ", line)][5:] == [
+        "ota-download", "installed", "verified", "confirmed", "ota-current", "ota-refused", "ota-refused"]

