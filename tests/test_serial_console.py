@@ -7,6 +7,7 @@ import threading
 
 import serial
 
+import clihelp
 from emuboard import new_flash
 from mpboot import boards
 from mpboot.emulator import vfs
@@ -127,3 +128,9 @@ def test_console_transcript_raw_paste_refused_soft_and_hard_reset(tmp_path):
             thread.join(30)
     assert not thread.is_alive()
     assert [(r.kind, r.outcome) for r in board.records] == [("hard", "soft_reboot"), ("soft", "reset"), ("hard", "ok")]
+
+
+def test_serial_options_are_checked(tmp_path, capsys):
+    flash = make_flash(tmp_path)
+    clihelp.fails(capsys, "emulate", flash, "--serial-link", tmp_path / "tty", match="go with --serial")
+    clihelp.fails(capsys, "emulate", flash, "--serial", "--boots", "2", match="runs until interrupted")

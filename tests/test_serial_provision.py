@@ -2,6 +2,7 @@
 mpremote; then the flash image is booted on its own to see the boot stage run."""
 
 import json
+import os
 
 import pytest
 
@@ -79,3 +80,12 @@ def test_provision_refuses_a_bad_root_before_touching_the_device(tmp_path, capsy
 
 def test_no_board_on_the_port(tmp_path, capsys):
     clihelp.fails(capsys, "provision", "--port", tmp_path / "no-such-port", match="cannot open")
+
+
+def test_a_port_where_nothing_answers(tmp_path, capsys):
+    master, slave = os.openpty()  # a pty with no MicroPython behind it
+    try:
+        clihelp.fails(capsys, "provision", "--port", os.ttyname(slave), match="no MicroPython REPL answers")
+    finally:
+        os.close(master)
+        os.close(slave)

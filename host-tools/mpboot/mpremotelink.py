@@ -11,6 +11,8 @@ An emulated board is reached the same way: `mpboot emulate FLASH.bin --serial` g
 """
 
 import ast
+import contextlib
+import io
 
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
@@ -58,7 +60,9 @@ class DeviceLink:
         (then a running main.py is interrupted with Ctrl-C instead)."""
         self.port = port
         try:
-            self.transport = SerialTransport(port, baudrate=baud)
+            # A read timeout: on a pty mpremote reads without checking for data first, and with
+            # none a port nobody answers would block it for ever instead of timing out.
+            self.transport = SerialTransport(port, baudrate=baud, timeout=1)
         except TransportError as e:
             raise MpbootError("cannot open %s: %s (is the board connected, and the port free?)" % (port, e)) from None
         try:
@@ -69,7 +73,8 @@ class DeviceLink:
 
     def enter(self, soft_reset=False):
         try:
-            self.transport.enter_raw_repl(soft_reset=soft_reset)
+            with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got on failure
+                self.transport.enter_raw_repl(soft_reset=soft_reset)
         except (TransportError, OSError) as e:
             raise MpbootError("no MicroPython REPL answers on %s (%s): is MicroPython running there?"
                               % (self.port, e)) from None

@@ -76,7 +76,7 @@ def install(port, image, baud=115200, timeout=20.0, echo=None):
             since = dev.eval_printed(STATE)[0] - 1  # this boot's events count (it ran the stage)
         except DeviceError as e:
             raise MpbootError("%s is not provisioned for mpboot (%s): run mpboot provision first" % (port, e)) from None
-        outcome = _send(dev, image, timeout)
+        outcome = transfer(dev, image, timeout)
         if outcome == "ok":
             dev.reset()
             _watch_trial(dev.serial, timeout, echo)
@@ -86,7 +86,7 @@ def install(port, image, baud=115200, timeout=20.0, echo=None):
     return manualinstall.Result(accepted, reason, new, [], running, floor)
 
 
-def _send(dev, image, timeout):
+def transfer(dev, image, timeout):
     """Run the installer, serving the image as it asks; returns its last word."""
     ser = dev.serial
     dev.start(INSTALL % (len(image), DONE, DONE))
