@@ -4,6 +4,7 @@ byte by byte with pyserial."""
 
 import os
 import threading
+import time
 
 import serial
 
@@ -116,9 +117,15 @@ def test_console_transcript_raw_paste_refused_soft_and_hard_reset(tmp_path):
                 assert port.read(2) == b"R\x00"
                 port.write(b"print(3)\x04")
                 assert read_until(port, b">") == b"OK3\n\x04\x04>"
-                port.write(b"\x04")  # Ctrl-D on an empty raw REPL line: soft reset, still in raw mode
-                after = read_until(port, b"raw REPL; CTRL-B to exit\r\n>")
-                assert after == b"OK\r\nMPY: soft reboot\r\nraw REPL; CTRL-B to exit\r\n>", after
+                # Ctrl-D on an empty raw REPL line: soft reset, still in raw mode; what was typed
+                # after it waits for the new REPL.
+                port.write(b"\x04print(7)\x04")
+                after = read_until(port, b"\x04\x04>")
+                assert after == b"OK\r\nMPY: soft reboot\r\nraw REPL; CTRL-B to exit\r\n>OK7\n\x04\x04>", after
+                port.write(b"\x05")  # a raw-paste request split across reads
+                time.sleep(0.3)
+                port.write(b"A\x01")
+                assert port.read(2) == b"R\x00"
                 port.write(b"import machine\nmachine.reset()\x04")
                 reset = read_until(port, b">>> ")
                 assert reset.startswith(b"OK") and b"=== boot 2 (hard, reset cause SOFT_RESET) ===\r\n" in reset

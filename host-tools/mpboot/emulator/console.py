@@ -169,24 +169,28 @@ class SerialConsole:
             if chunk:
                 result = mp.repl_input(chunk, handler, output=self.pty.write, stdin=self._stdin,
                                        timeout=self.board.run_timeout)
-                if result.exit or not result.ok:
-                    # What it did not consume goes to the next REPL (after the soft reset).
+                self._track(chunk[:len(chunk) - len(result.rest)])
+                if result.exit:
+                    # What it did not consume waits for the REPL after the soft reset (a reset
+                    # or a hang loses it, as a UART's buffer is lost).
                     later = b"".join(c + (RAW_PASTE if p else b"") for c, p in segments[i + 1:])
                     self._typed = result.rest + (RAW_PASTE if paste else b"") + later
+                if result.exit or not result.ok:
                     return result
             if paste:
                 self.pty.write(RAW_PASTE_REFUSED)
         return result
 
     def _segments(self, data):
-        """Split input at raw-paste requests: [(bytes for the REPL, then refuse raw paste?)].
-        Tracks the REPL mode from the Ctrl-A/Ctrl-B the client sends."""
+        """Split input at raw-paste requests (made in the raw REPL): [(bytes for the REPL, then
+        refuse raw paste?)]."""
         data = self._held + data
         self._held = b""
+        raw = self.raw
         segments, start, i = [], 0, 0
         while i < len(data):
             c = data[i]
-            if c == RAW_PASTE[0] and self.raw:
+            if c == RAW_PASTE[0] and raw:
                 tail = data[i:i + len(RAW_PASTE)]
                 if tail == RAW_PASTE:
                     segments.append((data[start:i], True))
@@ -196,13 +200,17 @@ class SerialConsole:
                     self._held = tail
                     data = data[:i]
                     break
-            elif c == CTRL_A:
-                self.raw = True
-            elif c == CTRL_B:
-                self.raw = False
+            elif c in (CTRL_A, CTRL_B):
+                raw = c == CTRL_A
             i += 1
         segments.append((data[start:], False))
         return segments
+
+    def _track(self, consumed):
+        """The REPL's mode after the bytes it consumed: Ctrl-A raw, Ctrl-B friendly."""
+        for c in consumed:
+            if c in (CTRL_A, CTRL_B):
+                self.raw = c == CTRL_A
 
     def _wait_input(self):
         """The next bytes from the client, or None when stopping."""
