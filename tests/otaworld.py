@@ -18,6 +18,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from tuf.api.metadata import TargetFile
 
 from emuboard import new_flash
@@ -204,6 +205,22 @@ class World:
 
     def running(self, record):
         return record.slot, record.app["version"] if record.app else None
+
+
+@pytest.fixture
+def world(tmp_path, micropython):
+    """A World served by `mpboot serve`."""
+    w = World(tmp_path, micropython)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def fixture_world(tmp_path, micropython):
+    """A World served by the scriptable misbehaving server."""
+    w = World(tmp_path, micropython, fixture_server=True)
+    yield w
+    w.close()
 
 
 def output_line(record, prefix):

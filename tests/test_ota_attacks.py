@@ -16,23 +16,9 @@ import pytest
 from https_fixtures import Behaviour
 from mpboot import keys as keymod
 from mpboot.repo.maintain import refresh_timestamp, rotate
-from otaworld import World, output_line, status
+from otaworld import World, fixture_world, output_line, status, world  # noqa: F401 (fixtures)
 
 FAST = {"backoff_ms": 10}
-
-
-@pytest.fixture
-def world(tmp_path, micropython):
-    w = World(tmp_path, micropython)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def fixture_world(tmp_path, micropython):
-    w = World(tmp_path, micropython, fixture_server=True)
-    yield w
-    w.close()
 
 
 def checked(w):

@@ -9,21 +9,7 @@ import pytest
 
 from https_fixtures import Behaviour
 from mpboot_fw import tufstore
-from otaworld import World, output_line, status
-
-
-@pytest.fixture
-def world(tmp_path, micropython):
-    w = World(tmp_path, micropython)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def fixture_world(tmp_path, micropython):
-    w = World(tmp_path, micropython, fixture_server=True)
-    yield w
-    w.close()
+from otaworld import fixture_world, output_line, status, world  # noqa: F401 (fixtures)
 
 
 def stored_set(w):

@@ -45,21 +45,27 @@ class Config:
 
 def load(path=PATH):
     """The configuration in `path`; defaults when the file does not exist."""
+    doc = read_json(path, ConfigError)
+    return Config() if doc is None else check(doc)
+
+
+def read_json(path, error):
+    """The JSON document in file `path` (at most MAX_SIZE bytes), or None when there is no such
+    file; raises `error` (an exception class) for a file that is there but is not that."""
     try:
         f = open(path, "rb")
     except OSError:
-        return Config()
+        return None
     try:
         raw = f.read(MAX_SIZE + 1)
     finally:
         f.close()
     if len(raw) > MAX_SIZE:
-        raise ConfigError("file over 1 KiB")
+        raise error("file over 1 KiB")
     try:
-        doc = json.loads(raw)
+        return json.loads(raw)
     except ValueError:
-        raise ConfigError("not JSON")
-    return check(doc)
+        raise error("not JSON")
 
 
 def check(doc):

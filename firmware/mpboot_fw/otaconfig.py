@@ -20,10 +20,9 @@ It is a file of its own, not part of the boot stage's /mpboot.json: a mistake he
 updates (and says so in the log) but never changes how the boot stage checks images.
 """
 
-import json
+from mpboot_fw import config
 
 PATH = "/mpboot-ota.json"
-MAX_SIZE = 1024
 _TEXT_MAX = 256
 
 
@@ -44,20 +43,9 @@ class OtaConfig:
 
 
 def load(path=PATH):
-    try:
-        f = open(path, "rb")
-    except OSError:
+    doc = config.read_json(path, OtaConfigError)
+    if doc is None:
         raise OtaConfigError("no " + path)
-    try:
-        raw = f.read(MAX_SIZE + 1)
-    finally:
-        f.close()
-    if len(raw) > MAX_SIZE:
-        raise OtaConfigError("file over 1 KiB")
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        raise OtaConfigError("not JSON")
     return check(doc)
 
 

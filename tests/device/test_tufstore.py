@@ -5,26 +5,9 @@
 import devtest
 from mpboot_fw import statelog, tuf, tufclient, tufstore
 from nor_ram import NorRam, PowerCut
+from test_tuf import NOW, Repository, _read
 
-
-def _read(name):
-    with open(devtest.data_path("tuf/" + name), "rb") as f:
-        return f.read()
-
-
-NOW = int(_read("now.txt"))
 ROLES = ("timestamp", "snapshot", "targets")
-
-
-class Repository:
-    def __init__(self, files):
-        self.files = files
-        self.requests = []
-
-    def fetch(self, path, max_length):
-        self.requests.append(path)
-        name = self.files.get(path)
-        return None if name is None else _read(name)
 
 
 def _repo(version=3, root2=False):
