@@ -8,7 +8,7 @@ run: "start" (context, configuration, fetcher, the stored root as a TrustedSet),
 role (root rotation, timestamp, snapshot, targets), "chosen" (time floor raised, image chosen,
 the trusted set dropped), "downloaded" (the image streamed into ota_1), "installed"
 (manifest compared, install.commit: verify in flash, pending record, set_boot). Idle is the
-heap with the updater's modules imported. For each step:
+heap with the updater's modules (fetch included) imported. For each step:
 
     live      the live heap after it (above idle), read after a collection;
     allocated what it allocated, garbage included (nothing is collected inside a run);
@@ -74,7 +74,7 @@ def measure(w):
             # keep its garbage alive through one collection. The smaller of two readings.
             return min(mp.live_heap(), mp.live_heap())
 
-        run("import gc\nfrom mpboot_fw import updater").check()
+        run("import gc\nfrom mpboot_fw import fetch, updater").check()
         idle = result["idle"] = live()
         run("_u = updater.Update()\n_it = _u.steps(False)").check()
         steps = [("made", live() - idle, None)]

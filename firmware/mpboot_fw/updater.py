@@ -27,7 +27,7 @@ longer trusts the running image and nothing newer is there, and after a failure 
 when no check has succeeded for `stale_after` seconds or the stored metadata has expired.
 """
 
-from mpboot_fw import context, fetch, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
+from mpboot_fw import context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
 from mpboot_fw.trust import TrustError
 
 _FAILED = ("ota-refused", "ota-error")
@@ -97,6 +97,7 @@ class Update:
         self.ctx = ctx
         self.options = options or {}
         self.outcome = None
+        self.fetch = None  # mpboot_fw.fetch, imported by a check (status() needs no socket or ssl)
         self.fetcher = None
         self.url = None
         self.where = None  # the repository path being fetched, for the log
@@ -149,11 +150,14 @@ class Update:
 
     def _start(self, running):
         """Settings, the fetcher, what runs, the reference time, and the stored root."""
+        from mpboot_fw import fetch
+
         ctx = self.ctx
         cfg = otaconfig.load(self.path)
         self.url = cfg.url
         settings = {"timeout_ms": cfg.timeout_ms, "min_rate": cfg.min_rate}
         settings.update(self.options)
+        self.fetch = fetch
         self.fetcher = fetch.Fetcher(_read_file(cfg.ca), cfg.cert, cfg.key, cfg.token, **settings)
         self.running = running
         self.current = current = image.read_manifest(running)
@@ -212,7 +216,7 @@ class Update:
         buf = bytearray(max_length)
         try:
             n = self.fetcher.fetch_into(self.url + self.where, buf)
-        except fetch.FetchError as e:
+        except self.fetch.FetchError as e:
             if e.reason in ("http-404", "http-403"):
                 return None
             raise
@@ -236,7 +240,7 @@ class Update:
         """Log why the check failed (and staleness, if so); the UpdateError to raise."""
         if isinstance(e, UpdateError):
             return e
-        if isinstance(e, fetch.FetchError):
+        if self.fetch is not None and isinstance(e, self.fetch.FetchError):
             error = UpdateError("ota-error", e.reason, _short(self.where))
         elif isinstance(e, tufclient.NotFound):
             error = UpdateError("ota-error", "not-found", str(e))
