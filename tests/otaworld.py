@@ -36,7 +36,8 @@ from mpboot.repo.keyring import KeyRing
 from mpboot.repo.publish import publish
 from mpboot.repo.store import Repository
 from mpboot.repo.create import init_repository
-from mpboot_fw import statelog
+from mpboot.otaprovision import ota_files
+from mpboot_fw import otaconfig, statelog
 from repotest import key_dir, signed_image
 
 BOARD = boards.load_board("esp32-4mb")
@@ -57,9 +58,12 @@ print("status:", json.dumps(updater.status(clock=clock)))
 
 class World:
     def __init__(self, tmp_path, micropython, ota=None, files=None, board_version="1.0.0", security_version=1,
-                 fixture_server=False, thresholds=None):
+                 fixture_server=False, thresholds=None, client_auth=False, client_cert=False, token=None):
         """fixture_server: serve the repository with tests/https_fixtures.HttpsServer (its own CA),
-        whose `plan` scripts misbehaviour per request, instead of `mpboot serve`."""
+        whose `plan` scripts misbehaviour per request, instead of `mpboot serve`. client_auth:
+        `mpboot serve` accepts only clients with a certificate from its CA; client_cert: the
+        device is given one (mpboot.otaprovision's files). token: the bearer token the device
+        sends (the fixture server checks it when its `token` is set)."""
         self.tmp = Path(tmp_path)
         self.repo_dir = self.tmp / "repo"
         init_repository(self.repo_dir, thresholds=thresholds)
@@ -73,14 +77,19 @@ class World:
         else:
             dev = tls.ensure_dev_tls(self.tmp / "tls")
             self.ca = dev.ca_cert.read_bytes()
-            self.server = serve.start_server(self.repo_dir, ssl_context=tls.server_context(dev), log=self.access.append)
+            context = tls.server_context(dev, client_ca=dev.ca_cert if client_auth else None)
+            self.server = serve.start_server(self.repo_dir, ssl_context=context, log=self.access.append)
         self.params = {}
         self.v1 = self.image(board_version, security_version)
         self.publish_image(self.v1)
-        ota_doc = {"url": self.url, "ca": "/mpboot-ca.pem", "timeout_ms": 3000, "min_rate": 256}
-        ota_doc.update(ota or {})
-        device = {"/main.py": MAIN, "/mpboot-ota.json": json.dumps(ota_doc),
-                  "/mpboot-ca.pem": self.ca}
+        client = {}
+        if client_cert:
+            client = dict(cert=self.tmp / "device.pem", key=self.tmp / "device.key")
+            tls.issue_client_cert(dev, "device-0001", client["cert"], client["key"])
+        device = ota_files(self.url, self.tmp / ("pki/ca.pem" if fixture_server else "tls/ca.pem"), token=token, **client)
+        ota_doc = json.loads(device[otaconfig.PATH])
+        ota_doc.update({"timeout_ms": 3000, "min_rate": 256}, **(ota or {}))
+        device.update({"/main.py": MAIN, otaconfig.PATH: json.dumps(ota_doc)})
         device.update(files or {})
         self.flash = new_flash(provision.device_files(BOARD, device), slots={0: self.v1})
         self.root = (self.repo_dir / "metadata" / "1.root.json").read_bytes()

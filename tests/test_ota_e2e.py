@@ -9,7 +9,7 @@ import pytest
 
 from https_fixtures import Behaviour
 from mpboot_fw import tufstore
-from otaworld import fixture_world, output_line, status, world  # noqa: F401 (fixtures)
+from otaworld import World, fixture_world, output_line, status, world  # noqa: F401 (fixtures)
 
 
 def stored_set(w):
@@ -111,3 +111,38 @@ def test_status_reports_a_freeze_when_checks_keep_failing(world):
     codes = [e[:2] for e in w.ota_events()]
     assert codes[-2:] == [("ota-error", "refused"), ("ota-stale", "expired")]
     assert late.app["version"] == "1.0.0"
+
+
+@pytest.mark.parametrize("with_cert", [True, False])
+def test_a_server_that_requires_client_certificates(tmp_path, micropython, with_cert):
+    w = World(tmp_path, micropython, client_auth=True, client_cert=with_cert)
+    try:
+        w.publish("2.0.0")
+        record = w.boot(options={"retries": 0, "backoff_ms": 10})
+        if with_cert:
+            assert record.outcome == "reset" and w.boot().app["version"] == "2.0.0"
+        else:
+            # TLS 1.3: the server checks the client's certificate after the client has finished
+            # its handshake, so the device sees the server's alert, or just the connection close
+            failed = output_line(record, "ota-failed:").split()
+            assert failed[0] == "ota-error" and failed[1] in ("tls", "closed"), failed
+            assert record.app["version"] == "1.0.0" and "/metadata/" not in "".join(w.access)
+    finally:
+        w.close()
+
+
+@pytest.mark.parametrize("token", ["s3cret-token", "wrong-token"])
+def test_a_server_that_requires_a_bearer_token(tmp_path, micropython, token):
+    w = World(tmp_path, micropython, fixture_server=True, token=token)
+    try:
+        w.server.token = "s3cret-token"
+        w.publish("2.0.0")
+        w.serve_files()
+        record = w.boot(options={"backoff_ms": 10})
+        if token == "s3cret-token":
+            assert record.outcome == "reset" and w.boot().app["version"] == "2.0.0"
+        else:
+            assert output_line(record, "ota-failed:").split()[:2] == ["ota-error", "http-401"]
+        assert {r["authorization"] for r in w.server.requests} == {"Bearer " + token}
+    finally:
+        w.close()
