@@ -1,7 +1,7 @@
 """Test fixture: certificates, and an HTTPS server on 127.0.0.1 that misbehaves on request.
 
-`make_pki(dir)` makes a CA with `cryptography` and, signed by it, a server certificate for
-localhost / updates.example.test / 127.0.0.1, one for another name only, and a client
+`make_pki(dir)` makes the development CA of mpboot.tls and, signed by it, a server certificate
+for localhost / updates.example.test / 127.0.0.1 / ::1, one for another name only, and a client
 certificate; plus a second, unknown CA with a server certificate for the right names.
 
 `HttpsServer` serves `files` (path -> bytes) with single `Range: bytes=N-` requests, one thread
@@ -12,8 +12,6 @@ It records each request (`requests`). A response ends after `max_time` seconds a
 client that fails to give up on a trickle or a stall fails its test instead of hanging it.
 """
 
-import datetime
-import ipaddress
 import socket
 import ssl
 import threading
@@ -22,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 
-SERVER_NAMES = ("localhost", "updates.example.test", "127.0.0.1")
+from mpboot import tls
+
+# The development CA's server certificate covers localhost, 127.0.0.1 and ::1 besides these.
+EXTRA_SERVER_NAMES = ("updates.example.test",)
 
 
 @dataclass
@@ -41,58 +40,17 @@ class Pki:
 
 
 def make_pki(directory):
+    """The product's development CA (mpboot.tls) with its server certificate, plus the odd ones
+    a client must refuse or present: a certificate of that CA for another name only, one for the
+    right names from an unknown CA, and a client certificate."""
     directory = Path(directory)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca, ca_key = _ca("mpboot test CA", now)
-    rogue_ca, rogue_key = _ca("unknown CA", now)
-    _leaf(directory, "server", ca, ca_key, now, names=SERVER_NAMES)
-    _leaf(directory, "wrong-name", ca, ca_key, now, names=("other.example.test",))
-    _leaf(directory, "rogue", rogue_ca, rogue_key, now, names=SERVER_NAMES)
-    _leaf(directory, "client", ca, ca_key, now, client="device-0001")
-    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return Pki(directory, ca.public_bytes(serialization.Encoding.DER), directory / "ca.pem")
-
-
-def _ca(name, now):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    cert = (
-        x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _leaf(directory, stem, ca, ca_key, now, names=(), client=None):
-    key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, client or names[0])]))
-        .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-    )
-    if client:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-    else:
-        sans = []
-        for n in names:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(n)))
-            except ValueError:
-                sans.append(x509.DNSName(n))
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    (directory / (stem + ".pem")).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / (stem + ".key")).write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ca = tls.ensure_dev_tls(directory, EXTRA_SERVER_NAMES)  # ca.pem/.key, server.pem/.key
+    tls.issue_server_cert(ca, ["other.example.test"], directory / "wrong-name.pem", directory / "wrong-name.key")
+    tls.issue_client_cert(ca, "device-0001", directory / "client.pem", directory / "client.key")
+    rogue = tls.ensure_dev_tls(directory / "unknown-ca", EXTRA_SERVER_NAMES)
+    tls.issue_server_cert(rogue, rogue.names, directory / "rogue.pem", directory / "rogue.key")
+    ca_der = x509.load_pem_x509_certificate(ca.ca_cert.read_bytes()).public_bytes(serialization.Encoding.DER)
+    return Pki(directory, ca_der, ca.ca_cert)
 
 
 @dataclass

@@ -193,19 +193,15 @@ download('https://192.0.2.1/x', 10, retries=0)
 
 
 def test_download_from_mpboot_serve(micropython, pki, tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     from mpboot.serve import start_server
     from mpboot.tls import ensure_dev_tls, server_context
 
     (tmp_path / "repo" / "metadata").mkdir(parents=True)
     (tmp_path / "repo" / "targets").mkdir()
     (tmp_path / "repo" / "targets" / "app.bin").write_bytes(PAYLOAD)
-    tls = ensure_dev_tls(tmp_path / "tls", names=[HOST])
+    tls = ensure_dev_tls(pki.directory, names=[HOST])  # the fixture's CA is the development CA
     with start_server(tmp_path / "repo", ssl_context=server_context(tls), log=lambda line: None) as srv:
-        ca = x509.load_pem_x509_certificate(tls.ca_cert.read_bytes()).public_bytes(Encoding.DER)
-        ok(run(micropython, ca, "download('https://%s:%d/targets/app.bin', %d)" % (HOST, srv.port, len(PAYLOAD))))
+        ok(run(micropython, pki.ca_der, "download('https://%s:%d/targets/app.bin', %d)" % (HOST, srv.port, len(PAYLOAD))))
 
 
 BOARD_MAIN = """

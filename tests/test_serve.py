@@ -299,6 +299,22 @@ def test_dev_tls_is_created_once_and_reissued_for_new_names(tmp_path):
     cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem))
 
 
+def test_issue_server_cert_covers_exactly_its_names(tmp_path):
+    dev = tls.ensure_dev_tls(tmp_path)
+    cert_path, key_path = tmp_path / "other.pem", tmp_path / "other.key"
+    tls.issue_server_cert(dev, ["Other.Example", "10.0.0.7"], cert_path, key_path)
+    assert oct(key_path.stat().st_mode & 0o777) == "0o600"
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["other.example"]
+    assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == ["10.0.0.7"]
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(dev.ca_cert.read_bytes()))
+    with pytest.raises(MpbootError, match="not a host name"):
+        tls.issue_server_cert(dev, ["bad name/x"], cert_path, key_path)
+    with pytest.raises(MpbootError, match="at least one"):
+        tls.issue_server_cert(dev, [], cert_path, key_path)
+
+
 def test_dev_tls_refuses_bad_names_and_half_a_ca(tmp_path):
     with pytest.raises(MpbootError, match="not a host name"):
         tls.ensure_dev_tls(tmp_path, ["bad name/x"])

@@ -80,6 +80,17 @@ def ensure_dev_tls(directory, names=(), now=None):
     return tls
 
 
+def issue_server_cert(tls, names, cert_path, key_path, now=None):
+    """Issue a server certificate for exactly `names` (host names or IP addresses) signed by the
+    development CA, for a server other than the one ensure_dev_tls keeps in `tls`."""
+    now = now or _utcnow()
+    ca_cert, ca_key = _load_ca(tls)
+    server_names = tuple(dict.fromkeys(_check_name(n) for n in names))
+    if not server_names:
+        raise MpbootError("a server certificate needs at least one host name or IP address")
+    _issue(tls, ca_cert, ca_key, now, Path(cert_path), Path(key_path), server_names=server_names)
+
+
 def issue_client_cert(tls, name, cert_path, key_path, now=None):
     """Issue a client certificate (for servers run with --client-ca) signed by the development CA."""
     now = now or _utcnow()
