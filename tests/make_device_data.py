@@ -1,7 +1,7 @@
 """Build the files the device tests read (tests/device/data/): roots and signed images.
 
 Keys come from fixed seeds and Ed25519 signatures are deterministic, so every run writes the
-same bytes; tests/test_device_data.py rebuilds them and compares with the committed files, so a
+same bytes; tests/test_fixture_data.py rebuilds them and compares with the committed files, so a
 fixture can never drift from the code that should produce it. Run `python tests/make_device_data.py`
 after changing the formats.
 

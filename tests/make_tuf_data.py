@@ -2,7 +2,7 @@
 
 A small repository history made with python-tuf's Metadata API (tests/tufrepo.py): fixed keys,
 fixed dates and deterministic Ed25519 signatures, so every run writes the same bytes;
-tests/test_tuf_data.py rebuilds them and compares with the committed files. Run
+tests/test_fixture_data.py rebuilds them and compares with the committed files. Run
 `python tests/make_tuf_data.py` after changing the repository story below.
 
 Files are named as a consistent-snapshot repository serves them (`2.snapshot.json`), plus

@@ -1,5 +1,5 @@
 # The device's TUF client on both runtimes, over a repository history made with python-tuf
-# (tests/make_tuf_data.py; tests/test_tuf_data.py keeps the files equal to what it builds).
+# (tests/make_tuf_data.py; tests/test_fixture_data.py keeps the files equal to what it builds).
 # tests/test_tuf_python_tuf_repos.py compares every verdict with python-tuf on CPython; this file
 # shows the same code reaches them on MicroPython too.
 import devtest
