@@ -70,12 +70,8 @@ def read_json(path, error):
 
 def check(doc):
     """A Config from a parsed document, every field checked (unknown fields are refused)."""
-    if not isinstance(doc, dict):
-        raise ConfigError("not an object")
     cfg = Config()
-    for key in doc:
-        if not hasattr(cfg, key):
-            raise ConfigError("unknown field " + key)
+    check_fields(doc, cfg, ConfigError)
     cfg.board = _text(doc, "board", cfg.board)
     cfg.chip_id = _int(doc, "chip_id", cfg.chip_id, 0, 0xFFFF)
     cfg.channel = _text(doc, "channel", cfg.channel)
@@ -88,6 +84,16 @@ def check(doc):
     cfg.health_ms = _int(doc, "health_ms", cfg.health_ms, 1000, _HEALTH_MS_MAX)
     cfg.state = _text(doc, "state", cfg.state)
     return cfg
+
+
+def check_fields(doc, defaults, error):
+    """Raise `error` unless `doc` is an object whose every field `defaults` (the configuration
+    object) has: a misspelt field is refused, never silently left at its default."""
+    if not isinstance(doc, dict):
+        raise error("not an object")
+    for key in doc:
+        if not hasattr(defaults, key):
+            raise error("unknown field " + key)
 
 
 def _text(doc, key, default):

@@ -51,12 +51,9 @@ def load(path=PATH):
 
 def check(doc):
     """An OtaConfig from a parsed document, every field checked (unknown fields are refused)."""
-    if not isinstance(doc, dict):
-        raise OtaConfigError("not an object")
     cfg = OtaConfig()
+    config.check_fields(doc, cfg, OtaConfigError)
     for key in doc:
-        if not hasattr(cfg, key):
-            raise OtaConfigError("unknown field " + key)
         value = doc[key]
         default = getattr(cfg, key)
         if isinstance(default, int):
