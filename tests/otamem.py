@@ -26,12 +26,12 @@ MicroPython heap on a board (mbedtls allocates from the system heap) and on the 
 """
 
 import json
-import tracemalloc
 
 from mpboot.errors import MpbootError
 from mpboot_fw import tufclient
 import tufmem
 from otaworld import World
+from tracepeak import traced
 
 VERIFYING = ("start", "metadata", "installed")
 CHOOSING = "chosen"
@@ -124,14 +124,9 @@ def estimate(w):
 def find_image_peak(targets_bytes):
     """tracemalloc peak (bytes) of choosing the image from parsed targets, on CPython."""
     targets = json.loads(targets_bytes)["signed"]
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        assert tufclient.find_image(targets, 0, "esp32-4mb", "stable", 0, "1.0.0") is not None
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    found, peak = traced(tufclient.find_image, targets, 0, "esp32-4mb", "stable", 0, "1.0.0")
+    assert found is not None
+    return peak
 
 
 def _current_files(w):

@@ -18,12 +18,12 @@ The steps are those of a manual install (stream, verify in flash, pending record
 boot of the trial image (verify, floor, log, clear pending) as install.py and stage.py run them.
 """
 
-import tracemalloc
 from pathlib import Path
 
 from bootstage import ROOT, TRUSTED, signed
 from mpboot_fw import ed25519, image
 from mpboot_fw.blockdev import BytesDevice
+from tracepeak import traced
 
 DEVICE_DIR = Path(__file__).resolve().parent / "device"
 
@@ -165,14 +165,9 @@ def ed25519_peak(data):
     m = image.read_manifest(BytesDevice(data))
     keyid, sig = m.signatures[0]
     public = TRUSTED.keys[keyid]
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        assert ed25519.verify(public, m.signed, sig)
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    ok, peak = traced(ed25519.verify, public, m.signed, sig)
+    assert ok
+    return peak
 
 
 def estimate(mp, data):

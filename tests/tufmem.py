@@ -18,7 +18,6 @@ The whole refresh's tracemalloc peak on CPython is reported as a cross-check.
 
 import hashlib
 import sys
-import tracemalloc
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -27,6 +26,7 @@ sys.path.insert(0, str(HERE))
 from tufrepo import NOW, Repo, unix  # noqa: E402
 
 from mpboot_fw import ed25519, tuf, tufclient  # noqa: E402
+from tracepeak import traced  # noqa: E402
 
 ROLES = ("timestamp", "snapshot", "targets")
 
@@ -98,14 +98,8 @@ def transient_peak(files):
     data = max(files.values(), key=len)
     signed = json.loads(data)["signed"]
     start = data.find(b'"signed":') + 9
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        assert cjson.encoded_at(signed, data, start) > 0
-        compare = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+    end, compare = traced(cjson.encoded_at, signed, data, start)
+    assert end > 0
     return max(compare, ed25519_peak(files))
 
 
@@ -124,15 +118,13 @@ def ed25519_peak(files):
     signed, message, signatures = trust.load_envelope(files["root"], "root")
     root = trust.parse_root(signed)
     message = bytes(message)
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for keyid, sig in signatures.items():
-            assert ed25519.verify(root.keys[keyid], message, sig)
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+
+    def verify_all():
+        return [ed25519.verify(root.keys[keyid], message, sig) for keyid, sig in signatures.items()]
+
+    results, peak = traced(verify_all)
+    assert results and all(results)
+    return peak
 
 
 def cpython_peak(files):
@@ -150,13 +142,9 @@ def cpython_peak(files):
         # no newer root; "timestamp.json", "N.snapshot.json" ... name their role
         return None if path.endswith("root.json") else bytes(files[path.split(".")[-2]])
 
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
+    def update():
         trusted = tuf.TrustedSet(bytes(files["root"]), unix(NOW))
         tufclient.refresh(trusted, fetch, FlashStore())
         tufclient.find_image(trusted.targets, 0, "esp32-4mb", "stable", 0, "0.1.0")
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
+
+    return traced(update)[1]
