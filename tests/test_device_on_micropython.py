@@ -45,10 +45,7 @@ _results = {}
 
 def _run_module(micropython, module):
     if module not in _results:
-        micropython.boot()
-        micropython.put_firmware()
-        micropython.put_tree(DEVICE_TESTS, "/tests")
-        setup = micropython.run(SETUP % {"module": module}, timeout=300)
+        setup = _fresh_board(micropython, module)
         outcomes = {}
         for m, name in CASES:
             if m != module:
@@ -60,13 +57,18 @@ def _run_module(micropython, module):
             lines = result.output
             passed = result.ok and lines[-1:] == ["@@PASS"]
             outcomes[name] = (passed, lines[:-1] + ([] if result.ok else [result.exc or "no result"]))
-            if result.timed_out:  # the process was killed; the rest of the module can't run
-                micropython.boot()
-                micropython.put_firmware()
-                micropython.put_tree(DEVICE_TESTS, "/tests")
-                setup = micropython.run(SETUP % {"module": module}, timeout=300)
+            if result.timed_out:  # the process was killed; the rest of the module needs a new one
+                setup = _fresh_board(micropython, module)
         _results[module] = outcomes
     return _results[module]
+
+
+def _fresh_board(micropython, module):
+    """Boot a fresh interpreter with the device package and tests, and import `module` there."""
+    micropython.boot()
+    micropython.put_firmware()
+    micropython.put_tree(DEVICE_TESTS, "/tests")
+    return micropython.run(SETUP % {"module": module}, timeout=300)
 
 
 @pytest.mark.parametrize("module,name", CASES, ids=["%s::%s" % c for c in CASES])
