@@ -23,8 +23,6 @@ import time
 
 from mpboot.emulator.flash import CUT_MODES, CutPlan, NorFlash
 from mpboot.emulator.partition import FlashPartition
-from mpboot.repo.maintain import rotate
-from mpboot import keys as keymod
 from mpboot_fw import image, trust, tuf, tufstore
 from otaworld import BOARD, World
 
@@ -36,10 +34,7 @@ def prepare(tmp_path, runtime, variant="plain"):
     w = World(tmp_path, runtime)
     assert "ota: current" in w.boot().output
     if variant == "rotation":
-        key = w.keys / "timestamp-2.pem"
-        keymod.generate_keypair(key)
-        repo = w.repo()
-        rotate(repo, w.keyring(repo), "timestamp", add=[str(key)], remove=[str(w.keys / "timestamp.pem")])
+        w.add_key("timestamp", "timestamp-2.pem", replace=True)
     w.publish("2.0.0")
     w.flash.reset_log()
     return w, bytes(w.flash.mem)

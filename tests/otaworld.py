@@ -33,6 +33,7 @@ from mpboot.emulator.board import Board
 from mpboot.emulator.net import NetHandler
 from mpboot.emulator.partition import FlashPartition
 from mpboot.repo.keyring import KeyRing
+from mpboot.repo.maintain import rotate
 from mpboot.repo.publish import publish
 from mpboot.repo.store import Repository
 from mpboot.repo.create import init_repository
@@ -185,6 +186,15 @@ class World:
         self.metadata("%d.snapshot.json" % new["snapshot"].signed.version).write_bytes(encoded["snapshot"])
         self.metadata("timestamp.json").write_bytes(encoded["timestamp"])
         return encoded
+
+    def add_key(self, role, name, replace=False):
+        """Generate key `name` in the key directory and publish a new root that adds it to
+        `role`'s keys (`replace`: instead of the role's first key, `role`.pem)."""
+        path = self.keys / name
+        keymod.generate_keypair(path)
+        repo = self.repo()
+        remove = [str(self.keys / (role + ".pem"))] if replace else ()
+        rotate(repo, self.keyring(repo), role, add=[str(path)], remove=remove)
 
     def _key_files(self, repo, role):
         return [p.name for p in repo.settings.key_paths(self.repo_dir, role).values()]

@@ -15,7 +15,7 @@ import pytest
 
 from https_fixtures import Behaviour
 from mpboot import keys as keymod
-from mpboot.repo.maintain import refresh_timestamp, rotate
+from mpboot.repo.maintain import refresh_timestamp
 from otaworld import World, fixture_world, output_line, status, world  # noqa: F401 (fixtures)
 
 FAST = {"backoff_ms": 10}
@@ -158,10 +158,7 @@ def _rotate_targets_key(w):
     """Replace the targets key (targets.pem -> targets-new.pem) in root v2 and publish 2.0.0
     signed by the new key in the same go (images signed by the old key stop verifying: see
     test_rotation_without_an_image_signed_by_the_new_key); the device follows both."""
-    new = w.keys / "targets-new.pem"
-    keymod.generate_keypair(new)
-    repo = w.repo()
-    rotate(repo, w.keyring(repo), "targets", add=[str(new)], remove=[str(w.keys / "targets.pem")])
+    w.add_key("targets", "targets-new.pem", replace=True)
     w.publish_image(w.image("2.0.0", keys=("targets-new.pem",)))
     assert w.boot().outcome == "reset"
     assert (w.boot().app["version"], w.state().root_version) == ("2.0.0", 2)
@@ -189,10 +186,7 @@ def test_rotation_without_an_image_signed_by_the_new_key(world):
     # The running image is signed by the key a new root drops: the updater says so at once
     # (the boot stage will refuse that image from the next boot on) and status() is not ok.
     w = world
-    new = w.keys / "targets-new.pem"
-    keymod.generate_keypair(new)
-    repo = w.repo()
-    rotate(repo, w.keyring(repo), "targets", add=[str(new)], remove=[str(w.keys / "targets.pem")])
+    w.add_key("targets", "targets-new.pem", replace=True)
     record = w.boot()
     assert output_line(record, "ota:") == "revoked" and not status(record)["ok"]
     assert w.ota_events()[-1] == ("ota-revoked", "signature-threshold", "running 1.0.0")
@@ -214,10 +208,7 @@ def test_root_rotation_that_skips_a_version(world):
     w = world
     checked(w)
     for name in ("targets-2.pem", "targets-3.pem"):
-        key = w.keys / name
-        keymod.generate_keypair(key)
-        repo = w.repo()
-        rotate(repo, w.keyring(repo), "targets", add=[str(key)])
+        w.add_key("targets", name)
     # serve root v3 where the device looks for v2
     w.metadata("3.root.json").replace(w.metadata("2.root.json"))
     refused(w, w.boot(), "ota-refused", "BadVersion", "root v3 after v1")
