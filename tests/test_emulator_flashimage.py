@@ -45,10 +45,12 @@ def make(tmp_path, *extra, app=DATA / "image.mpb", board="esp32-4mb", firmware=N
 
 
 def test_flash_image_is_what_esptool_merge_bin_makes(tmp_path, firmware, files):
-    out = make(tmp_path, "--root", str(DATA / "root.json"), "--files", str(files), firmware=firmware)
+    out = make(tmp_path, "--root", str(DATA / "root.json"), "--files", str(files), "--time-floor", "1767225600",
+               firmware=firmware)
     board = boards.load_board("esp32-4mb")
-    parts = flashimage.parts(board, (DATA / "image.mpb").read_bytes(), firmware.read_bytes(),
-                             (DATA / "root.json").read_bytes(), flashimage.read_files(files))
+    app, root = (DATA / "image.mpb").read_bytes(), (DATA / "root.json").read_bytes()
+    start = flashimage.state_start(board, app, root, time_floor="1767225600")
+    parts = flashimage.parts(board, app, firmware.read_bytes(), root, flashimage.read_files(files), start)
     args = []
     for i, (offset, data, _) in enumerate(parts):
         path = tmp_path / ("part%d.bin" % i)
@@ -76,7 +78,8 @@ def test_flash_image_contents(tmp_path, firmware, files):
         "/main.py": (files / "main.py").read_bytes(), "/lib/util.py": b"X = 1\n"}
     state = board.partition("mpboot")
     loaded = statelog.load(BytesDevice(image[state.offset:state.end]))
-    assert loaded.root() == (DATA / "root.json").read_bytes() and loaded.floor == 0
+    assert loaded.root() == (DATA / "root.json").read_bytes()
+    assert loaded.floor == 5  # image.mpb's security version: the floors are tested in test_flashimage_floors.py
     assert boards.match_image(image) == board
 
 

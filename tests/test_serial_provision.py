@@ -3,6 +3,7 @@ mpremote; then the flash image is booted on its own to see the boot stage run.""
 
 import json
 import os
+import time
 
 import pytest
 
@@ -30,11 +31,17 @@ def unprovisioned(tmp_path):
 
 def test_provision_then_the_boot_stage_runs(unprovisioned, tmp_path, capsys):
     with SerialBoard(unprovisioned, tmp_path) as board:
+        before = int(time.time())
         r = clihelp.run(capsys, "provision", "--port", board.port, "--root", tmp_path / "root.json", *SETTINGS,
                         "--json")
         assert r.code == 0, r.err
         report = json.loads(r.out)
         assert report["board"] == "esp32-4mb" and report["root"] == "stored" and report["unchanged"] == []
+        # The device verified its running image (1.0.0, security version 1) against the root:
+        # the floors start at its security version and now (mpboot.floors).
+        state = report["state"]
+        assert (state["security_floor"], state["security_from"], state["time_from"]) == (1, "image", "now")
+        assert before <= state["time_floor"] <= time.time() and report["running_image"] is None
         assert report["written"][-1] == "/boot.py" and "/lib/mpboot_fw/stage.py" in report["written"]
         again = clihelp.run(capsys, "provision", "--port", board.port, *SETTINGS, "--reset", "--json")
         assert again.code == 0, again.err
@@ -52,6 +59,12 @@ def test_provision_then_the_boot_stage_runs(unprovisioned, tmp_path, capsys):
     stage = [line for line in record.output if line.startswith("mpboot: ")]
     assert len(stage) == 1 and stage[0].endswith(": ota_0 1.0.0 sv1 verified"), record.text
     assert "APP ota_0 1.0.0" in record.output
+    flash = NorFlash(path=unprovisioned)
+    try:
+        stored = bootstage.state(flash)
+        assert (stored.floor, stored.time_floor) == (1, state["time_floor"])
+    finally:
+        flash.close()
 
 
 def test_provision_keeps_the_trust_anchor_unless_told(unprovisioned, tmp_path, capsys):
@@ -63,11 +76,18 @@ def test_provision_keeps_the_trust_anchor_unless_told(unprovisioned, tmp_path, c
         clihelp.fails(capsys, "provision", "--port", board.port, "--root", tmp_path / "other-root.json",
                       match="already trusts another root")
         r = clihelp.run(capsys, "provision", "--port", board.port, "--root", tmp_path / "other-root.json",
-                        "--replace-root", "--json")
+                        "--replace-root", "--json", "--time-floor", "1767225600")
         assert r.code == 0 and json.loads(r.out)["root"] == "replaced", r.err
+        # The running image is not signed by the other root's targets key: floor 0, and a warning.
+        report = json.loads(r.out)
+        assert report["running_image"].startswith("signature-threshold")
+        assert (report["state"]["security_floor"], report["state"]["security_from"]) == (0, "unverified")
+        assert r.err.startswith("mpboot: warning: the image the board runs does not verify against --root")
     flash = NorFlash(path=unprovisioned)
     try:
-        assert bootstage.state(flash).root() == (tmp_path / "other-root.json").read_bytes()
+        stored = bootstage.state(flash)
+        assert stored.root() == (tmp_path / "other-root.json").read_bytes()
+        assert (stored.floor, stored.time_floor) == (0, 1767225600)
     finally:
         flash.close()
 
@@ -76,6 +96,14 @@ def test_provision_refuses_a_bad_root_before_touching_the_device(tmp_path, capsy
     (tmp_path / "root.json").write_bytes(bootstage.ROOT.replace(b'"version"', b'"versionX"', 1))
     clihelp.fails(capsys, "provision", "--port", tmp_path / "no-such-port", "--root", tmp_path / "root.json",
                   match="--root cannot be the trust anchor")
+
+
+def test_provision_refuses_bad_floors_before_touching_the_device(tmp_path, capsys):
+    (tmp_path / "root.json").write_bytes(bootstage.ROOT)
+    clihelp.fails(capsys, "provision", "--port", tmp_path / "no-such-port", "--root", tmp_path / "root.json",
+                  "--time-floor", "soon", match="--time-floor 'soon': give now, none or Unix seconds")
+    clihelp.fails(capsys, "provision", "--port", tmp_path / "no-such-port", "--security-floor", "1",
+                  match="they need --root")
 
 
 def test_no_board_on_the_port(tmp_path, capsys):

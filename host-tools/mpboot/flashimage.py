@@ -9,22 +9,22 @@ Parts, each at its flash offset, 0xFF everywhere else (exactly what `esptool mer
 | partition table | 0x8000                 | the board's layout, ESP-IDF binary with MD5 row      |
 | otadata         | otadata partition      | ota_0 selected: seq 1, VALID (what ESP-IDF's bootloader writes on first boot) |
 | app             | ota_0                  | the app file as given (a signed image: the ESP-IDF app is its first bytes) |
-| state           | mpboot partition       | the boot stage's state log holding the trust anchor (with a root) |
+| state           | mpboot partition       | the boot stage's state log holding the trust anchor (with a root) and the floors (mpboot.floors) |
 | vfs             | vfs partition          | LittleFS as MicroPython formats it, with the given files (none: erased, so the first boot formats it) |
 """
 
 from pathlib import Path
 
-from mpboot import boards
+from mpboot import boards, floors
 from mpboot.emulator.flash import NorFlash
 from mpboot.emulator.partition import FlashPartition
 from mpboot.emulator.vfs import build_image
 from mpboot.errors import MpbootError
 from mpboot.espidf import otadata
 from mpboot.espidf import partition_table as pt
-from mpboot.signing import chip_name, find_merged_app, load_app
+from mpboot.signing import chip_name, find_merged_app, load_app, verify_image
 from mpboot_fw import appimage, statelog
-from mpboot_fw.trust import TrustError
+from mpboot_fw.trust import TrustError, load_root
 from mpboot_fw.blockdev import BytesDevice
 
 IMAGE_MAGIC = 0xE9
@@ -55,23 +55,15 @@ def read_files(directory):
             for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
 
-def parts(board, app, firmware=None, root=None, files=None):
+def parts(board, app, firmware=None, root=None, files=None, start=None):
     """[(flash offset, bytes, name)] in flash order. `app`: the signed image file (or a merged
     download, whose bootloader and app are then used); `firmware`: a merged download to take the
-    bootloader from; `root`: root metadata bytes for the state partition; `files`: {path: bytes}."""
+    bootloader from; `root`: root metadata bytes for the state partition; `start`: the floors it
+    starts with (a floors.Start; default: state_start's); `files`: {path: bytes}."""
     slot = board.app_slots[0]
-    if find_merged_app(app) is not None:
-        firmware = firmware or app
-        app = load_app(app, board.chip_id, "--app").app
+    app, firmware = _app_and_bootloader(app, firmware, board)
     if firmware is None:
         raise MpbootError("no bootloader: give --firmware, the merged MicroPython download the app comes from")
-    if len(app) > slot.size:
-        raise MpbootError("--app is %d bytes, larger than %s (%d bytes)" % (len(app), slot.name, slot.size))
-    try:
-        appimage.validate(BytesDevice(app), slot.size, board.chip_id)
-    except appimage.AppImageError as e:
-        raise MpbootError("--app does not start with an ESP-IDF app for %s that the bootloader accepts (%s check "
-                          "failed): give the signed image of a firmware for this board" % (board.chip, e)) from None
     out = [
         (board.bootloader_offset, bootloader_from_merged(firmware, board), "bootloader"),
         (pt.TABLE_OFFSET, pt.to_binary(board.partitions), "partition table"),
@@ -82,24 +74,63 @@ def parts(board, app, firmware=None, root=None, files=None):
     if files:
         out.append((vfs.offset, build_image(vfs.size, files), "vfs"))
     if root is not None:
+        start = start or state_start(board, app, root)
         state = board.partition(boards.STATE_PARTITION)
-        out.append((state.offset, _state_image(state.size, root), "state (trust anchor)"))
+        out.append((state.offset, _state_image(state.size, root, start), "state (trust anchor)"))
     return sorted(out, key=lambda part: part[0])
 
 
-def build(board, app, firmware=None, root=None, files=None):
+def state_start(board, app, root, security_floor=None, time_floor=None, now=None):
+    """The floors.Start of a device whose ota_0 holds `app` and that trusts `root` (bytes): the
+    image must verify against the root as the boot stage checks it, since it would not run."""
+    app = _app_and_bootloader(app, None, board)[0]
+    anchor = _anchor(root)
+    try:
+        manifest = verify_image(app, anchor, chip_id=board.chip_id, board=board.name)
+    except MpbootError as e:
+        raise MpbootError("--app does not verify against --root, so the boot stage would not run it: %s; "
+                          "give an image signed by the root's targets key(s) (mpboot sign)" % e) from None
+    return floors.choose(manifest, security_floor, time_floor, now)
+
+
+def build(board, app, firmware=None, root=None, files=None, start=None):
     """(the whole-flash image, board.flash_size bytes; its parts as parts() lists them)."""
-    laid_out = parts(board, app, firmware, root, files)
+    laid_out = parts(board, app, firmware, root, files, start)
     image = bytearray(b"\xff" * board.flash_size)
     for offset, data, _ in laid_out:
         image[offset:offset + len(data)] = data
     return bytes(image), laid_out
 
 
-def _state_image(size, root):
+def _app_and_bootloader(app, firmware, board):
+    """(the app for ota_0, checked as the bootloader checks it; the merged download to take the
+    bootloader from: `firmware`, or `app` itself when it is one)."""
+    slot = board.app_slots[0]
+    if find_merged_app(app) is not None:
+        firmware = firmware or app
+        app = load_app(app, board.chip_id, "--app").app
+    if len(app) > slot.size:
+        raise MpbootError("--app is %d bytes, larger than %s (%d bytes)" % (len(app), slot.name, slot.size))
+    try:
+        appimage.validate(BytesDevice(app), slot.size, board.chip_id)
+    except appimage.AppImageError as e:
+        raise MpbootError("--app does not start with an ESP-IDF app for %s that the bootloader accepts (%s check "
+                          "failed): give the signed image of a firmware for this board" % (board.chip, e)) from None
+    return app, firmware
+
+
+def _anchor(root):
+    try:
+        return load_root(root)
+    except (TrustError, ValueError) as e:
+        raise MpbootError("--root cannot be the trust anchor: %s" % e) from None
+
+
+def _state_image(size, root, start):
     flash = NorFlash(size=size)
     try:
-        statelog.format_partition(FlashPartition(flash, 0, size), root)
+        statelog.format_partition(FlashPartition(flash, 0, size), root, floor=start.security_floor,
+                                  time_floor=start.time_floor)
     except (statelog.StateError, TrustError, ValueError) as e:  # bad root metadata, partition too small
         raise MpbootError("--root cannot be the trust anchor: %s" % e) from None
     return bytes(flash.mem)

@@ -3,7 +3,8 @@
 import argparse
 import json
 
-from mpboot import anchor, boards, flashimage
+from mpboot import anchor, boards, flashimage, floors
+from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write, read_input
 
 ORDER = 60
@@ -12,6 +13,7 @@ EXAMPLES = """\
 examples:
   mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware ESP32_GENERIC-OTA-v1.23.0.bin \\
       --root root.json --files device/ -o flash.bin
+  mpboot flash-image ... --root root.json --time-floor 1767225600 -o flash.bin   # the same bytes every run
   mpboot emulate flash.bin
   esptool --chip esp32 write-flash 0x0 flash.bin          # the same file on a real board
   qemu-system-xtensa -machine esp32 -drive file=flash.bin,if=mtd,format=raw
@@ -19,11 +21,13 @@ examples:
 --app is the signed image (the ESP-IDF app is its first bytes), written whole into ota_0; a
 merged MicroPython download also works (its app and bootloader are used). The bootloader comes
 from --firmware, a merged download for the board's chip. otadata selects ota_0. With --root, the
-state partition starts out holding that root metadata as the trust anchor. --files DIR becomes
-the LittleFS filesystem (boot.py, main.py, lib/...); without it the vfs partition is left erased
-and MicroPython formats it on first boot. The result is byte for byte what
-`esptool merge-bin --pad-to-size <flash size>` makes from the same parts.
-"""
+state partition starts out holding that root metadata as the trust anchor, and --app must verify
+against it as the boot stage checks it. --files DIR becomes the LittleFS filesystem (boot.py,
+main.py, lib/...); without it the vfs partition is left erased and MicroPython formats it on
+first boot. The result is byte for byte what `esptool merge-bin --pad-to-size <flash size>`
+makes from the same parts.
+
+""" + floors.OPTIONS_HELP + "\n"
 
 
 def register(subparsers):
@@ -35,6 +39,7 @@ def register(subparsers):
     p.add_argument("--app", required=True, metavar="SIGNED_IMAGE", help="signed image for ota_0")
     p.add_argument("--firmware", metavar="MERGED.bin", help="merged MicroPython download: the bootloader")
     p.add_argument("--root", metavar="ROOT.json", help="root metadata: the trust anchor in the state partition")
+    floors.add_options(p)
     p.add_argument("--files", metavar="DIR", help="files for the vfs partition (LittleFS)")
     p.add_argument("-o", "--output", required=True, metavar="FLASH.bin", help="image to write")
     p.add_argument("--json", action="store_true", help="print the parts as JSON")
@@ -42,6 +47,8 @@ def register(subparsers):
 
 
 def run(args):
+    if args.root is None and (args.security_floor is not None or args.time_floor is not None):
+        raise MpbootError("--security-floor and --time-floor set up the state partition: they need --root")
     board = boards.load_board(args.board)
     app = read_input(args.app, "--app file")
     firmware = read_input(args.firmware, "--firmware file") if args.firmware else None
@@ -50,13 +57,18 @@ def run(args):
         anchor.load_root_file(args.root)
         root = read_input(args.root, "root file")
     files = flashimage.read_files(args.files) if args.files else None
-    image, parts = flashimage.build(board, app, firmware, root, files)
+    start = None
+    if root is not None:
+        start = flashimage.state_start(board, app, root, args.security_floor, args.time_floor)
+    image, parts = flashimage.build(board, app, firmware, root, files, start)
     atomic_write(args.output, image)
     summary = [dict(offset=offset, size=len(data), part=name) for offset, data, name in parts]
     if args.json:
         print(json.dumps(dict(output=str(args.output), board=board.name, flash_size=board.flash_size,
-                              parts=summary), indent=2))
+                              parts=summary, state=start and start.as_dict()), indent=2))
     else:
         print("%s: %d bytes for %s" % (args.output, board.flash_size, board.name))
         for part in summary:
             print("  0x%06x  %8d  %s" % (part["offset"], part["size"], part["part"]))
+        if start is not None:
+            print("  the state starts with: %s" % start.describe())

@@ -6,7 +6,6 @@ through a board definition with --board, and read with the device's own reader
 """
 
 import argparse
-import datetime
 import hashlib
 import json
 
@@ -14,6 +13,7 @@ from mpboot.boards import STATE_PARTITION, load_board
 from mpboot.errors import MpbootError
 from mpboot.espidf import partition_table as pt
 from mpboot.fileio import read_input
+from mpboot.floors import describe_time
 from mpboot_fw import statelog
 from mpboot_fw.blockdev import BytesDevice
 
@@ -105,7 +105,7 @@ def format_text(report):
     lines = [
         "state partition %s at 0x%x (%d KiB)" % (part["label"], part["offset"], part["size"] // 1024),
         "  security version floor  %d" % report["floor"],
-        "  trusted time floor      %s" % _time(report["time_floor"]),
+        "  trusted time floor      %s" % describe_time(report["time_floor"]),
         "  boot count              %d" % report["boot_count"],
         "  root metadata           version %d, %d bytes, sha256 %s" % (
             report["root"]["version"], report["root"]["length"], report["root"]["sha256"][:16]),
@@ -127,13 +127,3 @@ def format_text(report):
     if not events:
         lines.append("  (none)")
     return "\n".join(lines)
-
-
-def _time(seconds):
-    if not seconds:
-        return "0 (none yet)"
-    try:
-        when = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return "%d (beyond the calendar)" % seconds
-    return "%d (%s)" % (seconds, when.strftime("%Y-%m-%dT%H:%M:%SZ"))

@@ -3,8 +3,10 @@
 import argparse
 import hashlib
 import json
+import sys
+from types import SimpleNamespace
 
-from mpboot import boards
+from mpboot import boards, floors
 from mpboot.commands.device_files import add_settings, files_for
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
@@ -25,10 +27,14 @@ Through the real mpremote, the command copies lib/mpboot_fw/, your --app files a
 (the same files as `mpboot device-files`), then boot.py last, so that a board cut off half way
 still boots as before. Each file is written to a temporary name and renamed, and skipped when
 the device already holds the same bytes. The trust anchor goes into the state partition: --root
-formats it on the device (security floor 0) when it holds no state; a state with another root is
-kept unless --replace-root (that also resets the floor: only for a board you own); that check
-runs once the package is there, and a refusal leaves boot.py as it was. --reset reboots the
-board afterwards, into the boot stage.
+formats it on the device when it holds no state; a state with another root is kept unless
+--replace-root (that also resets both floors: only for a board you own); that check runs once
+the package is there, and a refusal leaves boot.py as it was. --reset reboots the board
+afterwards, into the boot stage.
+
+""" + floors.OPTIONS_HELP + """ The device verifies the image it runs against --root with its own
+code; if it does not verify, the floor starts at 0 (or --security-floor) and the command warns:
+the boot stage will not run that image.
 """
 
 
@@ -44,6 +50,7 @@ def register(subparsers):
     add_settings(p)
     p.add_argument("--root", metavar="ROOT.json", help="trust anchor (root metadata) for a board without one")
     p.add_argument("--replace-root", action="store_true", help="reformat a state that holds another root")
+    floors.add_options(p)
     p.add_argument("--reset", action="store_true", help="reset the board when done: the boot stage runs")
     p.add_argument("-v", "--verbose", action="store_true", help="name each file as it is written")
     p.add_argument("--json", action="store_true", help="print what was done as JSON")
@@ -63,9 +70,17 @@ try:
 except statelog.StateError:
     print(repr(None))
 """
+RUNNING = """
+from mpboot_fw import image, slots, trust
+try:
+    _m = image.verify_slot(slots.running(), trust.load_root(%r), %d, %r)
+    print(repr({'security_version': _m.security_version, 'created': _m.created}))
+except image.ImageError as _e:
+    print(repr({'refused': str(_e)}))
+"""
 FORMAT = """
 from mpboot_fw import slots, statelog
-statelog.format_partition(slots.state_partition(%r), %r)
+statelog.format_partition(slots.state_partition(%r), %r, floor=%d, time_floor=%d)
 """
 FORMAT_TIMEOUT = 120  # seconds: the device verifies the root's signatures in pure Python
 
@@ -77,10 +92,14 @@ def run(args):
             trust.load_root(root)  # the device checks it again before storing it
         except (trust.TrustError, ValueError) as e:
             raise MpbootError("--root cannot be the trust anchor: %s" % e) from None
+        floors.choose(None, args.security_floor, args.time_floor)  # bad values refused before the device is touched
+    elif args.security_floor is not None or args.time_floor is not None:
+        raise MpbootError("--security-floor and --time-floor set up a state formatted with --root: they need --root")
     with DeviceLink(args.port, args.baud) as dev:
         board = _board(dev, args.board)
         files = files_for(args, board)
-        report = dict(port=args.port, board=board.name, written=[], unchanged=[], root="kept")
+        report = dict(port=args.port, board=board.name, written=[], unchanged=[], root="kept", state=None,
+                      running_image=None)
         say = print if args.verbose and not args.json else (lambda text: None)
         # boot.py last: until it lands the board boots as before, whatever else was copied.
         order = sorted(p for p in files if p.startswith("/lib/")) + ["state"] + \
@@ -89,7 +108,7 @@ def run(args):
         dev.makedirs(_dirs(files))
         for path in order:
             if path == "state":
-                report["root"] = _anchor(dev, root, args.replace_root, say)
+                report.update(_anchor(dev, board, root, args, say))
             elif current[path] == hashlib.sha256(files[path]).hexdigest():
                 report["unchanged"].append(path)
             else:
@@ -98,12 +117,18 @@ def run(args):
                 report["written"].append(path)
         if args.reset:
             dev.reset()
+    if report["running_image"] is not None:
+        print("mpboot: warning: the image the board runs does not verify against --root (%s): the boot stage "
+              "will not run it; install a signed image (mpboot install --port)" % report["running_image"],
+              file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print("%s: %s provisioned: %d files written, %d unchanged, trust anchor %s%s"
               % (args.port, board.name, len(report["written"]), len(report["unchanged"]), report["root"],
                  "; resetting" if args.reset else ""))
+        if report["state"] is not None:
+            print("  the state starts with: %s" % floors.Start(**report["state"]).describe())
 
 
 def _board(dev, name):
@@ -121,21 +146,28 @@ def _board(dev, name):
                       "layout first (mpboot flash-image, then mpboot flash), or pass --board" % found)
 
 
-def _anchor(dev, root, replace, say):
-    """Make sure the state partition holds a trust anchor; returns what was done."""
+def _anchor(dev, board, root, args, say):
+    """Make sure the state partition holds a trust anchor. Returns what the report says about it:
+    root (what was done), state (the floors.Start as a dict when the state was formatted now, else
+    None), running_image (why the running image did not verify against the root, else None)."""
     held = dev.eval_printed(ROOT_HASH % boards.STATE_PARTITION)
+    done = dict(state=None, running_image=None)
     if root is None:
         if not held:
             raise MpbootError("the device's state partition holds no trust anchor: pass --root ROOT.json")
-        return "kept"
+        return dict(done, root="kept")
     if held == hashlib.sha256(root).hexdigest():
-        return "kept (the same root)"
-    if held and not replace:
+        return dict(done, root="kept (the same root)")
+    if held and not args.replace_root:
         raise MpbootError("the device already trusts another root: keep it (drop --root), or pass "
-                          "--replace-root to reformat its state (the security floor starts again at 0)")
-    say("  state partition: formatting with the root of --root")
-    dev.exec(FORMAT % (boards.STATE_PARTITION, root), timeout=FORMAT_TIMEOUT)
-    return "replaced" if held else "stored"
+                          "--replace-root to reformat its state (the floors start again)")
+    say("  state partition: verifying the running image against the root of --root")
+    running = dev.eval_printed(RUNNING % (root, board.chip_id, board.name), timeout=FORMAT_TIMEOUT)
+    refused = running.get("refused")
+    start = floors.choose(None if refused else SimpleNamespace(**running), args.security_floor, args.time_floor)
+    say("  state partition: formatting with the root of --root; %s" % start.describe())
+    dev.exec(FORMAT % (boards.STATE_PARTITION, root, start.security_floor, start.time_floor), timeout=FORMAT_TIMEOUT)
+    return dict(root="replaced" if held else "stored", state=start.as_dict(), running_image=refused)
 
 
 def _dirs(files):
