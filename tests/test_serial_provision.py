@@ -33,7 +33,7 @@ def test_provision_then_the_boot_stage_runs(unprovisioned, tmp_path, capsys):
     with SerialBoard(unprovisioned, tmp_path) as board:
         before = int(time.time())
         r = clihelp.run(capsys, "provision", "--port", board.port, "--root", tmp_path / "root.json", *SETTINGS,
-                        "--json")
+                        "--update-url", "https://updates.lan:8443/", "--tls-dir", tmp_path / "tls", "--json")
         assert r.code == 0, r.err
         report = json.loads(r.out)
         assert report["board"] == "esp32-4mb" and report["root"] == "stored" and report["unchanged"] == []
@@ -51,6 +51,10 @@ def test_provision_then_the_boot_stage_runs(unprovisioned, tmp_path, capsys):
         assert all(p.startswith("/lib/mpboot_fw/") for p in second["written"]), second
         on_device = board.mpremote("exec", "import json; print(json.load(open('/mpboot.json'))['health'])")
         assert on_device.stdout.strip() == "app_health:check"
+        # the updater's settings went on too, read back by the device's own reader
+        on_device = board.mpremote("exec", "from mpboot_fw import otaconfig; c = otaconfig.load(); "
+                                   "print(c.url, c.ca, open(c.ca).read() == open('/mpboot-ca.pem').read())")
+        assert on_device.stdout.split() == ["https://updates.lan:8443/", "/mpboot-ca.pem", "True"]
         code, _ = board.stop()
     assert code == 0
     with Board(str(unprovisioned), bootstage.BOARD, run_timeout=10) as emulated:

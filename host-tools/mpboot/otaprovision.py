@@ -4,7 +4,8 @@
     /mpboot-ca.pem       the CA the update server's certificate must chain to
     /mpboot-client.pem   optional: a client certificate, and /mpboot-client.key its key
 
-For `mpboot flash-image --files` (with `mpboot device-files`), or copied onto a running device.
+`mpboot device-files` and `mpboot provision` write them from their --update-* options (for
+`mpboot flash-image --files`, or onto a running board); `make demo` copies them onto a device.
 """
 
 import json
@@ -16,6 +17,7 @@ from mpboot_fw import otaconfig
 CA = "/mpboot-ca.pem"
 CLIENT_CERT = "/mpboot-client.pem"
 CLIENT_KEY = "/mpboot-client.key"
+PRIVATE = (CLIENT_KEY, otaconfig.PATH)  # may hold a key or a token: written for the owner only
 
 
 def ota_files(url, ca, cert=None, key=None, token=None, stale_after=None):

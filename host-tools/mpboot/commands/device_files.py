@@ -2,12 +2,15 @@
 
 import argparse
 import json
+import os
+import sys
 from pathlib import Path
 
-from mpboot import boards, provision
+from mpboot import boards, otaprovision, provision, tls
 from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write
 from mpboot.flashimage import read_files
+from mpboot.repo.settings import parse_duration
 
 ORDER = 58
 
@@ -15,6 +18,10 @@ EXAMPLES = """\
 examples:
   mpboot device-files --board esp32-4mb --app myapp/ -o device/
   mpboot device-files --board esp32-4mb --app myapp/ --health app_health:check --health-ms 10000 -o device/
+  mpboot device-files --board esp32-4mb --app myapp/ --update-url https://updates.lan:8443/ \\
+      --tls-dir tls/ -o device/                  # the CA of `mpboot serve --tls-dir tls/`
+  MPBOOT_TOKEN=... mpboot device-files --board esp32-4mb --update-url https://updates.example.com/ \\
+      --update-ca ca.pem --token-env MPBOOT_TOKEN --stale-after 1d --channel beta -o device/
   mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware FIRMWARE.bin --root root.json \\
       --files device/ -o flash.bin
 
@@ -24,6 +31,13 @@ files of --app (your main.py and modules) on top. --health names a function the 
 new image calls before confirming it; it must return a true value within --health-ms, under a
 watchdog. --policy every-boot (default) verifies the running image on every boot; trial-only
 only on the first boot after an install (docs/boot-stage.md has the costs).
+
+With --update-url the device can update over the air (docs/updater.md): DIR also gets
+mpboot-ota.json (checked as the device checks it), the CA the server's certificate must chain
+to (--update-ca, or --tls-dir: the ca.pem of `mpboot serve --tls-dir`, created there as serve
+would if missing) and, for servers that authenticate devices, a client certificate and key or a
+bearer token, read from the environment variable --token-env names (never from the command
+line). Files holding a key or the token are written with mode 0600.
 """
 
 
@@ -47,15 +61,59 @@ def add_settings(p):
     p.add_argument("--health", metavar="MODULE:FUNCTION", help="health check run on a trial boot")
     p.add_argument("--health-ms", type=int, metavar="MS", help="its time limit (default 10000, at least 1000)")
     p.add_argument("--channel", metavar="NAME", help="update channel (default stable)")
+    ota = p.add_argument_group("over-the-air updates (docs/updater.md)")
+    ota.add_argument("--update-url", metavar="URL", help="the update repository's https:// base URL")
+    ota.add_argument("--update-ca", metavar="PEM", help="CA certificate the update server's certificate chains to")
+    ota.add_argument("--tls-dir", metavar="DIR", help="instead of --update-ca: the CA of `mpboot serve --tls-dir DIR`")
+    ota.add_argument("--client-cert", metavar="PEM", help="client certificate for a server that requires one")
+    ota.add_argument("--client-key", metavar="KEY", help="its private key")
+    ota.add_argument("--token-env", metavar="VAR", help="environment variable holding a bearer token for the server")
+    ota.add_argument("--stale-after", metavar="DURATION",
+                     help="report updates as stale after this long without a good check (e.g. 12h, 2d; default 2d)")
+
+
+_OTA_OPTIONS = ("update_ca", "tls_dir", "client_cert", "client_key", "token_env", "stale_after")
 
 
 def files_for(args, board):
     """{path: bytes} of the device's files, from the add_settings() options."""
     if args.app and not Path(args.app).is_dir():
         raise MpbootError("--app %s is not a directory: give the directory holding main.py" % args.app)
-    app = read_files(args.app) if args.app else None
+    app = dict(update_files(args))
+    app.update(read_files(args.app) if args.app else {})
     return provision.device_files(board, app, policy=args.policy, health=args.health, health_ms=args.health_ms,
                                   channel=args.channel)
+
+
+def update_files(args):
+    """The updater's files from the add_settings() options: {} without --update-url."""
+    if args.update_url is None:
+        given = ["--" + name.replace("_", "-") for name in _OTA_OPTIONS if getattr(args, name) is not None]
+        if given:
+            raise MpbootError("%s: give --update-url too (the repository the device updates from)" % ", ".join(given))
+        return {}
+    if (args.update_ca is None) == (args.tls_dir is None):
+        raise MpbootError("--update-url needs the CA of the update server: give --update-ca PEM, or --tls-dir DIR "
+                          "for `mpboot serve --tls-dir DIR` (one of them)")
+    ca = args.update_ca
+    if ca is None:
+        dev = tls.ensure_dev_tls(args.tls_dir)
+        if dev.created:  # on stderr: stdout may be --json
+            print("mpboot: created the development CA %s, which `mpboot serve --tls-dir %s` will use"
+                  % (dev.ca_cert, args.tls_dir), file=sys.stderr)
+        ca = dev.ca_cert
+    token = None
+    if args.token_env is not None:
+        token = os.environ.get(args.token_env)
+        if not token:
+            raise MpbootError("--token-env %s: that environment variable is not set: export the bearer token in it"
+                              % args.token_env)
+    try:
+        stale_after = None if args.stale_after is None else parse_duration(args.stale_after)
+    except MpbootError as e:
+        raise MpbootError("--stale-after: %s" % e) from None
+    return otaprovision.ota_files(args.update_url, ca, cert=args.client_cert, key=args.client_key, token=token,
+                                  stale_after=stale_after)
 
 
 def run(args):
@@ -70,9 +128,10 @@ def run(args):
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise MpbootError("cannot create %s: %s" % (target.parent, e.strerror or e)) from None
-        atomic_write(target, data)
+        atomic_write(target, data, mode=0o600 if path in otaprovision.PRIVATE else 0o644)
     if args.json:
-        print(json.dumps(dict(output=str(out), files=sorted(files)), indent=2))
+        print(json.dumps(dict(output=str(out), files=sorted(files), update_url=args.update_url), indent=2))
     else:
-        print("%s: %d files for %s (boot.py, lib/mpboot_fw/, mpboot.json%s)"
-              % (out, len(files), board.name, ", your app" if args.app else ""))
+        print("%s: %d files for %s (boot.py, lib/mpboot_fw/, mpboot.json%s%s)"
+              % (out, len(files), board.name, ", updates from %s" % args.update_url if args.update_url else "",
+                 ", your app" if args.app else ""))

@@ -20,6 +20,8 @@ examples:
   mpboot provision --port /dev/ttyUSB0 --root root.json --app myapp/ --health app:healthy
   mpboot provision --port /dev/ttyUSB0 --app myapp/              # again: only changed files are sent
   mpboot provision --port /dev/pts/3 --root root.json --reset     # an emulated board (emulate --serial)
+  mpboot provision --port /dev/ttyUSB0 --root root.json --app myapp/ \\
+      --update-url https://updates.lan:8443/ --tls-dir tls/      # ready for updates from `mpboot serve`
 
 The board must run MicroPython with the partition table of a board in boards/ (the one that
 `mpboot flash` wrote; --board names it, or it is recognised from the table the device reports).

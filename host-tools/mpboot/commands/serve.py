@@ -93,8 +93,8 @@ def _explain_tls(dev, client_ca):
     for path in dev.created:
         print("  created %s" % path)
     print("  CA certificate: %s" % dev.ca_cert)
-    print("  Provision every device with this CA certificate (PEM): it goes into the device's update")
-    print("  configuration in its state partition, as the CA that signs the update server's certificate.")
+    print("  Provision every device with this CA certificate (PEM): `mpboot device-files` or `mpboot provision`")
+    print("  with --update-url URL --tls-dir %s put it on the device's filesystem with the URL." % dev.directory)
     print("  Devices check the server certificate against it and the host name, which must be one of:")
     print("  %s (add others with --name)." % ", ".join(dev.names))
     if client_ca:
