@@ -7,6 +7,7 @@ assertions); pass module names (e.g. `ed25519`) to run only those.
 import importlib.util
 import sys
 import time
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -14,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 
 def main(argv):
     wanted = set(argv)
+    failed = []
     for path in sorted(HERE.glob("bench_*.py")):
         topic = path.stem[len("bench_"):]
         if wanted and topic not in wanted:
@@ -25,9 +27,16 @@ def main(argv):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         started = time.perf_counter()
-        module.main()
+        try:
+            module.main()
+        except Exception:  # one broken benchmark must not hide the others' numbers
+            traceback.print_exc()
+            failed.append(topic)
         print("(%s took %.1f s)\n" % (topic, time.perf_counter() - started), flush=True)
+    if failed:
+        print("benchmarks that failed: %s" % ", ".join(failed))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
