@@ -23,11 +23,11 @@ def main(argv):
         print("=" * 72)
         print("bench: %s" % topic)
         print("=" * 72, flush=True)
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
         started = time.perf_counter()
         try:
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
             module.main()
         except Exception:  # one broken benchmark must not hide the others' numbers
             traceback.print_exc()
