@@ -194,7 +194,8 @@ class World:
         keymod.generate_keypair(path)
         repo = self.repo()
         remove = [str(self.keys / (role + ".pem"))] if replace else ()
-        rotate(repo, self.keyring(repo), role, add=[str(path)], remove=remove)
+        # force: replacing the targets key strands the images signed by it, as the tests intend
+        rotate(repo, self.keyring(repo), role, add=[str(path)], remove=remove, force=True)
 
     def _key_files(self, repo, role):
         return [p.name for p in repo.settings.key_paths(self.repo_dir, role).values()]

@@ -397,7 +397,10 @@ def test_rotate_targets_key_revokes_the_old_one(repo, tmp_path):
     u, _ = client_refresh(repo, tmp_path)  # a client that trusts the old key set
     keys.generate_keypair(tmp_path / "targets-new.pem")
     old = repo.root.roles["targets"].keyids[0]
-    report = maintain.rotate(repo, keyring(repo), "targets", add=[tmp_path / "targets-new.pem"], remove=[old[:12]])
+    # forced: 1.0.0 is signed by the old key only (test_repo_rotation.py has the refusal)
+    report = maintain.rotate(repo, keyring(repo), "targets", add=[tmp_path / "targets-new.pem"], remove=[old[:12]],
+                             force=True)
+    assert report["stranded"] == ["esp32-4mb/stable/1.0.0.mpb"]
     assert report["versions"] == {"root": 2, "targets": 3, "snapshot": 3, "timestamp": 3}
     r = Repository(repo.dir)
     assert r.root.roles["targets"].keyids == [keys.tuf_key(keys.load_public_key(tmp_path / "targets-new.pem")).keyid]
@@ -583,7 +586,8 @@ def test_device_client_refreshes_and_chooses_the_published_image(repo, tmp_path)
     assert stored.stat().st_size == entry["length"]
     # After a targets key rotation the device walks to root 2 and accepts the re-signed targets.
     keys.generate_keypair(tmp_path / "t2.pem")
-    maintain.rotate(repo, keyring(repo), "targets", add=[tmp_path / "t2.pem"], remove=[repo.root.roles["targets"].keyids[0]])
+    maintain.rotate(repo, keyring(repo), "targets", add=[tmp_path / "t2.pem"], remove=[repo.root.roles["targets"].keyids[0]],
+                    force=True)  # the published images are signed by the removed key only
     trusted, _ = _device_refresh(repo, store, root)
     assert trusted.root.version == 2 and store.saved["root"] == repo.raw["root"]
     assert store.saved["targets"] == repo.raw["targets"]

@@ -20,7 +20,8 @@ examples:
   mpboot publish repo app-v2.mpb --channel stable
   mpboot repo timestamp repo                 # cron, daily: keeps timestamp (and snapshot) fresh
   mpboot repo status repo                    # versions, expiries, targets; exit 1 on problems
-  mpboot repo rotate repo --role targets --add-key new.pem --remove-key OLDKEYID --root-key root.pem
+  mpboot repo rotate repo --role targets --add-key new.pem --root-key root.pem   # publish with new.pem, prune, then:
+  mpboot repo rotate repo --role targets --remove-key OLDKEYID --root-key root.pem
   mpboot repo renew repo --role targets --targets-key /media/offline/targets.pem
   mpboot repo prune repo --keep 5            # targets metadata must stay under the devices' cap
 
@@ -81,6 +82,9 @@ def register(subparsers):
     q.add_argument("--remove-key", action="append", default=[], metavar="KEYID|KEYFILE",
                    help="key to remove: keyid (or a unique prefix of 8+ hex digits) or key file; repeatable")
     q.add_argument("--threshold", type=int, metavar="N", help="new threshold for ROLE")
+    q.add_argument("--force", action="store_true",
+                   help="rotate targets keys even if listed images then no longer verify (a compromised key): "
+                   "devices running them cannot boot them once they take the new root")
     add_key_options(q, layout.ROLES)
     q.set_defaults(func=run_rotate)
 
@@ -181,7 +185,8 @@ def run_renew(args):
 
 def run_rotate(args):
     repo, keyring = open_repository(args)
-    report = maintain.rotate(repo, keyring, args.role, add=args.add_key, remove=args.remove_key, threshold=args.threshold)
+    report = maintain.rotate(repo, keyring, args.role, add=args.add_key, remove=args.remove_key, threshold=args.threshold,
+                             force=args.force)
     lines = ["%s role now: threshold %d, keys %s" % (args.role, report["threshold"], ", ".join(k[:16] for k in report["keyids"])),
              "new root: %s" % report["root"]]
     lines += ["  added %s" % k[:16] for k in report["added"]] + ["  removed %s" % k[:16] for k in report["removed"]]
@@ -189,6 +194,9 @@ def run_rotate(args):
     if args.role in ("root", "targets"):
         lines.append("Devices pick up the new root on their next update check (root rotation).")
     emit(args, report, lines)
+    for path in report["stranded"]:
+        print("WARNING: %s no longer verifies: a device running it that takes the new root without a newer image "
+              "signed by the new keys cannot boot it again; publish one now" % path, file=sys.stderr)
 
 
 def run_prune(args):

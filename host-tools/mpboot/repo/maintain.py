@@ -6,7 +6,10 @@ The offline roles (root, targets) it only warns about: renewing them is a signin
 
 `rotate` changes a role's keys or threshold in a new root (N+1.root.json, signed by a threshold
 of the current root keys and of the new root's keys, as clients require), then re-signs the
-rotated role with its new keys so that nothing current is signed by a removed key.
+rotated role with its new keys so that nothing current is signed by a removed key. The targets
+keys also sign the images, and a device checks its running image against the newest root it
+stored: a targets rotation that leaves a listed image below the new threshold would leave devices
+running it unable to boot it, so `rotate` refuses it unless forced (docs/repository.md).
 """
 
 import os
@@ -16,6 +19,8 @@ from mpboot import keys as keymod
 from mpboot.errors import MpbootError
 from mpboot.repo import layout
 from mpboot.repo import settings as settings_mod
+from mpboot_fw import image, trust
+from mpboot_fw.blockdev import BytesDevice
 
 
 def refresh_timestamp(repo, keyring, lifetime=None, now=None):
@@ -53,9 +58,10 @@ def renew(repo, keyring, role, lifetime=None, now=None):
     return {"versions": written, "expires": change.new[role].signed.expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-def rotate(repo, keyring, role, add=(), remove=(), threshold=None, now=None):
+def rotate(repo, keyring, role, add=(), remove=(), threshold=None, now=None, force=False):
     """Add keys (files: private or .pub), remove keys (keyid, unique keyid prefix, or key file),
-    and/or set the threshold of `role`, in a new root version."""
+    and/or set the threshold of `role`, in a new root version. Refuses a targets rotation under
+    which a listed image no longer verifies, unless `force` (then the report lists them)."""
     if not (add or remove or threshold):
         raise MpbootError("nothing to rotate: give --add-key, --remove-key and/or --threshold")
     before = set(repo.root.roles["root"].keyids)
@@ -80,6 +86,13 @@ def rotate(repo, keyring, role, add=(), remove=(), threshold=None, now=None):
     if root.roles[role].threshold > n:
         raise MpbootError("%s would have threshold %d with %d key(s): it could never sign (add keys or lower --threshold)"
                           % (role, root.roles[role].threshold, n))
+    stranded = stranded_targets(repo, root) if role == "targets" else []
+    if stranded and not force:
+        raise MpbootError(
+            "devices would be stranded: %s %s signed by fewer than %d of the new targets keys, so a device that "
+            "takes this root can no longer boot it; add the new key first (--add-key alone), publish images "
+            "signed by it, then remove the old key once no listed image needs it (mpboot repo prune), or --force "
+            "(a compromised key)" % (_some(stranded), "is" if len(stranded) == 1 else "are", root.roles[role].threshold))
     # Signers know the new keys from here on: the ones added with their private file, or
     # named on the command line.
     for keyid, private in added:
@@ -101,8 +114,33 @@ def rotate(repo, keyring, role, add=(), remove=(), threshold=None, now=None):
         "threshold": root.roles[role].threshold,
         "added": [k for k, _ in added],
         "removed": removed,
+        "stranded": stranded,
         "root": str(layout.metadata_file(repo.dir, "root", root.version)),
     }
+
+
+def stranded_targets(repo, root):
+    """The listed targets whose image a threshold of `root`'s targets keys did not sign (`root`:
+    the signed part of a new root), checked with the device's own code: the boot stage verifies
+    its running image against the newest root it stored, so devices running them could not boot
+    them once they take that root. Target files that are missing or damaged are `repo status`'s
+    business, not counted here."""
+    anchor = trust.parse_root(root.to_dict())
+    stranded = []
+    for path, target in sorted(repo.targets.targets.items()):
+        try:
+            data = layout.target_file(repo.dir, path, target.hashes.get("sha256")).read_bytes()
+            image.verify_slot(BytesDevice(data), anchor)
+        except OSError:
+            continue
+        except image.ImageError as e:
+            if e.reason == "signature-threshold":
+                stranded.append(path)
+    return stranded
+
+
+def _some(paths, shown=3):
+    return ", ".join(paths[:shown]) + (" and %d more" % (len(paths) - shown) if len(paths) > shown else "")
 
 
 def _root_signers(repo, keyring):
