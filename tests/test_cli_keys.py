@@ -61,11 +61,22 @@ def test_keygen_passphrase_variable_must_hold_something(tmp_path, capsys, monkey
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("where", ["missing-dir/k.pem", "a-file/k.pem"])
-def test_keygen_into_an_unwritable_place(tmp_path, capsys, where):
+@pytest.mark.parametrize("where,match", [("missing-dir/k.pem", "missing-dir does not exist (create it first)"),
+                                         ("a-file/k.pem", "a-file is not a directory")])
+def test_keygen_into_an_unwritable_place(tmp_path, capsys, where, match):
     (tmp_path / "a-file").write_bytes(b"")
-    fails(capsys, "keygen", tmp_path / where, match="cannot write")
+    line = fails(capsys, "keygen", tmp_path / where, match=match)
+    assert line.startswith("mpboot: error: cannot write %s: " % (tmp_path / where))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_output_that_is_a_directory_is_refused(tmp_path, capsys):
+    keys = tmp_path / "k.pem"
+    run(capsys, "keygen", keys)
+    (tmp_path / "out").mkdir()
+    fails(capsys, "root", "init", tmp_path / "out", "--root-key", keys, "--targets-key", keys, "--force",
+          match="it is a directory (give a file name inside it)")
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_a_failing_public_key_write_removes_the_private_key(tmp_path, monkeypatch):

@@ -21,10 +21,12 @@ def atomic_write(path, data, mode=0o644, overwrite=True):
     if not overwrite:
         refuse_existing(path)
     directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise MpbootError("cannot write %s: it is a directory (give a file name inside it)" % path)
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=directory)
     except OSError as e:
-        raise MpbootError("cannot write %s: %s" % (path, e.strerror or e)) from None
+        raise _write_error(path, directory, e) from None
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
@@ -40,8 +42,18 @@ def atomic_write(path, data, mode=0o644, overwrite=True):
         except FileNotFoundError:
             pass
         if isinstance(e, OSError):  # disk full, I/O error: one line, and nothing left behind
-            raise MpbootError("cannot write %s: %s" % (path, e.strerror or e)) from None
+            raise _write_error(path, directory, e) from None
         raise
+
+
+def _write_error(path, directory, e):
+    if isinstance(e, FileNotFoundError) and not directory.exists():
+        why = "directory %s does not exist (create it first)" % directory
+    elif isinstance(e, NotADirectoryError):
+        why = "%s is not a directory" % directory
+    else:
+        why = "%s (check the directory's permissions and free space)" % (e.strerror or e)
+    return MpbootError("cannot write %s: %s" % (path, why))
 
 
 def read_input(path, what="input file"):
