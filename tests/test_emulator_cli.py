@@ -54,11 +54,14 @@ def test_cut_at(flash_file, capsys):
     (["flash.bin", "--boots", "0"], "--boots"),
     (["flash.bin", "--cut-at", "-1"], "--cut-at"),
     (["small.bin"], "matches no board"),
-    (["small.bin", "--board", "esp32-4mb"], "flash image is 8192 bytes"),
+    (["small.bin", "--board", "esp32-4mb"], "small.bin is 8192 bytes but board esp32-4mb has 4194304 bytes of flash"),
+    (["flash.bin", "--timeout", "0"], "--timeout must be more than 0 seconds"),
+    (["sub", "--board", "esp32-4mb"], "flash image is a directory"),
 ])
 def test_bad_input(tmp_path, flash_file, capsys, args, message):
     (tmp_path / "small.bin").write_bytes(b"\xff" * 8192)
-    args = [str(tmp_path / a) if a.endswith(".bin") else a for a in args]
+    (tmp_path / "sub").mkdir()
+    args = [str(tmp_path / a) if a.endswith(".bin") or a == "sub" else a for a in args]
     assert cli(["emulate"] + args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err

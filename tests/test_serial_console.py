@@ -141,3 +141,9 @@ def test_serial_options_are_checked(tmp_path, capsys):
     flash = make_flash(tmp_path)
     clihelp.fails(capsys, "emulate", flash, "--serial-link", tmp_path / "tty", match="go with --serial")
     clihelp.fails(capsys, "emulate", flash, "--serial", "--boots", "2", match="runs until interrupted")
+    (tmp_path / "taken").write_bytes(b"keep")
+    clihelp.fails(capsys, "emulate", flash, "--serial", "--serial-link", tmp_path / "taken", "--stop-after", "1",
+                  match="exists and is not a symlink")
+    assert (tmp_path / "taken").read_bytes() == b"keep"
+    clihelp.fails(capsys, "emulate", flash, "--serial", "--serial-link", tmp_path / "no" / "tty", "--stop-after", "1",
+                  match="cannot make the link")

@@ -93,6 +93,16 @@ def match_image(image):
     return None
 
 
+def recognise(image, path):
+    """The board of a whole-flash `image` (read from `path`) by match_image, or one MpbootError
+    line that names --board."""
+    board = match_image(image)
+    if board is None:
+        raise MpbootError("%s matches no board in boards/ (flash size and partition table): is it a whole-flash "
+                          "image from `mpboot flash-image`? pass --board if so" % path)
+    return board
+
+
 def chip_id_for(name):
     """ESP-IDF image chip id for a board name or a bare chip name (esp32, esp32s3, esp32c3)."""
     if name in CHIPS:

@@ -45,7 +45,8 @@ def register(subparsers):
     p.add_argument("--board", metavar="B", help="board definition (default: the one whose partition table the image has)")
     p.add_argument("--boots", type=int, default=1, metavar="N", help="number of boots (default 1)")
     p.add_argument("--cut-at", type=int, metavar="K", help="cut the power at flash operation K of this run")
-    p.add_argument("--cut-mode", choices=CUT_MODES, default="before", help="before, torn or after the operation")
+    p.add_argument("--cut-mode", choices=CUT_MODES, default="before",
+                   help="before, torn or after the operation (default before)")
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
                    help="seconds a boot may run before it counts as hung (default 20)")
     p.add_argument("--json", action="store_true", help="print the boot records as JSON")
@@ -63,7 +64,12 @@ def run(args):
         raise MpbootError("--boots must be at least 1")
     if args.cut_at is not None and args.cut_at < 0:
         raise MpbootError("--cut-at must be an operation number, 0 or more")
-    board = boards.load_board(args.board) if args.board else _recognise(args.flash)
+    if args.timeout <= 0:
+        raise MpbootError("--timeout must be more than 0 seconds")
+    if args.board:
+        board = boards.load_board(args.board)
+    else:
+        board = boards.recognise(read_input(args.flash, "flash image"), args.flash)
     if args.serial or args.serial_link or args.stop_after is not None:
         return _serial(args, board)
     echo = None if args.json else print
@@ -103,13 +109,6 @@ def _serial(args, board):
         console.run(args.flash, board, link=args.serial_link, run_timeout=args.timeout, seconds=args.stop_after)
     except RuntimeMissing as e:
         raise MpbootError(str(e)) from None
-
-
-def _recognise(path):
-    board = boards.match_image(read_input(path, "flash image"))
-    if board is None:
-        raise MpbootError("%s matches no board in boards/ (flash size and partition table): pass --board" % path)
-    return board
 
 
 def _outcome(record):

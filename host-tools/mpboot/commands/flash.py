@@ -70,16 +70,13 @@ def run(args):
 
 
 def _board(name, image, path):
-    matched = boards.match_image(image)
     if name is None:
-        if matched is None:
-            raise MpbootError("%s matches no board in boards/ (flash size and partition table): is it a "
-                              "whole-flash image from mpboot flash-image? pass --board if so" % path)
-        return matched
+        return boards.recognise(image, path)
     board = boards.load_board(name)
     if len(image) != board.flash_size:
         raise MpbootError("%s is %d bytes but board %s has %d bytes of flash: make the image for this board "
                           "(mpboot flash-image --board %s)" % (path, len(image), board.name, board.flash_size, board.name))
+    matched = boards.match_image(image)
     if matched is None or matched.name != board.name:
         raise MpbootError("%s does not hold board %s's partition table: make the image for this board "
                           "(mpboot flash-image --board %s)" % (path, board.name, board.name))

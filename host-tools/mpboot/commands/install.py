@@ -54,14 +54,16 @@ def register(subparsers):
 
 
 def run(args):
+    if args.timeout <= 0:
+        raise MpbootError("--timeout must be more than 0 seconds")
+    if args.baud <= 0:
+        raise MpbootError("--baud must be a positive number (115200 is MicroPython's REPL rate)")
     data = read_input(args.image, "image")
     echo = _echo if args.verbose and not args.json else None
     if args.port:
         return _report(args, serialinstall.install(args.port, data, args.baud, args.timeout, echo))
     flash = read_input(args.flash, "flash image")
-    board = boards.load_board(args.board) if args.board else boards.match_image(flash)
-    if board is None:
-        raise MpbootError("%s matches no board in boards/ (flash size and partition table): pass --board" % args.flash)
+    board = boards.load_board(args.board) if args.board else boards.recognise(flash, args.flash)
     try:
         with Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
             result = manualinstall.install(emulated, data)

@@ -123,8 +123,7 @@ class Board:
         if isinstance(flash, NorFlash):
             self.flash, self._owns_flash = flash, False
         else:
-            if not Path(flash).exists():
-                raise MpbootError("flash image not found: %s (make one with `mpboot flash-image`)" % flash)
+            _check_flash_file(Path(flash), self.board)
             self.flash, self._owns_flash = NorFlash(path=flash), True
         if self.flash.size != self.board.flash_size:
             raise MpbootError("flash image is %d bytes but board %s has %d bytes of flash"
@@ -292,3 +291,16 @@ class Board:
     def _echo(self, line):
         if self.echo:
             self.echo(line)
+
+
+def _check_flash_file(path, board):
+    """A flash image file the board can run: there, a file, and exactly the board's flash size."""
+    if not path.exists():
+        raise MpbootError("flash image not found: %s (make one with `mpboot flash-image`)" % path)
+    if not path.is_file():
+        raise MpbootError("flash image is a directory: %s (give the whole-flash image file)" % path)
+    size = path.stat().st_size
+    if size != board.flash_size:
+        raise MpbootError("flash image %s is %d bytes but board %s has %d bytes of flash: give a whole-flash "
+                          "image for this board (mpboot flash-image --board %s)"
+                          % (path, size, board.name, board.flash_size, board.name))

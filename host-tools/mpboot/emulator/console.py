@@ -33,6 +33,7 @@ import tty
 from pathlib import Path
 
 from mpboot.emulator.board import CAUSE_NAMES
+from mpboot.errors import MpbootError
 from mpboot.mpy.runtime import RunResult
 
 RAW_PASTE = b"\x05A\x01"  # mpremote: enter raw-paste mode
@@ -58,11 +59,11 @@ class Pty:
         self.link = None
         self._dropping = False
         if link:
-            link = Path(link)
-            tmp = link.with_name(".%s.%d" % (link.name, os.getpid()))
-            os.symlink(self.path, tmp)
-            os.replace(tmp, link)
-            self.link = link
+            try:
+                self.link = _make_link(Path(link), self.path)
+            except MpbootError:
+                self.close()
+                raise
 
     def read(self, timeout):
         """Bytes a client sent, or b"" after `timeout` seconds."""
@@ -107,6 +108,23 @@ class Pty:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _make_link(link, target):
+    """A symlink at `link` to `target`, replacing an old symlink there (a previous run's) but
+    never a file or directory."""
+    if link.exists() and not link.is_symlink():
+        raise MpbootError("--serial-link %s: that path exists and is not a symlink (choose another path)" % link)
+    tmp = link.with_name(".%s.%d" % (link.name, os.getpid()))
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    except OSError as e:
+        if tmp.is_symlink():
+            tmp.unlink()
+        raise MpbootError("--serial-link %s: cannot make the link: %s (choose a path in an existing, "
+                          "writable directory)" % (link, e.strerror or e)) from None
+    return link
 
 
 class SerialConsole:
