@@ -14,6 +14,7 @@ import time
 import pytest
 from cryptography import x509
 
+import clihelp
 from mpboot import serve, tls
 from mpboot.errors import MpbootError
 
@@ -322,6 +323,19 @@ def test_dev_tls_refuses_bad_names_and_half_a_ca(tmp_path):
     dev.ca_key.unlink()
     with pytest.raises(MpbootError, match="ca.key is missing"):
         tls.ensure_dev_tls(tmp_path / "t")
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--port", "65536"], "--port must be from 0 to 65535"),
+    (["--timeout", "0"], "--timeout must be more than 0 seconds"),
+    (["--tls-dir", "FILE"], "is a file (give a directory"),
+    (["--client-ca", "missing.pem"], "client CA file not found: missing.pem"),
+])
+def test_cli_bad_options(repo, tmp_path, capsys, monkeypatch, args, match):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_bytes(b"")
+    args = ["--tls-dir", str(tmp_path / "tls")] + args
+    clihelp.fails(capsys, "serve", repo[0], *args, match=match)
 
 
 def test_cli_serves_until_interrupted(repo, tmp_path):

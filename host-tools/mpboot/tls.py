@@ -70,6 +70,9 @@ def ensure_dev_tls(directory, names=(), now=None):
     all_names = tuple(dict.fromkeys(list(DEFAULT_NAMES) + [_check_name(n) for n in names]))
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError:
+        raise MpbootError("TLS directory %s is a file (give a directory, or a path that does not exist yet)"
+                          % directory) from None
     except OSError as e:
         raise MpbootError("cannot create TLS directory %s: %s" % (directory, e.strerror or e)) from None
     tls = DevTls(directory, all_names)
@@ -107,6 +110,9 @@ def server_context(tls, client_ca=None):
     if client_ca is not None:
         try:
             ctx.load_verify_locations(cafile=str(client_ca))
+        except FileNotFoundError:
+            raise MpbootError("client CA file not found: %s (give the PEM certificate of the CA that signs the "
+                              "devices' certificates)" % client_ca) from None
         except (OSError, ssl.SSLError) as e:
             raise MpbootError("cannot load client CA %s: %s (give a PEM CA certificate)" % (client_ca, e)) from None
         ctx.verify_mode = ssl.CERT_REQUIRED

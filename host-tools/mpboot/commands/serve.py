@@ -49,12 +49,16 @@ def register(subparsers):
                        help="write NAME.pem and NAME.key (a client certificate from the development CA) into TLS_DIR/clients/ and exit")
     group.add_argument("--insecure-http", action="store_true",
                        help="plain HTTP without TLS: ONLY for local tests such as tuf-conformance; never for devices")
-    p.add_argument("--timeout", type=float, default=serve.DEFAULT_TIMEOUT,
+    p.add_argument("--timeout", type=float, default=serve.DEFAULT_TIMEOUT, metavar="S",
                    help="drop a client after this many seconds without progress (default %(default)s)")
     p.set_defaults(func=run)
 
 
 def run(args):
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise MpbootError("--port must be from 0 to 65535 (0 picks a free one)")
+    if args.timeout <= 0:
+        raise MpbootError("--timeout must be more than 0 seconds")
     tls_dir = args.tls_dir or _default_tls_dir()
     if args.issue_client_cert:
         return _issue_client_cert(tls_dir, args.issue_client_cert, args.name)
