@@ -353,7 +353,7 @@ def test_inspect_reports_damage_without_refusing(kd, tmp_path, capsys):
     assert info["verdict"]["reason"] == "payload-hash"
     assert run(capsys, "inspect", kd / "app.bin").out.rstrip().endswith("manifest: none (not signed)")
     path.write_bytes(b"\x00" * 5000)
-    fails(capsys, "inspect", path, match="not an ESP-IDF app image, merged firmware or mpboot signed image")
+    fails(capsys, "inspect", path, match="%s is not an ESP-IDF app image, merged firmware or mpboot signed image" % path)
 
 
 def test_every_command_has_examples_in_its_help(capsys):

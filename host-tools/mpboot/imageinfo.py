@@ -15,8 +15,9 @@ from mpboot_fw.blockdev import BytesDevice
 FLASH_MODES = {0: "QIO", 1: "QOUT", 2: "DIO", 3: "DOUT"}
 
 
-def inspect_bytes(data, anchor=None):
-    """A JSON-ready dict describing `data`; `anchor` (a trust.Root or KeyAnchor) adds the verdict."""
+def inspect_bytes(data, anchor=None, name="the input"):
+    """A JSON-ready dict describing `data` (called `name` in errors); `anchor` (a trust.Root or
+    KeyAnchor) adds the verdict."""
     info = {"size": len(data)}
     merged = signing.find_merged_app(data)
     start = 0
@@ -29,8 +30,9 @@ def inspect_bytes(data, anchor=None):
     try:
         app = appimage.parse(dev)
     except appimage.AppImageError as e:
-        raise MpbootError("not an ESP-IDF app image, merged firmware or mpboot signed image "
-                          "(app header check failed: %s)" % e) from None
+        raise MpbootError("%s is not an ESP-IDF app image, merged firmware or mpboot signed image "
+                          "(app header check failed: %s): give a .bin from a build or a download, or "
+                          "an image from `mpboot sign`" % (name, e)) from None
     info["app"] = _app_fields(app)
     info["segments"] = [{"load_address": "0x%08x" % load, "file_offset": start + offset, "length": length}
                         for load, offset, length in app.segment_table]

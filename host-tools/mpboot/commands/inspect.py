@@ -26,7 +26,7 @@ def register(subparsers):
         "inspect", help="show everything about an image",
         description="Show every field of a signed image, app image or merged firmware download.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE", help="signed image, ESP-IDF app image or merged firmware .bin")
     trust_group = p.add_mutually_exclusive_group()
     trust_group.add_argument("--root", metavar="ROOT.json", help="check the signatures against this root")
     trust_group.add_argument("--pubkey", metavar="KEY.pub", help="check the signatures against this public key")
@@ -40,7 +40,7 @@ def run(args):
         trusted = anchor.load_root_file(args.root)
     elif args.pubkey:
         trusted = signing.KeyAnchor(keys.load_public_key(args.pubkey))
-    info = imageinfo.inspect_bytes(read_input(args.image, "image"), trusted)
+    info = imageinfo.inspect_bytes(read_input(args.image, "image"), trusted, args.image)
     if args.json:
         print(json.dumps(info, indent=2))
     else:

@@ -25,6 +25,16 @@ The file is python-tuf root metadata (spec 1.0), written as compact canonical JS
 """
 
 
+SHOW_EXAMPLES = """\
+examples:
+  mpboot root show root.json                 # version, expiry, each role's threshold and keyids
+  mpboot root show repo/metadata/2.root.json --json
+
+The root is checked with the device's own code (mpboot_fw.trust): its own root keys must have
+signed it to their threshold. Exit status 1, with the reason, when it does not verify.
+"""
+
+
 def register(subparsers):
     p = subparsers.add_parser(
         "root", help="create or show the root of trust (TUF root.json)",
@@ -58,8 +68,9 @@ def register(subparsers):
     init.set_defaults(func=run_init)
 
     show = sub.add_parser("show", help="check a root.json as a device does and print it",
-                          description="Verify ROOT.json as a device would and print its roles and keys.")
-    show.add_argument("root", metavar="ROOT.json")
+                          description="Verify ROOT.json as a device would and print its roles and keys.",
+                          epilog=SHOW_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    show.add_argument("root", metavar="ROOT.json", help="root metadata (mpboot root init, or a repository's N.root.json)")
     show.add_argument("--json", action="store_true", help="print as JSON")
     show.set_defaults(func=run_show)
 
