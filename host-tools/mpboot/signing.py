@@ -173,7 +173,7 @@ def verify_image(data, anchor, chip_id=None, board=None, floor=0):
 
 
 HINTS = {
-    "bad-app": "not an mpboot signed image (no valid ESP-IDF app at offset 0)",
+    "bad-app": "not an mpboot signed image (no valid ESP-IDF app at offset 0): make one with `mpboot sign`",
     "truncated": "the file is cut short",
     "truncated: no manifest": "nothing after the app: an unsigned app image (sign it with `mpboot sign`) or a cut file",
     "bad-magic": "no mpboot manifest after the app: is this an unsigned app image? sign it with `mpboot sign`",
