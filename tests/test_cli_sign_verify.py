@@ -14,7 +14,7 @@ from esptool.bin_image import LoadFirmwareImage
 
 import appbuilder
 from clihelp import fails, run
-from mpboot import cli
+from mpboot import anchor, cli
 from mpboot_fw import image, trust
 from mpboot_fw.blockdev import BytesDevice
 from realfirmware import APP_OFFSET, micropython_app, micropython_firmware
@@ -144,8 +144,10 @@ def test_thresholds_and_keys(kd, tmp_path, capsys):
 
 def test_sign_with_root_refuses_a_key_the_root_does_not_trust(kd, tmp_path, capsys):
     out = tmp_path / "o.mpb"
-    fails(capsys, *sign_args(kd, kd / "app.bin", out, "--root", kd / "root.json", key="other.pem"),
-          match="not written: the signed image would not verify")
+    line = fails(capsys, *sign_args(kd, kd / "app.bin", out, "--root", kd / "root.json", key="other.pem"),
+                 match="not written: the signed image would not verify")
+    keyids, threshold = anchor.load_root_file(kd / "root.json").roles["targets"]
+    assert line.endswith("sign with %d of its targets keys (keyids %s)" % (threshold, ", ".join(k[:16] for k in keyids)))
     fails(capsys, *sign_args(kd, kd / "app.bin", out, "--root", kd / "root2.json"), match="1 of 2 targets")
     assert not out.exists()
 

@@ -62,7 +62,11 @@ def run(args):
         try:
             signing.verify_image(data, root, chip_id=chip_id, board=board or None)
         except MpbootError as e:
-            raise MpbootError("not written: the signed image would not verify against %s: %s" % (args.root, e)) from None
+            keyids, threshold = root.roles["targets"]
+            fix = ("; sign with %d of its targets keys (keyids %s)" % (threshold, ", ".join(k[:16] for k in keyids))
+                   if "signature-threshold" in str(e) else "")
+            raise MpbootError("not written: the signed image would not verify against %s: %s%s"
+                              % (args.root, e, fix)) from None
     atomic_write(args.output, data)
     manifest = image.read_manifest(BytesDevice(data))
     result = {
