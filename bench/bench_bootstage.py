@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests" / "device"))
 import bootstage  # noqa: E402
 import stagemem  # noqa: E402
 from mpboot import manualinstall, signing  # noqa: E402
-from mpboot.emulator.flash import CUT_MODES, CutPlan, NorFlash  # noqa: E402
+from mpboot.emulator.flash import CUT_MODES, CutPlan  # noqa: E402
 from mpboot.fixtures import micropython_firmware  # noqa: E402
 from mpboot.mpy.runtime import MicroPython  # noqa: E402
 

@@ -17,8 +17,6 @@ from mpboot.emulator.flash import NorFlash
 from mpboot.errors import MpbootError
 from mpboot.otaprovision import ota_files
 from mpboot.repo.maintain import refresh_timestamp
-from mpboot_fw.blockdev import BytesDevice
-from mpboot_fw.image import read_manifest
 from otaworld import BOARD, MAIN, World, output_line, status
 from realfirmware import micropython_firmware
 

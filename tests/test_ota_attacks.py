@@ -11,8 +11,6 @@ import shutil
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from https_fixtures import Behaviour
 from mpboot import keys as keymod
 from mpboot.repo.maintain import refresh_timestamp

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 from securesystemslib.formats import encode_canonical
 from tuf.api.metadata import Metadata, Targets, TargetFile
-from tuf.api.exceptions import UnsignedMetadataError
 
 from mpboot import anchor, keys
 from mpboot.errors import MpbootError

@@ -8,7 +8,7 @@ ngclient Updater over the same repository, including which files each one reques
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from tuf.api import exceptions as tuf_errors

@@ -162,10 +162,6 @@ class Board:
         """(kind, reset cause) the next boot() will have."""
         return ("soft" if self._soft else "hard"), self._next_cause
 
-    def power_cycle(self):
-        """The next boot starts from power-on, through the bootloader."""
-        self._next_cause, self._soft = PWRON_RESET, None
-
     def run(self, boots=1):
         return [self.boot() for _ in range(boots)]
 

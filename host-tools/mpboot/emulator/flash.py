@@ -12,7 +12,6 @@
 """
 
 import mmap
-import os
 from pathlib import Path
 
 SECTOR_SIZE = 4096
