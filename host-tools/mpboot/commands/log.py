@@ -26,7 +26,7 @@ examples:
   mpboot log flash.bin --board esp32-4mb    # locate the partition from the board, not the table
 
 FLASH.bin is a whole-flash image (flash address 0 at file offset 0), as `mpboot flash-image`
-writes it or `esptool read_flash 0 ALL` reads it from a board.
+writes it or `esptool -p PORT read-flash 0 ALL flash.bin` reads it from a board.
 """
 
 
