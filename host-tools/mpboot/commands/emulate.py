@@ -32,6 +32,8 @@ The board is recognised from the image's partition table, or given with --board.
 With --serial the board runs until interrupted, rebooting as a board does, with its console
 (boot output, then MicroPython's REPL) on a pseudo-terminal: `mpremote connect /dev/pts/N ...`
 works on it (exec, fs, run, soft reset); docs/serial.md.
+Exit status 0 when the boots ran, whatever each one's outcome (ok, reset, panic, hang, no_app,
+power_cut...: read it in the output or --json); 1 for a file or option that is wrong.
 """
 
 
