@@ -17,7 +17,9 @@ Steps, each one safe to cut at (docs/boot-stage.md walks through every cut):
    the health check and confirms it, or the bootloader rolls it back.
 
 A refusal logs "refused" with the failed check's code and raises InstallError; otadata still
-selects the running image, so whatever the inactive slot now holds never boots. The updater
+selects the running image, so whatever the inactive slot now holds never boots: when otadata
+selects the inactive slot already (an install awaiting its reset, or a bootloader fallback),
+`claim` points it back at the running image before the first byte is written. The updater
 (OTA) uses the same SlotWriter as its download sink and then `commit`.
 """
 
@@ -75,7 +77,9 @@ def run(stream, length=None, reset=True):
     """Install from `stream` into the inactive slot; reset into the trial boot (unless
     reset=False: then return the Manifest). Raises InstallError after logging a refusal."""
     ctx = context.load()
-    target = slots.other(slots.running())
+    running = slots.running()
+    target = slots.other(running)
+    claim(ctx, running, target)
     m = install(ctx, stream, target, length)
     if reset:
         import machine
@@ -96,6 +100,19 @@ def install(ctx, stream, slot, length=None):
         error = InstallError("io-error", repr(e))
     ctx.state.log_event("refused", error.reason, error.detail or slots.label(slot))
     raise error
+
+
+def claim(ctx, running, slot):
+    """Before anything is written into `slot`: make sure otadata does not select it. It does
+    while an earlier install awaits its reset, or after the bootloader fell back from a slot it
+    could not boot; bytes written there would then boot next, whatever the checks say of them.
+    otadata goes back to the running image, which is then marked valid (else the bootloader
+    would roll back from it into `slot`), and that install's record is dropped. A cut before
+    the end is a rolled-back install to the stage, or leaves `slot` as it was."""
+    if slots.label(slots.boot()) == slots.label(slot):
+        slots.set_boot(running)
+        slots.confirm()
+        ctx.state.clear_pending()
 
 
 def receive(stream, writer, length=None):

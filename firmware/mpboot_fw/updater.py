@@ -13,9 +13,10 @@ One check (docs/updater.md walks through it):
    reference time, the only value safe to raise it to (tuf.TrustedSet.safe_time_floor).
 3. Choice: tufclient.find_image: this chip and board, the configured channel, newer than the
    running image, security version not below the floor.
-4. Download: in 4 KiB blocks through install.SlotWriter into the inactive slot, each block
-   hashed against the TUF hashes on its way (tuf.FileCheck: never a byte past the TUF length);
-   resumed with a Range request after an interruption, restarted on a 200 (fetch.py).
+4. Download: in 4 KiB blocks through install.SlotWriter into the inactive slot (install.claim
+   first: otadata must not select a slot while it is written), each block hashed against the
+   TUF hashes on its way (tuf.FileCheck: never a byte past the TUF length); resumed with a
+   Range request after an interruption, restarted on a 200 (fetch.py).
 5. Install: the manifest in flash must say what the metadata said (version, security version,
    chip, board); then install.commit (verify_slot against the newest root, pending record,
    set_boot) and a reset; the boot stage runs the trial boot and confirms or rolls back.
@@ -137,6 +138,7 @@ class Update:
             return
         yield "chosen"
         slot = slots.other(running)
+        install.claim(ctx, running, slot)
         written, buf = self._download(slot)
         yield "downloaded"
         _check_manifest(image.read_manifest(slot, written), self.entry["custom"], self.chip_id, self.board)
