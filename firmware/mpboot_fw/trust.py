@@ -9,8 +9,9 @@ root's root-role signatures, and its version must be exactly one more.
 Every signature decision goes through `verify_role(keys, role, message, signatures, name)`,
 which the update client uses for timestamp, snapshot and targets metadata and the image check
 uses for firmware manifests. Only Ed25519 keys count; other key types may appear in a root (its
-structure is still checked) but never satisfy a threshold. Each authorized keyid counts once,
-and metadata carrying two signatures with the same keyid is rejected outright.
+structure is still checked) but never satisfy a threshold. Each authorized public key counts
+once, whatever keyids it is listed under, and metadata carrying two signatures with the same
+keyid is rejected outright.
 
 Expiry is not checked here: a root's own expiry does not matter while it is the anchor (spec
 5.2), and the clock belongs to the caller. `Root.expires_at` is the expiry in integer Unix
@@ -134,14 +135,14 @@ def verify_role(keys, role, message, signatures, name):
     keys: keyid -> Ed25519 public key; signatures: keyid -> signature (see collect_signatures).
     """
     keyids, threshold = role
-    counted = []
+    counted = []  # public keys, not keyids: a key listed under two keyids counts once
     for keyid in keyids:
         key = keys.get(keyid)
         sig = signatures.get(keyid)
-        # A keyid the role lists twice still counts once (roles from root are checked at load;
-        # this also covers roles a caller builds, such as delegations).
-        if key is not None and sig is not None and keyid not in counted and _ed25519_verify(key, message, sig):
-            counted.append(keyid)
+        # Two keyids name one key when their key objects differ only in an extra field (go-tuf
+        # GHSA-3633-5h82-39pq); a keyid the role lists twice is the same case.
+        if key is not None and sig is not None and key not in counted and _ed25519_verify(key, message, sig):
+            counted.append(key)
             if len(counted) >= threshold:
                 return
     raise TrustError("threshold: %d of %d %s signatures" % (len(counted), threshold, name))
