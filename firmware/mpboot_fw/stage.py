@@ -14,7 +14,8 @@ cannot read otadata's states), compared with the slot that is running:
   finds the entry still PENDING_VERIFY, aborts it and boots the previous slot.
 - pending, another slot running, and otadata no longer selecting the pending slot: the trial
   was rolled back or never started. Log "rolled-back", verify the running image, confirm it,
-  drop the record. (If otadata still selects it, the install waits for its reset: a soft
+  drop the record. If the running image fails too, the stage never switches to the abandoned
+  slot: it logs "recovery" and keeps the record (so that no later boot switches to it either). (If otadata still selects it, the install waits for its reset: a soft
   reboot, nothing to do.)
 - no pending install: a normal boot. Policy "every-boot" verifies the running image and
   confirms it; "trial-only" lets it run unchecked. An image that fails (corrupt, or below the
@@ -57,6 +58,7 @@ class _Boot:
         self.trial = False  # running a pending install that is not confirmed yet
         self.repeat = False  # ... and not for the first time
         self.accepted = False  # the running image may run
+        self.abandoned = None  # the slot of a rolled-back install: never switched to
         self.wdt = None
         self.why = None
         self.buf = bytearray(4096)
@@ -78,8 +80,11 @@ class _Boot:
         if slots.label(slots.boot()) == pending["slot"]:
             return self.normal_boot(ctx.cfg.policy == "every-boot")  # the install awaits its reset
         self.log("rolled-back", "not confirmed", pending["slot"] + " " + pending["version"])
+        self.abandoned = pending["slot"]
         ok = self.normal_boot(True)
-        ctx.state.clear_pending()
+        if ok:
+            # Kept otherwise: without it, the next boot would switch to the abandoned image.
+            ctx.state.clear_pending()
         return ok
 
     # -- trial boot ---------------------------------------------------------------------------
@@ -161,6 +166,10 @@ class _Boot:
         other = slots.other(self.running)
         name = slots.label(other)
         try:
+            if name == self.abandoned:
+                # Its trial failed or never ran: switching would run it without its health
+                # check, and its next trial would fail back here, resetting without end.
+                raise image.ImageError("rolled-back")
             m = self.verify(other)
             slots.set_boot(other)
         except (image.ImageError, OSError) as e:
