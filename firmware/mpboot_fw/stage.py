@@ -18,8 +18,8 @@ cannot read otadata's states), compared with the slot that is running:
   slot: it logs "recovery" and keeps the record (so that no later boot switches to it either). (If otadata still selects it, the install waits for its reset: a soft
   reboot, nothing to do.)
 - no pending install: a normal boot. Policy "every-boot" verifies the running image and
-  confirms it; "trial-only" lets it run unchecked. An image that fails (corrupt, or below the
-  floor) makes the stage try the other slot: verified, it is selected and the device resets;
+  confirms it; "trial-only" lets it run unchecked, unless its manifest says it is below the
+  floor. An image that fails (corrupt, or below the floor) makes the stage try the other slot: verified, it is selected and the device resets;
   otherwise "recovery" is logged and the application is held back (Recovery).
 
 docs/boot-stage.md has the reasoning for each step and every power cut.
@@ -147,6 +147,14 @@ class _Boot:
     # -- normal boot --------------------------------------------------------------------------
     def normal_boot(self, verify):
         if not verify:
+            # Unchecked, but never below the floor: when the confirmed slot no longer loads, the
+            # bootloader falls back to the older release in the other one. Its manifest is only
+            # read (a few hundred bytes; no hash, no signature), not verified.
+            try:
+                if image.read_manifest(self.running).security_version < self.ctx.state.floor:
+                    raise image.ImageError("downgrade")
+            except image.ImageError as e:
+                return self.switch(e)
             self.accepted = True
             print("mpboot: boot %d: %s runs unchecked (trial-only policy)" % (self.boot, self.label))
             return True
