@@ -5,7 +5,7 @@ and the heap, on real MicroPython (WebAssembly port; a real ESP32 differs, docs/
   one Ed25519 check of a manifest (the root's targets role), timed over many iterations in one
   run against an empty run;
 - boots on the emulated board with the real MicroPython firmware (1.5 MB signed image): a
-  normal boot with the "every-boot" policy against "trial-only" (the reference: no check), and
+  normal boot with the "every-boot" policy against "trial-only" (the reference: reads the manifest for the floor, no hash or signature), and
   a whole manual install (install boot + trial boot + first boot of the new image);
 - the full power-cut sweep of tests/test_bootstage_powercut.py: every flash operation, before,
   torn and after, from a fresh state log and from logs that compact amid the install;
