@@ -38,12 +38,11 @@ def register(subparsers):
     )
     sub = p.add_subparsers(dest="repo_command", metavar="ACTION", required=True)
 
-    q = sub.add_parser("init", help="create a repository", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="Create a repository. Without options: a working development repository "
-                       "whose missing keys are generated into KEYDIR (default DIR-keys next to DIR). With --root: "
-                       "adopt a root made by `mpboot root init`; then give the targets, snapshot and timestamp "
-                       "private keys that root names.")
-    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/ and targets/ inside)")
+    q = _action(sub, "init", help="create a repository",
+                description="Create a repository. Without options: a working development repository "
+                "whose missing keys are generated into KEYDIR (default DIR-keys next to DIR). With --root: "
+                "adopt a root made by `mpboot root init`; then give the targets, snapshot and timestamp "
+                "private keys that root names.")
     q.add_argument("--root", dest="root_file", metavar="ROOT.json", help="adopt this signed root (from `mpboot root init`)")
     q.add_argument("--key-dir", metavar="KEYDIR", help="where keys are looked for and generated (default: DIR-keys)")
     for role in layout.ROLES:
@@ -53,31 +52,25 @@ def register(subparsers):
     add_key_options(q, layout.ROLES)
     q.set_defaults(func=run_init)
 
-    q = sub.add_parser("timestamp", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       help="re-sign the timestamp (for cron)",
-                       description="Re-sign timestamp.json with a fresh expiry; also re-signs the snapshot when less than "
-                       "half its lifetime is left. Needs only the online keys.")
-    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/ and targets/ inside)")
+    q = _action(sub, "timestamp", help="re-sign the timestamp (for cron)",
+                description="Re-sign timestamp.json with a fresh expiry; also re-signs the snapshot when less than "
+                "half its lifetime is left. Needs only the online keys.")
     q.add_argument("--expires", type=duration, metavar="DURATION",
                    help="lifetime of this timestamp (default: the repository's setting)")
     add_key_options(q, ("timestamp", "snapshot"))
     q.set_defaults(func=run_timestamp)
 
-    q = sub.add_parser("renew", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       help="re-sign a role with a fresh expiry",
-                       description="Sign a new version of ROLE with a fresh expiry (and the snapshot/timestamp that "
-                       "follow from it). For root this is a new root version, signed by the root keys.")
-    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/ and targets/ inside)")
+    q = _action(sub, "renew", help="re-sign a role with a fresh expiry",
+                description="Sign a new version of ROLE with a fresh expiry (and the snapshot/timestamp that "
+                "follow from it). For root this is a new root version, signed by the root keys.")
     q.add_argument("--role", required=True, choices=layout.ROLES, help="the TUF role to change")
     q.add_argument("--expires", type=duration, metavar="DURATION", help="lifetime of this version")
     add_key_options(q, layout.ROLES)
     q.set_defaults(func=run_renew)
 
-    q = sub.add_parser("rotate", help="add or remove keys of a role, or change its threshold",
-                       description="Change ROLE's keys or threshold in a new root version (signed by a threshold of "
-                       "the current and of the new root keys), then re-sign ROLE with its new keys.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/ and targets/ inside)")
+    q = _action(sub, "rotate", help="add or remove keys of a role, or change its threshold",
+                description="Change ROLE's keys or threshold in a new root version (signed by a threshold of "
+                "the current and of the new root keys), then re-sign ROLE with its new keys.")
     q.add_argument("--role", required=True, choices=layout.ROLES, help="the TUF role to change")
     q.add_argument("--add-key", action="append", default=[], metavar="KEYFILE",
                    help="key to add (private key file, or KEYFILE.pub); repeatable")
@@ -90,22 +83,25 @@ def register(subparsers):
     add_key_options(q, layout.ROLES)
     q.set_defaults(func=run_rotate)
 
-    q = sub.add_parser("prune", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       help="stop listing all but the newest versions of each board/channel",
-                       description="Keep only the newest N versions of every board/channel in the targets metadata, "
-                       "which devices cap in size. Target files stay on disk.")
-    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/ and targets/ inside)")
+    q = _action(sub, "prune", help="stop listing all but the newest versions of each board/channel",
+                description="Keep only the newest N versions of every board/channel in the targets metadata, "
+                "which devices cap in size. Target files stay on disk.")
     q.add_argument("--keep", type=int, required=True, metavar="N", help="versions to keep per board/channel")
     add_key_options(q, ("targets", "snapshot", "timestamp"))
     q.set_defaults(func=run_prune)
 
-    q = sub.add_parser("status", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
-                       help="versions, expiries, keys, targets; checks the whole repository",
-                       description="Show every role's version, expiry and keys, and the targets; verify the root chain, "
-                       "signatures, hashes and target files as a client would. Exit status 1 when there are problems.")
-    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/ and targets/ inside)")
+    q = _action(sub, "status", help="versions, expiries, keys, targets; checks the whole repository",
+                description="Show every role's version, expiry and keys, and the targets; verify the root chain, "
+                "signatures, hashes and target files as a client would. Exit status 1 when there are problems.")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=run_status)
+
+
+def _action(sub, name, **kwargs):
+    """A `repo` action: the shared examples, and the repository directory it works on."""
+    q = sub.add_parser(name, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/ and targets/ inside)")
+    return q
 
 
 def duration(text):
