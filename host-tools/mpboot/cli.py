@@ -7,6 +7,7 @@ module prints it as one line and exits non-zero.
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -47,7 +48,14 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
-        return args.func(args) or 0
+        code = args.func(args) or 0
+        sys.stdout.flush()  # a reader that went away is seen here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # `mpboot inspect --json X | head -1`: the reader has what it wanted. Python's advice:
+        # point stdout at devnull so the exit-time flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except MpbootError as e:
         print("mpboot: error: %s" % e, file=sys.stderr)
         return e.exit_code
