@@ -244,7 +244,7 @@ def test_sign_refuses_an_image_for_another_chip(kd, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", [
     "empty", "truncated app", "text file", "signed image", "unknown board", "long version",
-    "security version too big", "negative security version", "public key", "missing key",
+    "empty version", "not a version", "security version too big", "negative security version", "public key", "missing key",
     "wrong passphrase", "no passphrase", "missing output dir", "output under a file", "missing input",
 ])
 def test_sign_bad_input_writes_nothing(kd, tmp_path, capsys, monkeypatch, case):
@@ -262,7 +262,9 @@ def test_sign_bad_input_writes_nothing(kd, tmp_path, capsys, monkeypatch, case):
         "text file": "magic check failed",
         "signed image": "already a signed image",
         "unknown board": "unknown board or chip 'esp32-99mb'",
-        "long version": "--version",
+        "long version": "is not a release version: use Semantic Versioning",
+        "empty version": "--version '' is not a release version",
+        "not a version": "--version 'not a version!' is not a release version",
         "security version too big": "--security-version must be between 0 and 4294967295",
         "negative security version": "--security-version must be between",
         "public key": "is a public key",
@@ -285,6 +287,10 @@ def test_sign_bad_input_writes_nothing(kd, tmp_path, capsys, monkeypatch, case):
         args[args.index("esp32-4mb")] = "esp32-99mb"
     elif case == "long version":
         args[args.index("1.0.0")] = "v" * 33
+    elif case == "empty version":
+        args[args.index("1.0.0")] = ""
+    elif case == "not a version":
+        args[args.index("1.0.0")] = "not a version!"
     elif case == "security version too big":
         args[args.index(1)] = 2**32
     elif case == "negative security version":

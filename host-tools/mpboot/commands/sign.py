@@ -6,7 +6,7 @@ import json
 from mpboot import anchor, keys, signing
 from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write, read_input
-from mpboot_fw import image
+from mpboot_fw import image, version as versions
 from mpboot_fw.blockdev import BytesDevice
 
 ORDER = 30
@@ -40,7 +40,9 @@ def register(subparsers):
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="signed image to write")
     p.add_argument("--key", action="append", required=True, metavar="KEYFILE",
                    help="private signing key (repeatable: one signature per key)")
-    p.add_argument("--version", required=True, metavar="V", help="human version, up to 32 bytes (e.g. 1.0.0)")
+    p.add_argument("--version", required=True, metavar="V",
+                   help="release version, Semantic Versioning, up to 32 bytes (1.0.0, 1.1.0-rc.1): devices and "
+                   "the repository order releases by it")
     p.add_argument("--security-version", required=True, type=int, metavar="N",
                    help="monotonic security version for anti-rollback (0..4294967295)")
     p.add_argument("--board", required=True, metavar="B", help="board name from boards/, or esp32/esp32s3/esp32c3")
@@ -51,6 +53,13 @@ def register(subparsers):
 
 
 def run(args):
+    try:
+        versions.parse(args.version)
+    except ValueError:
+        # Checked here, not first at publish: a device orders releases by this field, and an
+        # image it cannot order would be refused by every repository and never offered.
+        raise MpbootError("--version %r is not a release version: use Semantic Versioning, up to 32 bytes "
+                          "(for example 1.0.0 or 1.1.0-rc.1)" % args.version) from None
     chip_id, board = signing.resolve_board(args.board)
     passphrase = keys.passphrase_from_env(args.passphrase_env)
     private_keys = [keys.load_private_key(path, passphrase) for path in args.key]
