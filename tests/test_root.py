@@ -109,3 +109,17 @@ def test_root_show_rejects_a_tampered_root(kd, capsys):
     fails(capsys, "root", "show", out, match="not a valid signed root: threshold: 0 of 1 root signatures")
     (kd / "empty.json").write_bytes(b"")
     fails(capsys, "root", "show", kd / "empty.json", match="root: not JSON")
+
+
+def test_a_deeply_nested_root_is_one_error_line(kd, capsys):
+    # CPython's json.loads raised RecursionError on it (a traceback); it is refused by syntax now.
+    deep = kd / "deep.json"
+    deep.write_bytes(b'{"signed":' + b"[" * 100000 + b"]" * 100000 + b',"signatures":[]}')
+    image = kd / "app.mpb"
+    image.write_bytes(b"\0" * 64)
+    match = "root: not JSON (json: nested deeper than"
+    fails(capsys, "root", "show", deep, match=match)
+    fails(capsys, "verify", "--root", deep, image, match=match)
+    fails(capsys, "inspect", image, "--root", deep, match=match)
+    fails(capsys, "sign", "--key", kd / "release1.pem", "--version", "1.0.0", "--security-version", 1,
+          "--board", "esp32-4mb", "--root", deep, image, "-o", kd / "out.mpb", match=match)

@@ -9,7 +9,32 @@ MicroPython's json.loads turns an escaped surrogate pair (`\\ud83d\\ude00`, whic
 python-tuf's ASCII-only output writes any character above U+FFFF) into two 3-byte surrogate
 sequences instead of one character; `encode` joins them into the 4-byte UTF-8 CPython produces,
 and refuses a lone surrogate as CPython does.
+
+`check_syntax` is the gate in front of json.loads: MicroPython's parser accepts text CPython's
+refuses (missing separators, unquoted or integer keys, trailing bytes, leading zeros, raw control
+characters, unknown escapes), and deep nesting ends in RecursionError on one runtime and
+"pystack exhausted" on the other, at different depths. Text that passes it parses to the same
+value on both runtimes (escaped surrogates aside, see above).
 """
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+# CPython refuses to convert an integer of more digits (sys.int_info.default_max_str_digits);
+# MicroPython has no such limit.
+_INT_DIGITS = const(4300)
+# Parser states: what may come next.
+_VALUE = const(0)
+_VALUE_OR_CLOSE = const(1)  # after "["
+_KEY = const(2)  # after "," in an object
+_KEY_OR_CLOSE = const(3)  # after "{"
+_COLON = const(4)
+_NEXT = const(5)  # after a value: ",", the container's close, or the end of the text
 
 
 def encode(obj):
@@ -117,3 +142,190 @@ def _encode(obj, out):
         out("}")
     else:
         raise ValueError("cjson: cannot encode " + type(obj).__name__)
+
+
+def check_syntax(data, max_depth):
+    """Raise ValueError unless `data` (bytes-like or str) is exactly one JSON value (RFC 8259,
+    UTF-8, optional whitespace around it, no NaN/Infinity, no byte order mark) with at most
+    `max_depth` arrays and objects open at once.
+
+    Iterative, and walks a memoryview by index: its only allocations are that view and a
+    `max_depth`-byte stack, whatever the size of the text.
+    """
+    if isinstance(data, str):
+        try:
+            data = data.encode()
+        except UnicodeError:  # a lone surrogate in a CPython str
+            raise ValueError("json: not UTF-8")
+    mv = memoryview(data)
+    n = len(mv)
+    in_object = bytearray(max_depth)  # per open container: 1 object, 0 array
+    depth = 0
+    state = _VALUE
+    i = 0
+    while True:
+        while i < n:
+            c = mv[i]
+            if c != 0x20 and c != 0x0A and c != 0x0D and c != 0x09:
+                break
+            i += 1
+        if i >= n:
+            if state == _NEXT and depth == 0:
+                return
+            raise ValueError("json: unexpected end")
+        c = mv[i]
+        if state == _NEXT:
+            if depth == 0:
+                raise ValueError("json: extra data at %d" % i)
+            obj = in_object[depth - 1]
+            if c == 0x2C:  # ,
+                state = _KEY if obj else _VALUE
+            elif c == (0x7D if obj else 0x5D):  # } or ]
+                depth -= 1
+            else:
+                raise ValueError("json: expected , or close at %d" % i)
+            i += 1
+        elif state == _COLON:
+            if c != 0x3A:
+                raise ValueError("json: expected : at %d" % i)
+            state = _VALUE
+            i += 1
+        elif state == _KEY or state == _KEY_OR_CLOSE:
+            if c == 0x7D and state == _KEY_OR_CLOSE:
+                depth -= 1
+                state = _NEXT
+                i += 1
+            elif c == 0x22:
+                i = _string_end(mv, i + 1, n)
+                state = _COLON
+            else:
+                raise ValueError("json: expected string key at %d" % i)
+        elif c == 0x5D and state == _VALUE_OR_CLOSE:
+            depth -= 1
+            state = _NEXT
+            i += 1
+        elif c == 0x5B or c == 0x7B:  # [ {
+            if depth >= max_depth:
+                raise ValueError("json: nested deeper than %d" % max_depth)
+            in_object[depth] = c == 0x7B
+            depth += 1
+            state = _KEY_OR_CLOSE if c == 0x7B else _VALUE_OR_CLOSE
+            i += 1
+        else:
+            if c == 0x22:
+                i = _string_end(mv, i + 1, n)
+            elif c == 0x2D or 0x30 <= c <= 0x39:  # - or a digit
+                i = _number_end(mv, i, n)
+            elif c == 0x74:
+                i = _word_end(mv, i, n, b"true")
+            elif c == 0x66:
+                i = _word_end(mv, i, n, b"false")
+            elif c == 0x6E:
+                i = _word_end(mv, i, n, b"null")
+            else:
+                raise ValueError("json: unexpected byte at %d" % i)
+            state = _NEXT
+
+
+def _word_end(mv, i, n, word):
+    end = i + len(word)
+    if end > n:
+        raise ValueError("json: bad literal at %d" % i)
+    for k in range(len(word)):
+        if mv[i + k] != word[k]:
+            raise ValueError("json: bad literal at %d" % i)
+    return end
+
+
+def _digits_end(mv, i, n):
+    start = i
+    while i < n and 0x30 <= mv[i] <= 0x39:
+        i += 1
+    if i == start:
+        raise ValueError("json: bad number at %d" % i)
+    return i
+
+
+def _number_end(mv, i, n):
+    if mv[i] == 0x2D:
+        i += 1
+    start = i
+    if i < n and mv[i] == 0x30:  # a leading 0 stands alone: "01" leaves "1" as extra data
+        i += 1
+    else:
+        i = _digits_end(mv, i, n)
+    integer = i - start
+    fraction = i < n and mv[i] == 0x2E
+    if fraction:
+        i = _digits_end(mv, i + 1, n)
+    exponent = i < n and (mv[i] == 0x65 or mv[i] == 0x45)
+    if exponent:
+        i += 1
+        if i < n and (mv[i] == 0x2B or mv[i] == 0x2D):
+            i += 1
+        i = _digits_end(mv, i, n)
+    if integer > _INT_DIGITS and not fraction and not exponent:
+        raise ValueError("json: integer over %d digits" % _INT_DIGITS)
+    return i
+
+
+def _string_end(mv, i, n):
+    """The index after the closing quote of the string whose body starts at i."""
+    while i < n:
+        c = mv[i]
+        if c == 0x22:
+            return i + 1
+        if c < 0x20:
+            raise ValueError("json: control character in string at %d" % i)
+        if c == 0x5C:  # backslash
+            i += 1
+            c = mv[i] if i < n else 0
+            if c == 0x75:  # u: four hex digits
+                if i + 4 >= n:
+                    break
+                for k in range(i + 1, i + 5):
+                    h = mv[k] | 0x20  # lower case for letters
+                    if not (0x30 <= h <= 0x39 or 0x61 <= h <= 0x66):
+                        raise ValueError("json: bad \\u escape at %d" % i)
+                i += 5
+            elif c == 0x22 or c == 0x5C or c == 0x2F or c == 0x62 or c == 0x66 or c == 0x6E or c == 0x72 or c == 0x74:
+                i += 1
+            else:
+                raise ValueError("json: bad escape at %d" % i)
+        elif c < 0x80:
+            i += 1
+        else:
+            i = _utf8_end(mv, i, c, n)
+    raise ValueError("json: unterminated string")
+
+
+def _utf8_end(mv, i, c, n):
+    # RFC 3629, as CPython's decoder: no overlong forms, no surrogates (ED A0..BF), nothing past
+    # U+10FFFF. MicroPython's str takes some of these.
+    lo = 0x80
+    hi = 0xBF
+    if 0xC2 <= c <= 0xDF:
+        count = 1
+    elif 0xE0 <= c <= 0xEF:
+        count = 2
+        if c == 0xE0:
+            lo = 0xA0
+        elif c == 0xED:
+            hi = 0x9F
+    elif 0xF0 <= c <= 0xF4:
+        count = 3
+        if c == 0xF0:
+            lo = 0x90
+        elif c == 0xF4:
+            hi = 0x8F
+    else:
+        raise ValueError("json: not UTF-8 at %d" % i)
+    if i + count >= n:
+        raise ValueError("json: not UTF-8 at %d" % i)
+    for k in range(i + 1, i + 1 + count):
+        b = mv[k]
+        if not lo <= b <= hi:
+            raise ValueError("json: not UTF-8 at %d" % i)
+        lo = 0x80
+        hi = 0xBF
+    return i + 1 + count

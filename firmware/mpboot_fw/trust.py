@@ -26,6 +26,10 @@ from mpboot_fw import cjson
 from mpboot_fw.ed25519 import verify as _ed25519_verify
 
 ROLE_NAMES = ("root", "snapshot", "targets", "timestamp")
+# Arrays and objects open at once in metadata. TUF's own structure needs 6 (delegations: the
+# document, signed, delegations, roles [], a role, paths []); the rest is room for the custom
+# fields of targets. It also bounds the recursion of cjson.encode over what was parsed.
+MAX_DEPTH = 16
 _TIME_PATTERN = "0000-00-00T00:00:00Z"
 
 
@@ -77,9 +81,12 @@ def load_envelope(data, type_name):
     The signed bytes are canonical (signed_bytes), so pretty-printed metadata verifies too.
     """
     try:
+        # Syntax and depth first: json.loads alone accepts on MicroPython what CPython refuses,
+        # and nesting it cannot handle ends in a different error on each runtime.
+        cjson.check_syntax(data, MAX_DEPTH)
         doc = json.loads(data)
-    except ValueError:
-        raise TrustError(type_name + ": not JSON")
+    except ValueError as e:
+        raise TrustError(type_name + ": not JSON (" + str(e) + ")")
     if not isinstance(doc, dict):
         raise TrustError(type_name + ": not an object")
     signed = doc.get("signed")

@@ -327,9 +327,6 @@ def _envelope(data, type_name, cap):
         return trust.load_envelope(data, type_name)
     except TrustError as e:
         raise BadMetadata(str(e))
-    except RuntimeError:
-        # Nesting deeper than the parser or encoder recurses: not metadata we can use.
-        raise BadMetadata(type_name + ": too deep")
 
 
 def _parse_root(signed):

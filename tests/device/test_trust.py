@@ -170,8 +170,8 @@ def test_structure_is_checked_strictly():
 
 def test_envelopes_that_are_not_metadata():
     for data, expected in (
-        (b"", "root: not JSON"),
-        (b"\xff\xfe", "root: not JSON"),
+        (b"", "root: not JSON (json: unexpected end)"),
+        (b"\xff\xfe", "root: not JSON (json: unexpected byte at 0)"),
         (b"[1]", "root: not an object"),
         (b"{}", "root: no signed/signatures"),
         (b'{"signed": {"_type": "root"}, "signatures": {}}', "root: no signed/signatures"),
