@@ -131,6 +131,8 @@ def test_other_chips(tmp_path, firmware):
     (dict(app="missing.bin"), "not found"),
     (dict(app="garbage"), "does not start with an ESP-IDF app"),
     (dict(app="c3"), "ESP-IDF app for esp32"),
+    (dict(app="truncated"), "(image too long check failed)"),
+    (dict(app="truncated", root=str(DATA / "root.json")), "(image too long check failed)"),
     (dict(firmware=None), "no bootloader"),
     (dict(firmware="garbage"), "not a merged firmware download"),
     (dict(root="garbage"), "not a valid signed root"),
@@ -140,6 +142,7 @@ def test_other_chips(tmp_path, firmware):
 def test_bad_inputs_get_one_line_and_no_output(tmp_path, firmware, capsys, change, message):
     (tmp_path / "garbage").write_bytes(b"\x00" * 5000)
     (tmp_path / "c3").write_bytes(appbuilder.build(chip_id=5))
+    (tmp_path / "truncated").write_bytes((DATA / "image.mpb").read_bytes()[:3000])  # inside the app's segments
     opts = dict(board="esp32-4mb", app=str(DATA / "image.mpb"), firmware=str(firmware), root=None, files=None)
     opts.update({k: (str(tmp_path / v) if v and k != "board" else v) for k, v in change.items()})
     args = ["flash-image", "-o", str(tmp_path / "out.bin")]

@@ -112,7 +112,7 @@ def _app_and_bootloader(app, firmware, board):
     if len(app) > slot.size:
         raise MpbootError("--app is %d bytes, larger than %s (%d bytes)" % (len(app), slot.name, slot.size))
     try:
-        appimage.validate(BytesDevice(app), slot.size, board.chip_id)
+        appimage.validate(BytesDevice(app), len(app), board.chip_id)  # a truncated file ends the image
     except appimage.AppImageError as e:
         raise MpbootError("--app does not start with an ESP-IDF app for %s that the bootloader accepts (%s check "
                           "failed): give the signed image of a firmware for this board" % (board.chip, e)) from None
