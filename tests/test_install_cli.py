@@ -87,6 +87,8 @@ def test_refusal_is_one_error_line_with_the_devices_reason(made, flash, tmp_path
     (["install", "--flash", "IMAGE", "IMAGE"], "matches no board in boards/"),
     (["install", "--flash", "FLASH", "IMAGE", "--board", "esp32s3-8mb"], "but board esp32s3-8mb has 8388608 bytes"),
     (["install", "--flash", "FLASH", "IMAGE", "--timeout", "0"], "--timeout must be more than 0 seconds"),
+    (["install", "--flash", "BLANK", "IMAGE", "--board", "esp32-4mb"],
+     "has no usable mpboot state (no state: format the partition): make it with mpboot flash-image --root"),
     (["install", "--port", "/dev/null", "IMAGE", "--baud", "0"], "--baud must be a positive number"),
     (["device-files", "--board", "esp32-4mb", "--health", "nocolon", "-o", "out"], "health must be module:function"),
     (["device-files", "--board", "esp32-4mb", "--health-ms", "10", "-o", "out"], "health_ms must be an integer from 1000"),
@@ -95,6 +97,8 @@ def test_refusal_is_one_error_line_with_the_devices_reason(made, flash, tmp_path
 ])
 def test_bad_input(made, flash, tmp_path, monkeypatch, capsys, args, match):
     monkeypatch.chdir(tmp_path)
-    args = [str(flash) if a == "FLASH" else str(made / "v2.mpb") if a == "IMAGE" else a for a in args]
+    (tmp_path / "blank.bin").write_bytes(b"\xff" * 4 * 1024 * 1024)  # erased flash: no state partition contents
+    names = {"FLASH": str(flash), "IMAGE": str(made / "v2.mpb"), "BLANK": str(tmp_path / "blank.bin")}
+    args = [names.get(a, a) for a in args]
     clihelp.fails(capsys, *args, match=match)
     assert not (tmp_path / "out").exists()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from mpboot import boards
 from mpboot.emulator.partition import FlashPartition
+from mpboot.errors import MpbootError
 from mpboot_fw import statelog
 
 SERVICE = "serial"
@@ -61,7 +62,12 @@ class Result:
 def state_events(flash, board):
     """(boot counter, events, floor) of the state log in `flash`."""
     part = board.partition(boards.STATE_PARTITION)
-    st = statelog.load(FlashPartition(flash, part.offset, part.size))
+    try:
+        st = statelog.load(FlashPartition(flash, part.offset, part.size))
+    except statelog.StateError as e:
+        # Without a state there is no trust anchor: the device's installer refuses everything.
+        raise MpbootError("the flash image has no usable mpboot state (%s): make it with mpboot flash-image "
+                          "--root ROOT.json, or provision the board (mpboot provision)" % e) from None
     return st.boot_count, list(st.events()), st.floor
 
 
