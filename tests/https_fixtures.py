@@ -60,6 +60,7 @@ class Behaviour:
     status: int = None  # answer this status with a short body instead of the file
     ignore_range: bool = False  # answer a Range request with 200 and the whole file
     cut: int = None  # close the connection after this many body bytes
+    clean_cut: bool = False  # end a cut with a TLS close_notify: a clean end, not a dropped one
     length: object = "auto"  # Content-Length to claim: "auto", a number, or None (omit)
     content_range: str = None  # Content-Range to claim instead of the true one
     extra: int = 0  # bytes to send after the body (beyond the claimed length)
@@ -167,7 +168,7 @@ class HttpsServer:
         self._send(tls, b"\xee" * b.extra, b, deadline)
         while b.endless and not self._stop.is_set():
             self._send(tls, b"\xee" * 4096, b, deadline)
-        if b.cut is None:
+        if b.cut is None or b.clean_cut:
             tls.unwrap()  # a clean end (close_notify); a cut just drops the connection
 
     def _send(self, tls, data, b, deadline):

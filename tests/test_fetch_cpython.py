@@ -118,6 +118,77 @@ def test_200_instead_of_206_cut_again_then_resumed(pki, server):
     assert sink.resets == 1 and sink.data == PAYLOAD
 
 
+def slot_writer():
+    """The updater's real flash sink: it refuses a block after a short one."""
+    from mpboot_fw.install import SlotWriter
+    from nor_ram import NorRam
+
+    class Slot(NorRam):
+        def info(self):  # esp32.Partition's: size in [3]
+            return (0, 0, 0, len(self.mem), "ota_1", False)
+
+    return SlotWriter(Slot(blocks=len(PAYLOAD) // 4096 + 1))
+
+
+def written(writer):
+    return bytes(writer.slot.mem[:writer.written])
+
+
+@pytest.mark.parametrize("cut", [10_000, 4095, 8193])
+def test_clean_end_without_length_mid_block_resumes_on_a_block_boundary(pki, server, cut):
+    # No Content-Length and a clean TLS close: the body may be whole or cut, only the expected
+    # length tells. The partial block is not delivered; the resume asks for it again.
+    server.plan = [Behaviour(length=None, cut=cut, clean_cut=True)]
+    writer = slot_writer()
+    fetcher(pki).download(server.url(IMG), writer, len(PAYLOAD))
+    assert written(writer) == PAYLOAD
+    assert [r["range"] for r in server.requests] == [None, cut // 4096 * 4096 or None]
+
+
+def test_206_ending_before_the_file_mid_block_resumes_on_a_block_boundary(pki, server):
+    n = len(PAYLOAD)
+    server.plan = [Behaviour(cut=10_000),
+                   Behaviour(content_range="bytes 8192-12999/%d" % n, length=4808, cut=4808, clean_cut=True)]
+    writer = slot_writer()
+    fetcher(pki).download(server.url(IMG), writer, n)
+    assert written(writer) == PAYLOAD
+    assert [r["range"] for r in server.requests] == [None, 8192, 12288]
+
+
+def test_short_last_block_without_length_is_the_end_of_the_file(pki, server):
+    # The same clean end, at the length the TUF entry gives: the short block is the file's last.
+    server.plan = [Behaviour(length=None)]
+    writer = slot_writer()
+    fetcher(pki).download(server.url(IMG), writer, len(PAYLOAD))
+    assert written(writer) == PAYLOAD and len(server.requests) == 1
+
+
+def test_clean_ends_short_of_a_block_exhaust_the_retries(pki, server):
+    server.default = Behaviour(length=None, cut=3000, clean_cut=True)
+    sink = Sink()
+    assert reason(fetcher(pki, retries=2).download, server.url(IMG), sink, len(PAYLOAD)) == "closed"
+    assert len(server.requests) == 3 and sink.data == b""
+
+
+def test_document_without_length_dropped_without_close_notify_is_retried(pki, server):
+    # A TCP close with no TLS close_notify may be anyone's (an injected FIN): not an end of
+    # the body. MicroPython's mbedtls reports it as an error; CPython must too.
+    doc = FILES["/metadata/timestamp.json"]
+    server.plan = [Behaviour(length=None, cut=5)]
+    buf = bytearray(1024)
+    f = fetcher(pki)
+    assert bytes(buf[:f.fetch_into(server.url("/metadata/timestamp.json"), buf)]) == doc
+    assert len(server.requests) == 2 and f.sleeps == [1000]
+
+
+def test_document_without_length_ends_at_close_notify(pki, server):
+    doc = FILES["/metadata/timestamp.json"]
+    server.plan = [Behaviour(length=None)]
+    buf = bytearray(1024)
+    assert bytes(buf[:fetcher(pki).fetch_into(server.url("/metadata/timestamp.json"), buf)]) == doc
+    assert len(server.requests) == 1
+
+
 def test_range_ignored_without_a_resettable_sink(pki, server):
     server.plan = [Behaviour(ignore_range=True)]
 

@@ -27,10 +27,15 @@ What a hostile server or network can and cannot do to the device:
   the trust decision to a host nobody configured.
 - Retries are bounded: at most `retries` failed attempts in a row without progress, each after
   an exponential backoff, and at most `attempts` requests in all.
+- Truncate a body: a body without Content-Length ends only at a TLS close_notify; a TCP close
+  without one (anyone on the path can send a FIN) is "closed", on both runtimes.
 
-The sink gets the body in blocks of `block` bytes (the last one may be shorter) as a memoryview
-into one reused buffer: it must consume the data before returning. Resumes start at a multiple
-of `block`, so a flash writer behind the sink only ever sees whole blocks.
+The sink gets the body in blocks of `block` bytes as a memoryview into one reused buffer: it
+must consume the data before returning. In a download only the file's last block (at
+`length`) may be shorter: a body that ends cleanly mid-block before `length` (a clean close
+where there was no Content-Length, a 206 covering less than the rest) may be a cut, so its
+partial block is dropped and the resume starts at the last whole block. Resumes therefore
+start at a multiple of `block`, and a flash writer behind the sink only ever sees whole blocks.
 """
 
 import select
@@ -80,6 +85,9 @@ if sys.implementation.name == "micropython":
     def _handshake(s):
         return 0
 
+    def _wrap(ctx, raw, host):
+        return ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+
     def _why(e, default):
         n = e.errno if isinstance(e, OSError) else None
         if isinstance(e, ValueError) or n == _MBEDTLS_CERT_VERIFY_FAILED:
@@ -109,6 +117,12 @@ else:
             return s.send(mv)
         except _WOULD_BLOCK:
             return None
+
+    def _wrap(ctx, raw, host):
+        # A close without close_notify is an error, as in mbedtls: whoever can inject a TCP
+        # FIN must not be able to end a body of unknown length early.
+        return ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False,
+                               suppress_ragged_eofs=False)
 
     def _handshake(s):
         """0 when done, else the poll event to wait for."""
@@ -201,7 +215,7 @@ class Fetcher:
                                        "Range: bytes=%d-\r\n" % offset if offset else "", self._auth))
             head, end = self._read_head()
             body = self._check_head(head, sink, limit, exact)
-            self._body(sink, head, end, body, limit)
+            self._body(sink, head, end, body, limit, exact)
         finally:
             self._close()
         return self.got
@@ -251,7 +265,7 @@ class Fetcher:
             raw.settimeout(self.timeout_ms / 1000)
             raw.connect(ai[-1])
             raw.setblocking(False)
-            self._s = self._ctx.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+            self._s = _wrap(self._ctx, raw, host)
         except (OSError, ValueError) as e:
             raw.close()
             raise FetchError(_why(e, "connect"))
@@ -391,9 +405,14 @@ class Fetcher:
                 raise FetchError("too-short")
         return clen
 
-    def _body(self, sink, head, end, clen, limit):
+    def _body(self, sink, head, end, clen, limit, exact):
         """Stream the body into the sink in whole blocks; never read past its length or the
-        limit (a body of unknown length may run one byte over, which fails it)."""
+        limit (a body of unknown length may run one byte over, which fails it).
+
+        With `exact`, a short block is delivered only when it ends the resource at `limit`.
+        A body may end cleanly before that (a close-delimited body cut by a clean close, a
+        206 covering less than the rest): its partial block is dropped, so the resume starts
+        at a block boundary and asks for those bytes again."""
         buf = self._buf
         mv = self._mv
         blk = len(buf)
@@ -417,7 +436,7 @@ class Fetcher:
             got += n
         if self.got + pos > limit:
             raise FetchError("too-long")
-        if pos:
+        if pos == blk or pos and not (exact and self.got + pos < limit):
             self._deliver(sink, mv if pos == blk else mv[:pos], pos)
 
     def _deliver(self, sink, data, n):
