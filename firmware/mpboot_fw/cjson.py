@@ -35,6 +35,9 @@ _KEY = const(2)  # after "," in an object
 _KEY_OR_CLOSE = const(3)  # after "{"
 _COLON = const(4)
 _NEXT = const(5)  # after a value: ",", the container's close, or the end of the text
+# 1 for a byte that stands for itself inside a string (printable ASCII but quote and backslash):
+# one lookup per byte of keyids, hashes and signatures, most of any metadata.
+_PLAIN = bytes(1 if 0x20 <= c < 0x80 and c != 0x22 and c != 0x5C else 0 for c in range(256))
 
 
 def encode(obj):
@@ -271,8 +274,12 @@ def _number_end(mv, i, n):
 
 def _string_end(mv, i, n):
     """The index after the closing quote of the string whose body starts at i."""
+    plain = _PLAIN
     while i < n:
         c = mv[i]
+        if plain[c]:
+            i += 1
+            continue
         if c == 0x22:
             return i + 1
         if c < 0x20:
@@ -292,8 +299,6 @@ def _string_end(mv, i, n):
                 i += 1
             else:
                 raise ValueError("json: bad escape at %d" % i)
-        elif c < 0x80:
-            i += 1
         else:
             i = _utf8_end(mv, i, c, n)
     raise ValueError("json: unterminated string")
