@@ -97,3 +97,20 @@ def test_status_exit_code_on_problems(tmp_path, capsys, monkeypatch):
     (tmp_path / "repo" / "metadata" / "root.json").write_bytes(b"{}")
     code, out, _ = run(capsys, "repo", "status", "repo")
     assert code == 1 and "PROBLEM: root.json is not a copy of 1.root.json" in out
+
+
+@pytest.mark.parametrize("prepared_keys", [False, True], ids=["new-key-dir", "existing-key-dir"])
+def test_failed_init_leaves_no_keys_behind(tmp_path, capsys, monkeypatch, prepared_keys):
+    # The keys are generated before the repository directory is made: when that fails (here the
+    # path is a file), the new private keys must not stay on disk, and a key directory the user
+    # had keeps exactly what it held.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "repo").write_text("a file, not a directory\n")
+    if prepared_keys:
+        (tmp_path / "repo-keys").mkdir()
+        (tmp_path / "repo-keys" / "notes.txt").write_text("mine\n")
+    before = tree(tmp_path)
+    code, _, err = run(capsys, "repo", "init", "repo")
+    assert code == 1 and err.count("\n") == 1 and "cannot create repository directory" in err, err
+    assert tree(tmp_path) == before
+    assert (tmp_path / "repo-keys").exists() == prepared_keys

@@ -45,18 +45,26 @@ def init_repository(repo_dir, key_dir=None, given=None, thresholds=None, lifetim
         if n < 1:
             raise MpbootError("--%s-threshold must be at least 1" % role)
     generated = []
-    if root_file is not None:
-        if thresholds:
-            raise MpbootError("thresholds come from the adopted root: drop the --*-threshold options")
-        root_md = _adopt_root(root_file)
-        files = _files_for_adopted_root(root_md.signed, given, key_dir, passphrase)
-    else:
-        files = {}
-        for role in layout.ROLES:
-            files[role] = given.get(role) or _existing(key_dir, role) or _generate(key_dir, role, thresholds.get(role, 1), passphrase, generated)
-        root_md = _new_root(files, thresholds, conf.lifetimes["root"], passphrase, now)
-    keyring = KeyRing(repo_dir, conf, {role: files[role] for role in layout.ROLES if role != "root"}, passphrase)
-    _commit_version_one(repo_dir, conf, keyring, root_md, now)
+    made_key_dir = not key_dir.exists()
+    try:
+        if root_file is not None:
+            if thresholds:
+                raise MpbootError("thresholds come from the adopted root: drop the --*-threshold options")
+            root_md = _adopt_root(root_file)
+            files = _files_for_adopted_root(root_md.signed, given, key_dir, passphrase)
+        else:
+            files = {}
+            for role in layout.ROLES:
+                files[role] = (given.get(role) or _existing(key_dir, role)
+                               or _generate(key_dir, role, thresholds.get(role, 1), passphrase, generated))
+            root_md = _new_root(files, thresholds, conf.lifetimes["root"], passphrase, now)
+        keyring = KeyRing(repo_dir, conf, {role: files[role] for role in layout.ROLES if role != "root"}, passphrase)
+        _commit_version_one(repo_dir, conf, keyring, root_md, now)
+    except BaseException:
+        # Keys made for a repository that was not created would be secrets with no use, left
+        # on disk (unencrypted without a passphrase): nothing of a failed init stays behind.
+        _remove_generated(generated, key_dir if made_key_dir else None)
+        raise
     for role in layout.ROLES:
         for path in files[role]:
             keyid = keymod.tuf_key(keymod.load_public_key(path, passphrase)).keyid
@@ -99,6 +107,20 @@ def _generate(key_dir, role, count, passphrase, generated):
         keymod.generate_keypair(path, passphrase)
         generated.append(path)
     return paths
+
+
+def _remove_generated(paths, key_dir):
+    for path in paths:
+        for name in (path, keymod.public_path(path)):
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
+    if key_dir is not None:
+        try:
+            key_dir.rmdir()  # only when empty: it held nothing but what this init made
+        except OSError:
+            pass
 
 
 def _new_root(files, thresholds, lifetime, passphrase, now):
