@@ -244,7 +244,8 @@ def test_sign_refuses_an_image_for_another_chip(kd, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", [
     "empty", "truncated app", "text file", "signed image", "unknown board", "long version",
-    "empty version", "not a version", "security version too big", "negative security version", "public key", "missing key",
+    "empty version", "not a version", "larger than the slot", "larger than any board's slot",
+    "security version too big", "negative security version", "public key", "missing key",
     "wrong passphrase", "no passphrase", "missing output dir", "output under a file", "missing input",
 ])
 def test_sign_bad_input_writes_nothing(kd, tmp_path, capsys, monkeypatch, case):
@@ -264,6 +265,8 @@ def test_sign_bad_input_writes_nothing(kd, tmp_path, capsys, monkeypatch, case):
         "unknown board": "unknown board or chip 'esp32-99mb'",
         "long version": "is not a release version: use Semantic Versioning",
         "empty version": "--version '' is not a release version",
+        "larger than the slot": "larger than the 1572864-byte app slot of board esp32-4mb: no device could install",
+        "larger than any board's slot": "larger than the 1572864-byte app slot of board esp32-4mb",
         "not a version": "--version 'not a version!' is not a release version",
         "security version too big": "--security-version must be between 0 and 4294967295",
         "negative security version": "--security-version must be between",
@@ -287,6 +290,11 @@ def test_sign_bad_input_writes_nothing(kd, tmp_path, capsys, monkeypatch, case):
         args[args.index("esp32-4mb")] = "esp32-99mb"
     elif case == "long version":
         args[args.index("1.0.0")] = "v" * 33
+    elif case in ("larger than the slot", "larger than any board's slot"):
+        # A valid app that fits the slot by itself, but not with mpboot's sector and manifest.
+        src.write_bytes(appbuilder.build(data_segments=(0x180000 - 0x2000,)))
+        if case == "larger than any board's slot":
+            args[args.index("esp32-4mb")] = "esp32"  # chip-wide: every esp32 board must take it
     elif case == "empty version":
         args[args.index("1.0.0")] = ""
     elif case == "not a version":

@@ -114,3 +114,20 @@ def test_failed_init_leaves_no_keys_behind(tmp_path, capsys, monkeypatch, prepar
     assert code == 1 and err.count("\n") == 1 and "cannot create repository directory" in err, err
     assert tree(tmp_path) == before
     assert (tmp_path / "repo-keys").exists() == prepared_keys
+
+
+def test_publish_refuses_an_image_larger_than_its_boards_slot(tmp_path, capsys, monkeypatch):
+    # Published, it would head its channel and every device would refuse it on every check.
+    # `mpboot sign` already refuses to make one; here it was signed with the library.
+    from mpboot import keys, signing
+
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "repo", "init", "repo")[0] == 0
+    app = appbuilder.build(data_segments=(0x180000 - 0x2000,))
+    key = keys.load_private_key(tmp_path / "repo-keys" / "targets.pem")
+    (tmp_path / "big.mpb").write_bytes(signing.sign_app(app, [key], "1.0.0", 1, 0, "esp32-4mb"))
+    before = tree(tmp_path / "repo")
+    code, _, err = run(capsys, "publish", "repo", "big.mpb", "--channel", "stable")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "larger than the 1572864-byte app slot of board esp32-4mb: no device could install it" in err
+    assert tree(tmp_path / "repo") == before

@@ -83,6 +83,28 @@ def load_board(name):
         raise MpbootError("board file %s is malformed: %s" % (path, e)) from None
 
 
+def slot_room(board_name, chip_id):
+    """(bytes, board name) of the smallest app slot an image signed for `board_name` ("": any
+    board with chip `chip_id`) has to fit, over the boards in boards/; None when none matches.
+    A larger image can be signed and published but never installed: every device refuses it."""
+    names = [board_name] if board_name else list_boards()
+    rooms = []
+    for name in names:
+        board = load_board(name)
+        if board.chip_id == chip_id and board.app_slots:
+            rooms.append((min(p.size for p in board.app_slots), board.name))
+    return min(rooms) if rooms else None
+
+
+def check_fits(length, board_name, chip_id, what):
+    """Raise MpbootError when an image of `length` bytes fits no app slot of its board(s)."""
+    room = slot_room(board_name, chip_id)
+    if room is not None and length > room[0]:
+        raise MpbootError("%s is %d bytes, larger than the %d-byte app slot of board %s: no device could install "
+                          "it; build a smaller firmware (or use a board with larger OTA slots)"
+                          % (what, length, room[0], room[1]))
+
+
 def match_image(image):
     """The board whose flash size and partition table a whole-flash image has, else None."""
     table = bytes(image[pt.TABLE_OFFSET:pt.TABLE_OFFSET + pt.TABLE_MAX_LEN])

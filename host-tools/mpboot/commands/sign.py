@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from mpboot import anchor, keys, signing
+from mpboot import anchor, boards, keys, signing
 from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write, read_input
 from mpboot_fw import image, version as versions
@@ -67,6 +67,7 @@ def run(args):
     source = signing.load_app(read_input(args.input), chip_id=chip_id, what=args.input)
     data = signing.sign_app(source.app, private_keys, args.version, args.security_version, chip_id, board,
                             secure_boot_sector=source.secure_boot_sector)
+    boards.check_fits(len(data), board, chip_id, "the signed image")
     if root is not None:
         try:
             signing.verify_image(data, root, chip_id=chip_id, board=board or None)

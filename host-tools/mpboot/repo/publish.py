@@ -37,6 +37,7 @@ def publish(repo, keyring, image_path, channel, force=False, keep=None, now=None
         raise MpbootError("channel %r: use 1-32 lower-case letters, digits, '.', '_' or '-' (e.g. stable, beta)" % channel)
     data = read_input(image_path, "image")
     manifest = _authorized_manifest(repo, data, image_path)
+    boards.check_fits(len(data), manifest.board, manifest.chip_id, str(image_path))
     group = manifest.board or _chip_name(manifest.chip_id)
     path = "%s/%s/%s%s" % (group, channel, manifest.version, SUFFIX)
     target = TargetFile.from_data(path, data, ["sha256"])
