@@ -4,7 +4,7 @@
      "health": "app_health:check", "health_ms": 10000, "state": "mpboot"}
 
 - board, chip_id: what this device is; images signed for another board or chip are refused.
-  Absent: that check is skipped (a manifest's chip still has to be one the bootloader boots).
+  Absent: the running image's (context.load reads its manifest), so no check is ever skipped.
 - channel: the update channel the updater follows.
 - policy: "every-boot" (verify the running slot on every boot: hash + one signature check) or
   "trial-only" (only the first boot after an install). docs/boot-stage.md has the costs.
@@ -13,19 +13,31 @@
   watchdog counts whole seconds).
 - state: the label of the data partition that holds the boot stage's state log.
 
+Text fields are printable ASCII without spaces: both runtimes read such text alike (MicroPython
+keeps an escaped surrogate pair as two characters, CPython joins them), and it goes into the
+state log and onto the console as it is.
+
 The trust anchor is not here: it lives in the state partition, written at provisioning.
-`load()` returns the defaults when the file does not exist and raises ConfigError for a file
-that is there but wrong, so a typo never silently weakens a check: the stage logs it and falls
-back to the defaults (every-boot).
+`load()` returns the defaults when the file does not exist and raises ConfigError, and nothing
+else, for a file that is there but cannot be read or is wrong, so a typo never silently weakens
+a check: the stage logs it as bad-config and falls back to the defaults (every-boot, board and
+chip_id the running image's).
 """
 
+import errno
 import json
+
+from mpboot_fw import cjson
 
 PATH = "/mpboot.json"
 POLICIES = ("every-boot", "trial-only")
 MAX_SIZE = 1024
 _TEXT_MAX = 32
 _HEALTH_MS_MAX = 3600000
+_MAX_DEPTH = 2  # a flat object; 2 so that a list given for a field is named as a bad value
+# "No such file": errno.ENOENT on a board (LittleFS), and 44 on the WebAssembly port, whose
+# filesystem keeps Emscripten's numbers (44 is no error open() gives on a board).
+_NO_FILE = (errno.ENOENT, 44)
 
 
 class ConfigError(Exception):
@@ -51,20 +63,30 @@ def load(path=PATH):
 
 def read_json(path, error):
     """The JSON document in file `path` (at most MAX_SIZE bytes), or None when there is no such
-    file; raises `error` (an exception class) for a file that is there but is not that."""
+    file; raises `error` (an exception class), and nothing else, for a file that cannot be
+    read or is not that. Only "no such file" means no file: any other failure to open it is an
+    error, never the defaults."""
     try:
         f = open(path, "rb")
-    except OSError:
-        return None
+    except OSError as e:
+        if e.errno in _NO_FILE:
+            return None
+        raise error("cannot open (OSError %s)" % e.errno)
     try:
-        raw = f.read(MAX_SIZE + 1)
-    finally:
-        f.close()
+        try:
+            raw = f.read(MAX_SIZE + 1)
+        finally:
+            f.close()
+    except OSError as e:
+        raise error("cannot read (OSError %s)" % e.errno)
     if len(raw) > MAX_SIZE:
         raise error("file over 1 KiB")
     try:
+        # MicroPython's json.loads takes text CPython refuses (no commas, bytes after a NUL, int
+        # keys): the strict check first makes both take the same decision, and bounds nesting.
+        cjson.check_syntax(raw, _MAX_DEPTH)
         return json.loads(raw)
-    except ValueError:
+    except ValueError:  # UnicodeError too, on both runtimes
         raise error("not JSON")
 
 
@@ -92,16 +114,28 @@ def check_fields(doc, defaults, error):
     if not isinstance(doc, dict):
         raise error("not an object")
     for key in doc:
-        if not hasattr(defaults, key):
+        if not printable(key, _TEXT_MAX):
+            raise error("unknown field: not text of 1-32 printable ASCII characters")
+        if key not in defaults.__dict__:
             raise error("unknown field " + key)
+
+
+def printable(text, most):
+    """Is `text` a str of 1 to `most` printable ASCII characters, without spaces?"""
+    if not isinstance(text, str) or not 0 < len(text) <= most:
+        return False
+    for c in text:
+        if not "!" <= c <= "~":
+            return False
+    return True
 
 
 def _text(doc, key, default):
     value = doc.get(key, default)
     if value is None and default is None:
         return None
-    if not isinstance(value, str) or not 0 < len(value.encode()) <= _TEXT_MAX:
-        raise ConfigError(key + " must be text of 1-32 bytes")
+    if not printable(value, _TEXT_MAX):
+        raise ConfigError(key + " must be text of 1-32 printable ASCII characters")
     return value
 
 

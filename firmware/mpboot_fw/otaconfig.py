@@ -16,6 +16,9 @@ provisioning.
 - timeout_ms, min_rate: a request fails when nothing arrives for timeout_ms, or when it moves
   fewer than min_rate bytes per second (slow retrieval). Defaults 15 s, 1 KiB/s.
 
+Text is printable ASCII without spaces, as in /mpboot.json: it goes into paths, TLS and HTTP
+headers as it is. `load()` raises OtaConfigError, and nothing else, whatever the file holds.
+
 It is a file of its own, not part of the boot stage's /mpboot.json: a mistake here stops
 updates (and says so in the log) but never changes how the boot stage checks images.
 """
@@ -59,8 +62,8 @@ def check(doc):
         if isinstance(default, int):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1 << 31:
                 raise OtaConfigError(key + " must be a positive integer")
-        elif not isinstance(value, str) or not 0 < len(value) <= _TEXT_MAX:
-            raise OtaConfigError(key + " must be text of 1-256 characters")
+        elif not config.printable(value, _TEXT_MAX):
+            raise OtaConfigError(key + " must be text of 1-256 printable ASCII characters")
         setattr(cfg, key, value)
     if cfg.url is None or cfg.url[:8] != "https://":
         raise OtaConfigError("url must start with https://")
