@@ -86,7 +86,10 @@ def load_board(name):
 def slot_room(board_name, chip_id):
     """(bytes, board name) of the smallest app slot an image signed for `board_name` ("": any
     board with chip `chip_id`) has to fit, over the boards in boards/; None when none matches.
-    A larger image can be signed and published but never installed: every device refuses it."""
+    A larger image can be signed and published but never installed: every device refuses it.
+    A board that boards/ does not define (a user's own) is not known here: None."""
+    if board_name and board_name not in list_boards():
+        return None
     names = [board_name] if board_name else list_boards()
     rooms = []
     for name in names:
