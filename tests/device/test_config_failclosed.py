@@ -221,3 +221,31 @@ def test_an_unreadable_running_manifest_refuses_every_image():
     assert ctx.cfg.chip_id == context.NO_CHIP and e.reason == "wrong-chip" and target.boot_selected == 0
     ctx, e, _ = _install(None, b"", ANY_BOARD)
     assert ctx.config_error == "no board or chip: running image bad-app" and e.reason == "wrong-chip"
+
+
+def test_the_update_configuration_raises_only_its_own_error():
+    from mpboot_fw import otaconfig
+
+    good = b'{"url": "https://u.example.com/", "ca": "/ca.pem"'
+    cases = [
+        (good + b"}", None),
+        (good + b' "token": "t"}', "not JSON"),  # no comma: MicroPython took it
+        (good + b'}\x00{"url": "https://evil/"}', "not JSON"),
+        (good + b', 1: "t"}', "not JSON"),  # MicroPython: an int key, TypeError escaped
+        (b"[" * config.MAX_SIZE, "not JSON"),  # CPython: RecursionError escaped
+        (good + b', "token": "\\ud800"}', "token must be text of 1-256 printable ASCII characters"),
+        (good + b', "token": "a b"}', "token must be text of 1-256 printable ASCII characters"),
+        (good + b', "\\ud800": 1}', "unknown field: not text of 1-32 printable ASCII characters"),
+    ]
+    for data, message in cases:
+        path = _written(data)
+        try:
+            if message is None:
+                assert otaconfig.load(path).url == "https://u.example.com/"
+                continue
+            e = devtest.raises(otaconfig.OtaConfigError, otaconfig.load, path)
+        finally:
+            _remove(path)
+        assert str(e) == message, (data, str(e))
+    e = devtest.raises(otaconfig.OtaConfigError, otaconfig.load, devtest.data_path("tuf"))
+    assert str(e).startswith("cannot "), str(e)
