@@ -153,6 +153,47 @@ def test_only_repository_files_are_served(server, dev_tls, repo, path):
     assert b"secret" not in body
 
 
+def raw_request(server, dev_tls, head):
+    """Send `head` as it is; the status code of the answer (None: the connection closed without one)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as raw:
+        with client_context(dev_tls).wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            s.sendall(head)
+            answer = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+    return int(answer.split()[1]) if answer else None
+
+
+@pytest.mark.parametrize("path", ["/metadata/%00", "/targets/board/stable/abc.1.mpb%00.txt", "/targets/%00/../x"])
+def test_a_nul_in_the_path_gets_400(server, dev_tls, path):
+    head = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode()
+    assert raw_request(server, dev_tls, head) == 400
+    assert server.log_lines[-1].split()[3:5] == [path, "400"]
+
+
+@pytest.mark.parametrize("spec,status", [
+    ("9" * 5000 + "-", 416),  # starts past any end
+    ("0-" + "9" * 5000, 206),  # ends past the end: up to the end
+    ("-" + "9" * 5000, 206),  # the last "many" bytes: all of them
+    ("0" * 5000 + "7-", 206),  # leading zeros are still a small number
+])
+def test_range_with_thousands_of_digits(server, dev_tls, repo, spec, status):
+    got, headers, body = get(server, dev_tls, TARGET, {"Range": "bytes=" + spec})
+    assert got == status
+    if status == 206:
+        first = 7 if spec.endswith("7-") else 0
+        assert body == repo[1][first:] and headers["Content-Range"] == "bytes %d-%d/%d" % (first, BIG - 1, BIG)
+
+
+def test_parse_range_of_huge_numbers_without_int():
+    assert serve.parse_range("bytes=%s-" % ("1" * 5000), 10) == "unsatisfiable"
+    assert serve.parse_range("bytes=3-%s" % ("1" * 5000), 10) == (3, 9)
+    assert serve.parse_range("bytes=-%s" % ("1" * 5000), 10) == (0, 9)
+
+
 def test_access_log_names_client_method_path_status_bytes(server, dev_tls):
     get(server, dev_tls, TARGET, {"Range": "bytes=0-99"})
     get(server, dev_tls, "/metadata/nothing.json")
@@ -249,6 +290,158 @@ def test_stalled_client_is_dropped_after_the_timeout(repo, dev_tls):
         while not lines and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "TLS handshake failed: timed out" in lines[0]
+
+
+def wait_for(condition, what):
+    """Poll `condition` every 10 ms for at most WAIT seconds."""
+    for _ in range(int(WAIT / 0.01)):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError("not within %d s: %s" % (WAIT, what))
+
+
+def closed_by_server(sock):
+    """True once the server has closed `sock` (it reads as the end of the stream, or fails)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) == b""
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
+def test_request_deadline_ends_trickling_and_stalled_handshakes(repo, dev_tls):
+    # The read timeout (WAIT) never fires: one byte comes every 50 ms. The deadline does.
+    lines = []
+    with serve.start_server(repo[0], ssl_context=tls.server_context(dev_tls), timeout=WAIT, deadline=1.0,
+                            log=lines.append) as s:
+        silent = socket.create_connection(("127.0.0.1", s.port), timeout=WAIT)  # never handshakes
+        raw = socket.create_connection(("127.0.0.1", s.port), timeout=WAIT)
+        try:
+            trickler = client_context(dev_tls).wrap_socket(raw, server_hostname="127.0.0.1")
+            start = time.monotonic()
+            trickler.sendall(b"GET " + TARGET.encode() + b" HTTP/1.1\r\nX-Pad: ")
+            for _ in range(int(WAIT / 0.05)):
+                if closed_by_server(trickler):
+                    break
+                trickler.send(b"a")
+                time.sleep(0.05)
+            held = time.monotonic() - start
+            assert closed_by_server(trickler) and 1.0 <= held < WAIT
+            assert silent.recv(10) == b""
+            wait_for(lambda: s.connections() == 0, "both connections closed")
+        finally:
+            silent.close()
+            raw.close()
+    assert sum("request deadline (1s) passed: connection closed" in line for line in lines) == 2
+    assert any("TLS handshake failed" in line for line in lines)
+
+
+def test_each_request_on_a_kept_alive_connection_gets_its_own_deadline(repo, dev_tls):
+    with serve.start_server(repo[0], ssl_context=tls.server_context(dev_tls), timeout=WAIT, deadline=2.0,
+                            log=lambda line: None) as s:
+        conn = http.client.HTTPSConnection("127.0.0.1", s.port, context=client_context(dev_tls), timeout=WAIT)
+        try:
+            for _ in range(3):  # 2.4 s in all on one connection, each request well inside 2 s
+                conn.request("GET", "/metadata/timestamp.json")
+                assert conn.getresponse().read() == b'{"signed":{}}'
+                time.sleep(0.8)
+        finally:
+            conn.close()
+
+
+def test_connections_over_the_cap_are_closed_at_once(repo, dev_tls):
+    lines = []
+    with serve.start_server(repo[0], ssl_context=tls.server_context(dev_tls), timeout=WAIT, max_connections=2,
+                            log=lines.append) as s:
+        held = [socket.create_connection(("127.0.0.1", s.port), timeout=WAIT) for _ in range(2)]
+        try:
+            wait_for(lambda: s.connections() == 2, "two connections served")
+            with socket.create_connection(("127.0.0.1", s.port), timeout=WAIT) as extra:
+                assert extra.recv(10) == b""  # closed before any TLS
+            assert "refused: 2 connections open (max connections)" in lines[-1]
+            held.pop().close()
+            wait_for(lambda: s.connections() == 1, "a connection freed")
+            status, _, body = get(s, dev_tls, "/metadata/timestamp.json")
+            assert (status, body) == (200, b'{"signed":{}}')
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def timed_downloads(server, dev_tls, repo, runs=3):
+    """The fastest of `runs` whole downloads of TARGET, each checked intact, in seconds."""
+    times = []
+    for _ in range(runs):
+        t = time.monotonic()
+        status, _, body = get(server, dev_tls, TARGET)
+        times.append(time.monotonic() - t)
+        assert status == 200 and body == repo[1]
+    return min(times)
+
+
+def test_a_client_is_served_while_200_others_trickle(repo, dev_tls, record_property):
+    """200 clients trickle never-ending requests (each holding a connection and a thread) while
+    a normal client downloads the 4 MiB file: it gets it intact while all 200 are still
+    connected, before their deadline. Its latency is measured and reported, not asserted."""
+    deadline = 120.0
+    lines = []
+    baseline = threading.active_count()
+    stop = threading.Event()
+    tricklers = []
+    with serve.start_server(repo[0], ssl_context=tls.server_context(dev_tls), timeout=WAIT, deadline=deadline,
+                            log=lines.append) as s:
+        alone = timed_downloads(s, dev_tls, repo)
+
+        rounds = [0]
+
+        def trickle():
+            for _ in range(int(deadline / 0.05)):  # bounded; `stop` ends it long before
+                for sock in tricklers:
+                    sock.send(b"a")
+                rounds[0] += 1
+                if stop.wait(0.05):
+                    return
+
+        pump = threading.Thread(target=trickle)
+        ctx = client_context(dev_tls)
+        try:
+            started = time.monotonic()
+            for i in range(200):
+                raw = socket.create_connection(("127.0.0.1", s.port), timeout=WAIT)
+                tricklers.append(raw)  # closed in `finally` even if the handshake fails
+                tricklers[i] = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+                tricklers[i].sendall(b"GET " + TARGET.encode() + b" HTTP/1.1\r\nX-Pad: ")
+            wait_for(lambda: s.connections() == 200, "200 trickling connections served")
+            pump.start()
+            wait_for(lambda: rounds[0] > 0, "the trickle started")
+            before = rounds[0]
+            crowded = timed_downloads(s, dev_tls, repo)
+            during = rounds[0] - before
+            assert s.connections() >= 200 and pump.is_alive()  # the trickle went on all along
+            stop.set()
+            pump.join(WAIT)
+            # All 200 are still connected (each socket is used by one thread at a time, so only
+            # now that the pump has stopped), and their deadline has not come.
+            assert not any(closed_by_server(sock) for sock in tricklers)
+            assert time.monotonic() - started < deadline
+            assert not any("deadline" in line or "refused" in line for line in lines)
+        finally:
+            stop.set()
+            if pump.is_alive():
+                pump.join(WAIT)
+            for sock in tricklers:
+                sock.close()
+        wait_for(lambda: s.connections() == 0, "every trickling connection closed")
+    wait_for(lambda: threading.active_count() <= baseline, "every server thread ended")
+    record_property("latency_alone_s", round(alone, 3))
+    record_property("latency_with_200_trickling_s", round(crowded, 3))
+    print("4 MiB download (best of 3): %.3f s alone, %.3f s while 200 clients trickle (%.2fx; %d rounds of 200 bytes meanwhile)"
+          % (alone, crowded, crowded / alone, during))
 
 
 def test_client_certificate_required(repo, dev_tls, tmp_path):

@@ -7,7 +7,16 @@ nothing of the file is in the range) so an interrupted download can resume.
 
 Each connection gets its own thread, and the TLS handshake happens in that thread, not in the
 accept loop: a client that stalls during the handshake, trickles its request or stops reading a
-response holds only its own thread, and is dropped after `timeout` seconds without progress.
+response holds only its own thread. Three limits bound what clients can hold:
+- `timeout`: a connection with no progress for this many seconds is dropped (per read or write);
+- `deadline`: each request, from the connection (or the end of the previous response on a
+  kept-alive one) to the end of its response, TLS handshake included, must be done within this
+  many seconds, or the connection is shut down; a client trickling a byte just inside each
+  timeout cannot outlast it;
+- `max_connections`: connections being served at once. At the cap a new connection is closed
+  as soon as it is accepted, before any TLS or thread is spent on it (an HTTP 503 would need
+  both); the client sees the connection closed and retries later (the device's fetcher does,
+  with backoff). Every connection served ends within `deadline`, so the cap frees up.
 
 `start_server(...)` runs it in-process (tests, the emulator) and returns a handle with the bound
 port and `stop()`; `mpboot serve` is the command-line front end.
@@ -18,6 +27,7 @@ import email.utils
 import os
 import socket
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +38,11 @@ from mpboot.errors import MpbootError
 SERVED_DIRS = ("metadata", "targets")
 CHUNK = 64 * 1024
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_DEADLINE = 300.0  # a 4 MiB image at 14 KiB/s; a slower client resumes with a Range
+DEFAULT_MAX_CONNECTIONS = 256
+# More digits than any file size has: a range bound that long lies past every file's end (and
+# int() refuses strings over 4300 digits).
+_DIGITS = 18
 # Metadata a client must see fresh; versioned and hash-prefixed files never change once written.
 _MUTABLE = {"metadata/timestamp.json", "metadata/root.json"}
 
@@ -47,20 +62,26 @@ def parse_range(header, size):
     if not dash or not (first or last) or not all(p.isascii() and p.isdigit() for p in (first, last) if p):
         return None
     if not first:  # suffix: the last N bytes
-        n = int(last)
+        n = _number(last)
         if n == 0 or size == 0:
             return "unsatisfiable"
         return (max(0, size - n), size - 1)
-    start = int(first)
-    if last and int(last) < start:
+    start = _number(first)
+    if last and _number(last) < start:
         return None  # an invalid range is ignored, not refused
     if start >= size:
         return "unsatisfiable"
-    return (start, min(int(last), size - 1) if last else size - 1)
+    return (start, min(_number(last), size - 1) if last else size - 1)
+
+
+def _number(digits):
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= _DIGITS else 10**_DIGITS
 
 
 class RunningServer:
-    """A server started by `start_server`: `url`, `port`, `stop()`; also a context manager."""
+    """A server started by `start_server`: `url`, `port`, `connections()`, `stop()`; also a
+    context manager."""
 
     def __init__(self, httpd, thread, scheme):
         self._httpd = httpd
@@ -69,6 +90,10 @@ class RunningServer:
         self.host = host
         shown = "[%s]" % host if ":" in host else host
         self.url = "%s://%s:%d/" % (scheme, shown, self.port)
+
+    def connections(self):
+        """How many connections are being served (accepted and not yet closed)."""
+        return self._httpd.connections()
 
     def stop(self):
         self._httpd.shutdown()
@@ -83,22 +108,24 @@ class RunningServer:
         self.stop()
 
 
-def start_server(repo_dir, host="127.0.0.1", port=0, ssl_context=None, timeout=DEFAULT_TIMEOUT, log=None):
+def start_server(repo_dir, host="127.0.0.1", port=0, ssl_context=None, timeout=DEFAULT_TIMEOUT, log=None,
+                 deadline=DEFAULT_DEADLINE, max_connections=DEFAULT_MAX_CONNECTIONS):
     """Serve `repo_dir` in a background thread; HTTPS when `ssl_context` is given (see
     mpboot.tls), plain HTTP otherwise. `log` receives one access-log line per request."""
-    httpd = make_server(repo_dir, host, port, ssl_context, timeout, log)
+    httpd = make_server(repo_dir, host, port, ssl_context, timeout, log, deadline, max_connections)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="mpboot-serve", daemon=True)
     thread.start()
     return RunningServer(httpd, thread, "https" if ssl_context else "http")
 
 
-def make_server(repo_dir, host, port, ssl_context, timeout, log):
+def make_server(repo_dir, host, port, ssl_context, timeout, log, deadline=DEFAULT_DEADLINE,
+                max_connections=DEFAULT_MAX_CONNECTIONS):
     root = Path(repo_dir).resolve()
     if not (root / "metadata").is_dir():
         raise MpbootError("not a repository: %s has no metadata/ directory (create one with `mpboot repo init %s`)" % (repo_dir, repo_dir))
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return _Server(family, (host, port), root, ssl_context, timeout, log or _print_log)
+        return _Server(family, (host, port), root, ssl_context, timeout, log or _print_log, deadline, max_connections)
     except OSError as e:
         raise MpbootError("cannot listen on %s port %d: %s (choose another --port or --host)" % (host, port, e.strerror or e)) from None
 
@@ -107,40 +134,86 @@ def _print_log(line):
     print(line, flush=True)
 
 
+class _Connection:
+    """One connection being served: its socket (the TLS one once wrapped) and its deadline."""
+
+    def __init__(self, sock, client, deadline):
+        self.sock = sock
+        self.client = client
+        self.deadline = deadline
+        self.expired = False
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, family, address, root, ssl_context, timeout, log):
+    def __init__(self, family, address, root, ssl_context, timeout, log, deadline, max_connections):
         self.address_family = family
         self.root = root
         self.ssl_context = ssl_context
         self.conn_timeout = timeout
+        self.deadline = deadline
+        self.max_connections = max_connections
         self.log = log
-        self._open = set()
+        self._open = {}  # accepted socket -> _Connection
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def connections(self):
+        """How many connections are being served."""
+        with self._open_lock:
+            return len(self._open)
+
+    def process_request(self, request, client_address):
+        # In the accept loop: at the cap, close before a thread or a TLS handshake is spent.
+        with self._open_lock:
+            full = len(self._open) >= self.max_connections
+            if not full:
+                self._open[request] = _Connection(request, client_address, time.monotonic() + self.deadline)
+        if full:
+            self.log("%s %s refused: %d connections open (max connections)"
+                     % (_stamp(), _client(client_address), self.max_connections))
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._forget(request)
+            raise
+
     def finish_request(self, request, client_address):
         # Runs in the connection's own thread: the handshake and every read and write with this
-        # client happen here, bounded by the timeout, and never in the accept loop.
+        # client happen here, bounded by the timeout and the deadline, never in the accept loop.
         request.settimeout(self.conn_timeout)
-        conn = request
-        self._track(conn, True)
+        conn = self._open[request]
         try:
             if self.ssl_context is not None:
                 try:
-                    conn = self.ssl_context.wrap_socket(request, server_side=True)
+                    tls = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+                    with self._open_lock:
+                        conn.sock = tls  # the deadline must reach the handshake, on this socket
+                    tls.do_handshake()
                 except (OSError, ValueError) as e:
                     self.log("%s %s TLS handshake failed: %s" % (_stamp(), _client(client_address), _reason(e)))
                     return
-                self._track(request, False)
-                self._track(conn, True)
             _Handler(conn, client_address, self)
         finally:
-            self._track(conn, False)
-            if conn is not request:
-                conn.close()
+            self._forget(request)
+            if conn.sock is not request:
+                conn.sock.close()
+
+    def service_actions(self):
+        # In the accept loop, every poll interval: shutting a late connection down ends the
+        # read or write its thread is blocked in.
+        now = time.monotonic()
+        with self._open_lock:
+            late = [c for c in self._open.values() if not c.expired and c.deadline <= now]
+            for conn in late:
+                conn.expired = True
+                _shutdown(conn.sock)
+        for conn in late:
+            self.log("%s %s request deadline (%gs) passed: connection closed" % (_stamp(), _client(conn.client), self.deadline))
 
     def handle_error(self, request, client_address):
         # A client that goes away is normal traffic, not a server fault: one line, no traceback.
@@ -148,24 +221,33 @@ class _Server(ThreadingHTTPServer):
 
         self.log("%s %s connection error: %s" % (_stamp(), _client(client_address), _reason(sys.exc_info()[1])))
 
-    def _track(self, conn, add):
+    def _forget(self, request):
         with self._open_lock:
-            (self._open.add if add else self._open.discard)(conn)
+            self._open.pop(request, None)
 
     def close_connections(self):
         with self._open_lock:
-            conns = list(self._open)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            for conn in self._open.values():
+                _shutdown(conn.sock)
+
+
+def _shutdown(sock):
+    # The plain socket's shutdown, also under a TLS socket (whose own would drop its TLS state
+    # under the thread still using it).
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mpboot-serve/" + __version__
     sys_version = ""
+
+    def __init__(self, conn, client_address, server):
+        self.conn = conn
+        super().__init__(conn.sock, client_address, server)
 
     def setup(self):
         self.timeout = self.server.conn_timeout
@@ -178,6 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             super().handle_one_request()
         finally:
+            # A kept-alive connection's next request gets a deadline of its own.
+            self.conn.deadline = time.monotonic() + self.server.deadline
             if self._status is not None:
                 self.server.log(
                     "%s %s %s %s %d %d%s"
@@ -209,7 +293,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(body=False)
 
     def _serve(self, body):
-        path = self._local_path()
+        try:
+            path = self._local_path()
+        except ValueError:  # a NUL byte: no file has one in its name
+            self.send_error(400)
+            return
         if path is None:
             self.send_error(404)
             return
@@ -251,6 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
         """The file a request path names, or None when it is outside what is served."""
         raw = urllib.parse.urlsplit(self.path).path
         rel = urllib.parse.unquote(raw).lstrip("/")
+        if "\0" in rel:
+            raise ValueError("NUL in path")
         parts = rel.split("/")
         if parts[0] not in SERVED_DIRS or len(parts) < 2 or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
             return None
@@ -277,7 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write(view[:n])
                 remaining -= n
         except OSError as e:
-            self._note = " (client gone: %s)" % _reason(e)
+            self._note = " (request deadline passed)" if self.conn.expired else " (client gone: %s)" % _reason(e)
             self.close_connection = True
 
     def _write(self, data):
