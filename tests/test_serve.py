@@ -521,6 +521,8 @@ def test_dev_tls_refuses_bad_names_and_half_a_ca(tmp_path):
 @pytest.mark.parametrize("args,match", [
     (["--port", "65536"], "--port must be from 0 to 65535"),
     (["--timeout", "0"], "--timeout must be more than 0 seconds"),
+    (["--request-deadline", "-1"], "--request-deadline must be more than 0 seconds"),
+    (["--max-connections", "0"], "--max-connections must be at least 1"),
     (["--tls-dir", "FILE"], "is a file (give a directory"),
     (["--client-ca", "missing.pem"], "client CA file not found: missing.pem"),
 ])
@@ -533,15 +535,17 @@ def test_cli_bad_options(repo, tmp_path, capsys, monkeypatch, args, match):
 
 def test_cli_serves_until_interrupted(repo, tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mpboot", "serve", str(repo[0]), "--port", "0", "--tls-dir", str(tmp_path / "tls")],
+        [sys.executable, "-m", "mpboot", "serve", str(repo[0]), "--port", "0", "--tls-dir", str(tmp_path / "tls"),
+         "--max-connections", "7", "--request-deadline", "45"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         first = proc.stdout.readline()
         assert first.startswith("mpboot serve: https://127.0.0.1:"), first
         port = int(first.split("https://127.0.0.1:")[1].split("/")[0])
-        banner = [proc.stdout.readline() for _ in range(8)]
+        banner = [proc.stdout.readline() for _ in range(9)]
         assert any(str(tmp_path / "tls" / "ca.pem") in line for line in banner)
+        assert "limits: 7 connections at once, 45s per request, 30s without progress" in banner[-1]
         ctx = ssl.create_default_context(cafile=str(tmp_path / "tls" / "ca.pem"))
         conn = http.client.HTTPSConnection("localhost", port, context=ctx, timeout=WAIT)
         conn.request("GET", "/metadata/timestamp.json")

@@ -23,6 +23,10 @@ The CA and server certificate are created on first use and reused afterwards (th
 certificate is re-issued when a --name is new or it nears expiry; the CA stays, so provisioned
 devices keep working). Only metadata/ and targets/ are served. One access-log line per request:
 time, client, method, path, status, body bytes sent.
+
+Limits on what clients can hold: --timeout (no progress), --request-deadline (one request from
+start to end, TLS handshake included) and --max-connections (served at once; a connection over
+the cap is closed as soon as it is accepted, and a device retries it later with backoff).
 """
 
 
@@ -51,6 +55,13 @@ def register(subparsers):
                        help="plain HTTP without TLS: ONLY for local tests such as tuf-conformance; never for devices")
     p.add_argument("--timeout", type=float, default=serve.DEFAULT_TIMEOUT, metavar="S",
                    help="drop a client after this many seconds without progress (default %(default)s)")
+    p.add_argument("--request-deadline", type=float, default=serve.DEFAULT_DEADLINE, metavar="S",
+                   help="close a connection whose request (TLS handshake, request, response) is not done "
+                   "within this many seconds, however slowly it trickles (default %(default)s); "
+                   "a device resumes a cut download with a Range request")
+    p.add_argument("--max-connections", type=int, default=serve.DEFAULT_MAX_CONNECTIONS, metavar="N",
+                   help="connections served at once, one thread each (default %(default)s); "
+                   "one more is closed at accept, before TLS, and the client retries later")
     p.set_defaults(func=run)
 
 
@@ -59,6 +70,10 @@ def run(args):
         raise MpbootError("--port must be from 0 to 65535 (0 picks a free one)")
     if args.timeout <= 0:
         raise MpbootError("--timeout must be more than 0 seconds")
+    if args.request_deadline <= 0:
+        raise MpbootError("--request-deadline must be more than 0 seconds")
+    if args.max_connections < 1:
+        raise MpbootError("--max-connections must be at least 1")
     tls_dir = args.tls_dir or _default_tls_dir()
     if args.issue_client_cert:
         return _issue_client_cert(tls_dir, args.issue_client_cert, args.name)
@@ -71,7 +86,8 @@ def run(args):
         client_ca = dev.ca_cert if args.require_client_cert else args.client_ca
         context = tls.server_context(dev, client_ca)
     port = args.port if args.port is not None else (8080 if args.insecure_http else 8443)
-    httpd = serve.make_server(args.repo, args.host, port, context, args.timeout, None)
+    httpd = serve.make_server(args.repo, args.host, port, context, args.timeout, None, args.request_deadline,
+                              args.max_connections)
     host, port = httpd.server_address[:2]
     shown = "[%s]" % host if ":" in host else host
     url = "%s://%s:%d/" % ("http" if args.insecure_http else "https", shown, port)
@@ -82,6 +98,8 @@ def run(args):
         print("  never point a device at this URL.")
     else:
         _explain_tls(dev, client_ca)
+    print("  limits: %d connections at once, %gs per request, %gs without progress"
+          % (args.max_connections, args.request_deadline, args.timeout))
     sys.stdout.flush()
     try:
         httpd.serve_forever(poll_interval=0.5)
