@@ -2,27 +2,35 @@
 
 - root: every root a refresh accepts is written at once (statelog set_root, one atomic step),
   as the spec asks (5.3.8): a refresh cut after a rotation starts from the new root. Just
-  before, the stored set is cut to the part the new root still verifies (5.3.11: rotated
-  timestamp or snapshot keys void what the old keys signed), so the state never holds a set
-  its own root does not verify.
+  before, the stored set is cut to what the new root still verifies, with 5.3.11's rule: a
+  rotation of the timestamp or the snapshot keys drops both stored copies (so the repository
+  can recover from a fast-forward attack), and targets go with the snapshot that named them or
+  with their own keys. The state never holds a set its own root does not verify.
 - timestamp, snapshot, targets: one state-log blob, "tuf", so that a power cut leaves the set
   from before the refresh or the one after it, never a mix. During a refresh `save` only keeps
-  what tufclient accepted; `commit` then writes the longest chain the trusted set vouches for:
-  the trusted timestamp, the snapshot of the version it names, the targets of the version that
-  snapshot names. Stored copies still current are carried over; nothing is written when the
-  chain is what flash already holds (no write for a check that found nothing new).
+  what tufclient accepted; `commit` then writes, per role, the newest copy that verified as
+  final: accepted now, else the stored one. A refresh that accepts a timestamp but not the
+  snapshot it names (a 404, a dropped connection, a bad hash) therefore keeps the last verified
+  snapshot: the next refresh loads it as intermediate and checks the repository's snapshot
+  against it (5.5.5: no targets version goes down, no targets file disappears), as python-tuf
+  does. Targets are kept only beside the snapshot that names their version (a copy that spares
+  the next refresh a download; rollback protection rests on the snapshot). Nothing is written
+  when that is what flash already holds (no write for a check that found nothing new).
 
-A chain that does not fit the state log's metadata budget (statelog.MAX_BLOBS) is cut from the
+A set that does not fit the state log's metadata budget (statelog.MAX_BLOBS) is cut from the
 end: without stored targets the next refresh fetches them again (the snapshot's version and
 hashes still pin them), and rollback protection rests on the timestamp and snapshot versions.
 
-Blob layout: a head, then the documents' bytes back to back.
+Blob layout: a head, then the stored documents' bytes back to back.
 
     0   2  magic b"TF"
-    2   1  format (1)
+    2   1  format (2)
     3   1  reserved 0
     4   8  expires: the earliest expiry (Unix seconds) of the stored documents and the root, u64
-    12  24 (version u32, length u32) for timestamp, snapshot, targets; length 0 = not stored
+    12  48 (version u32, length u32, expires u64) for timestamp, snapshot, targets; length 0 =
+           not stored
+Format 1 (written before 2; 36 bytes: no per-document expires) is still read, each of its
+documents taken to expire at the head's `expires`, never later than it really does.
 """
 
 import struct
@@ -37,32 +45,46 @@ except ImportError:
 
 BLOB = "tuf"
 ROLES = ("timestamp", "snapshot", "targets")
-_FORMAT = "<2sBxQ6I"
-_HEAD = const(36)
+HEAD = const(60)
+_FORMAT = "<2sBxQIIQIIQIIQ"
+_FORMAT1 = "<2sBxQ6I"
+_HEAD1 = const(36)
 _MAGIC = b"TF"
-_NEXT = {"timestamp": "snapshot.json", "snapshot": "targets.json"}
 
 
 class Stored:
-    """What the "tuf" blob holds: versions[i], lengths[i] per role of ROLES, and `expires`."""
+    """What the "tuf" blob holds: versions[i], lengths[i] and expiries[i] per role of ROLES, and
+    `expires`, the earliest of them and the root's (None: nothing was ever stored)."""
 
     def __init__(self, head=None):
-        if head is None or len(head) < _HEAD or head[:2] != _MAGIC or head[2] != 1:
-            self.expires = None
-            self.versions = [0, 0, 0]
-            self.lengths = [0, 0, 0]
+        self.expires = None
+        self.versions = [0, 0, 0]
+        self.lengths = [0, 0, 0]
+        self.expiries = [0, 0, 0]
+        self.start = HEAD
+        if head is None or head[:2] != _MAGIC:
             return
-        fields = struct.unpack_from(_FORMAT, head, 0)
+        if head[2] == 2 and len(head) >= HEAD:
+            fields = struct.unpack_from(_FORMAT, head, 0)
+            step = 3
+        elif head[2] == 1 and len(head) >= _HEAD1:
+            fields = struct.unpack_from(_FORMAT1, head, 0)
+            step = 2
+            self.start = _HEAD1
+        else:
+            return
         self.expires = fields[2]
-        self.versions = [fields[3], fields[5], fields[7]]
-        self.lengths = [fields[4], fields[6], fields[8]]
+        for i in range(3):
+            self.versions[i] = fields[3 + step * i]
+            self.lengths[i] = fields[4 + step * i]
+            self.expiries[i] = fields[5 + step * i] if step == 3 else self.expires
 
     def offset(self, i):
-        return _HEAD + sum(self.lengths[:i])
+        return self.start + sum(self.lengths[:i])
 
 
 def stored(state):
-    """The Stored description of `state`'s metadata set (reads the blob's head only once)."""
+    """The Stored description of `state`'s metadata set."""
     return Stored(state.blob(BLOB))
 
 
@@ -73,17 +95,12 @@ class Store:
         self.state = state
         self.trusted = trusted
         self.stored = stored(state)
-        self._staged = {}  # role -> (version, bytes) accepted in this refresh
+        self._staged = {}  # role -> (version, bytes or None: too large to store) accepted now
 
     def load(self, role):
         if role == "root":
             return self.state.root()
-        i = ROLES.index(role)
-        n = self.stored.lengths[i]
-        if not n:
-            return None
-        start = self.stored.offset(i)
-        return self.state.blob(BLOB)[start:start + n]
+        return self._stored_bytes(ROLES.index(role))
 
     def save(self, role, data):
         if role == "root":
@@ -92,95 +109,107 @@ class Store:
         else:
             # Bytes that could never fit the state's metadata budget are not kept (the heap
             # matters most right here: targets at its cap is 12 KiB, parsed as well).
-            fits = len(data) + _HEAD <= statelog.MAX_BLOBS
+            fits = len(data) + HEAD <= statelog.MAX_BLOBS
             self._staged[role] = (self._signed(role)["version"], data if fits else None)
 
     def _prune(self):
-        """Before a new root is stored: keep only the stored chain's prefix that verifies under
-        it (a rotation of timestamp, snapshot or targets keys voids what the old keys signed,
-        spec 5.3.11). Written first, so that every cut leaves a set its root verifies."""
-        chain = []
-        expires = self.trusted.root.expires_at
+        """Before a new root is stored: drop what it no longer verifies (module docstring).
+        Written first, so that every cut leaves a set its root verifies."""
         blob = self.state.blob(BLOB)
+        docs = []
+        rotated = []
         for i, role in enumerate(ROLES):
-            n = self.stored.lengths[i]
-            if not n:
-                break
-            start = self.stored.offset(i)
-            data = blob[start:start + n]
-            try:
-                signed, message, signatures = trust.load_envelope(data, role)
-                self.trusted.root.verify(role, message, signatures)
-            except TrustError:
-                break
-            chain.append((self.stored.versions[i], data))
-            expires = min(expires, trust.parse_time(signed["expires"]))
-        if len(chain) < sum(1 for n in self.stored.lengths if n):
-            self._write(chain, expires)
+            doc = self._stored_doc(i, blob)
+            if doc is not None:
+                try:
+                    _, message, signatures = trust.load_envelope(doc[1], role)
+                    self.trusted.root.verify(role, message, signatures)
+                except TrustError:
+                    doc = None
+                    rotated.append(role)
+            docs.append(doc)
+        if not rotated:
+            return
+        if "timestamp" in rotated or "snapshot" in rotated:
+            docs[0] = docs[1] = None
+        if docs[1] is None:
+            docs[2] = None
+        self._write(docs)
 
     def commit(self):
-        """Write the trusted chain (see the module docstring); True when flash changed.
-        Raises statelog.StateError when the state partition cannot take it."""
+        """Write the newest verified copy of each role (module docstring); True when flash
+        changed. Raises statelog.StateError when the state partition cannot take it."""
         if not self._staged:
             return False
-        chain = self._chain()
-        versions = [version for version, _ in chain] + [0] * (3 - len(chain))
-        lengths = [len(data) for _, data in chain] + [0] * (3 - len(chain))
-        if not chain or (versions == self.stored.versions and lengths == self.stored.lengths):
+        blob = self.state.blob(BLOB)
+        docs = []
+        for i, role in enumerate(ROLES):
+            version, data = self._staged.get(role, (0, None))
+            if data is None:
+                docs.append(self._stored_doc(i, blob))
+            else:
+                docs.append((version, data, trust.parse_time(self._signed(role)["expires"])))
+        if docs[2] is not None and not self._names_targets(docs[1], docs[2][0]):
+            docs[2] = None
+        if [0 if d is None else d[0] for d in docs] == self.stored.versions \
+                and [0 if d is None else len(d[1]) for d in docs] == self.stored.lengths:
             return False
-        while chain:
-            expires = self.trusted.root.expires_at
-            for i in range(len(chain)):
-                expires = min(expires, trust.parse_time(self._signed(ROLES[i])["expires"]))
+        while any(docs):
             try:
-                self._write(chain, expires)
+                self._write(docs)
                 self._staged = {}
                 return True
-            except ValueError:  # over the state log's metadata budget: store a shorter chain
-                chain.pop()
+            except ValueError:  # over the state log's metadata budget: store less, from the end
+                docs[max(i for i in range(3) if docs[i] is not None)] = None
         return False
 
-    def _chain(self):
-        """[(version, bytes)] for timestamp, snapshot, targets: each the version its
-        predecessor names (the timestamp: the trusted one), as long as the trusted set holds
-        that version and its bytes were accepted now or are stored."""
-        chain = []
-        blob = None
-        want = None
-        for i, role in enumerate(ROLES):
-            signed = self._signed(role)
-            if signed is None or (want is not None and signed["version"] != want):
-                break
-            want = signed["version"]
-            version, data = self._staged.get(role, (None, None))
-            if version == want and data is None:
-                break  # accepted, but too large to store
-            if version != want:
-                if self.stored.versions[i] != want or not self.stored.lengths[i]:
-                    break
-                if blob is None:
-                    blob = self.state.blob(BLOB)
-                start = self.stored.offset(i)
-                data = blob[start:start + self.stored.lengths[i]]
-            chain.append((want, data))
-            if role in _NEXT:
-                want = signed["meta"][_NEXT[role]]["version"]
-        return chain
+    def _names_targets(self, snapshot, version):
+        """Does the kept `snapshot` (version, bytes, expires) name targets `version`? The
+        trusted set's snapshot, if it is that one, says; otherwise the kept snapshot is the
+        stored one, which names the stored targets only."""
+        if snapshot is None:
+            return False
+        signed = self.trusted.snapshot
+        if signed is not None and signed["version"] == snapshot[0]:
+            meta = signed["meta"].get("targets.json")
+            return meta is not None and meta["version"] == version
+        return self._staged.get("targets", (0, None))[1] is None
+
+    def _stored_bytes(self, i, blob=None):
+        n = self.stored.lengths[i]
+        if not n:
+            return None
+        if blob is None:
+            blob = self.state.blob(BLOB)
+        start = self.stored.offset(i)
+        return blob[start:start + n]
+
+    def _stored_doc(self, i, blob):
+        """(version, bytes, expires) of the stored copy of ROLES[i], or None."""
+        data = self._stored_bytes(i, blob)
+        return None if data is None else (self.stored.versions[i], data, self.stored.expiries[i])
 
     def _signed(self, role):
         return self.trusted.targets if role == "targets" else getattr(self.trusted, role)
 
-    def _write(self, chain, expires):
-        """Store `chain` ([(version, bytes)] from the timestamp on; may be empty) as the set."""
+    def _write(self, docs):
+        """Store `docs` ((version, bytes, expires) or None per role of ROLES) as the set."""
+        expires = self.trusted.root.expires_at
         fields = []
-        for i in range(3):
-            fields += [chain[i][0], len(chain[i][1])] if i < len(chain) else [0, 0]
-        out = bytearray(_HEAD + sum(len(data) for _, data in chain))
-        struct.pack_into(_FORMAT, out, 0, _MAGIC, 1, expires, *fields)
-        pos = _HEAD
-        for _, data in chain:
-            out[pos:pos + len(data)] = data
-            pos += len(data)
+        size = HEAD
+        for doc in docs:
+            if doc is None:
+                fields += [0, 0, 0]
+            else:
+                fields += [doc[0], len(doc[1]), doc[2]]
+                size += len(doc[1])
+                expires = min(expires, doc[2])
+        out = bytearray(size)
+        struct.pack_into(_FORMAT, out, 0, _MAGIC, 2, expires, *fields)
+        pos = HEAD
+        for doc in docs:
+            if doc is not None:
+                out[pos:pos + len(doc[1])] = doc[1]
+                pos += len(doc[1])
         self.state.set_blob(BLOB, out)
         self.stored = Stored(out)
-

@@ -53,8 +53,8 @@ def test_refresh_keeps_each_document_as_received():
     assert stored["root"] == _read("1.root.json")
     s = tufstore.stored(statelog.load(dev))
     assert s.versions == [3, 3, 3]
-    # the earliest expiry of the set and the root (all 2026-07-01 in these fixtures)
-    assert s.expires == 1782864000
+    # each document's expiry, and the earliest of them and the root's (all 2026-07-01 here)
+    assert s.expiries == [1782864000] * 3 and s.expires == 1782864000
 
 
 def test_a_check_that_finds_nothing_new_writes_nothing():
@@ -86,19 +86,95 @@ def test_root_rotation_is_stored_at_once():
     assert _stored(dev)["timestamp"] is None
 
 
-def test_a_refresh_cut_short_keeps_a_consistent_chain():
-    dev = _device()
-    _refresh(dev, _repo(1))
+def _cut_short(dev, missing="3.snapshot.json"):
+    """Set 2 trusted, then a refresh of set 3 that gets timestamp 3 but not `missing`."""
+    _refresh(dev, _repo(2))
     repo = _repo(3)
-    del repo.files["3.snapshot.json"]
+    del repo.files[missing]
     devtest.raises(tufclient.NotFound, _refresh, dev, repo)
+
+
+def test_a_refresh_cut_short_keeps_the_last_verified_snapshot():
+    dev = _device()
+    _cut_short(dev)
     stored = _stored(dev)
-    # the newer timestamp is kept (rollback protection); snapshot 1 and targets 1 are not what
-    # it names, so they are not kept beside it
+    # the newer timestamp (its versions only go up) beside the snapshot and targets verified
+    # last: the next refresh checks the repository's snapshot against that snapshot (5.5.5)
     assert stored["timestamp"] == _read("3.timestamp.json")
-    assert stored["snapshot"] is None and stored["targets"] is None
+    assert stored["snapshot"] == _read("2.snapshot.json")
+    assert stored["targets"] == _read("2.targets.json")
+    assert tufstore.stored(statelog.load(dev)).versions == [3, 2, 2]
+    repo = _repo(3)
+    _refresh(dev, repo)
+    assert repo.requests == ["2.root.json", "timestamp.json", "3.snapshot.json", "3.targets.json"]
+    assert [_stored(dev)[r] for r in ROLES] == [_read("3.%s.json" % r) for r in ROLES]
+
+
+def test_the_kept_snapshot_guards_the_next_one():
+    # What the next refresh does with the stored copies: timestamp 3 loads, snapshot 2 loads as
+    # intermediate (not the version timestamp 3 names), and a snapshot that takes targets back
+    # below what snapshot 2 named is a rollback.
+    dev = _device()
+    _cut_short(dev)
+    stored = _stored(dev)
+    trusted = tuf.TrustedSet(stored["root"], NOW)
+    trusted.update_timestamp(stored["timestamp"])
+    devtest.raises(tuf.MixAndMatch, trusted.update_snapshot, stored["snapshot"], True)
+    assert trusted.snapshot["meta"]["targets.json"]["version"] == 2
+    devtest.raises(tuf.Rollback, trusted.update_snapshot, _read("1.snapshot.json"), True)
+
+
+def test_targets_are_kept_only_beside_the_snapshot_that_names_them():
+    dev = _device()
+    _cut_short(dev, missing="3.targets.json")
+    stored = _stored(dev)
+    assert stored["snapshot"] == _read("3.snapshot.json") and stored["targets"] is None
+    assert tufstore.stored(statelog.load(dev)).lengths[2] == 0
+
+
+def test_power_cut_at_every_operation_of_a_commit_cut_short():
+    old = dict((r, _read("2.%s.json" % r)) for r in ROLES)
+    new = dict(old, timestamp=_read("3.timestamp.json"))
+    dev = _device()
+    _refresh(dev, _repo(2))
+    ops = dev.ops
+    _cut_short(dev)
+    total = dev.ops - ops
+    assert total > 2
+    seen = set()
+    for at in range(total):
+        for mode in ("before", "torn", "after"):
+            dev = _device()
+            _refresh(dev, _repo(2))
+            repo = _repo(3)
+            del repo.files["3.snapshot.json"]
+            dev.cut(at, mode)
+            devtest.raises(PowerCut, _refresh, dev, repo)
+            got = dict((r, _stored(dev)[r]) for r in ROLES)
+            assert got in (old, new), (at, mode)
+            seen.add(got == new)
+    assert seen == {False, True}
+
+
+def test_a_format_1_set_is_still_read():
+    # the blob as the store wrote it before per-document expiries: each document is taken to
+    # expire at the head's earliest expiry, and the next commit writes format 2
+    import struct
+
+    docs = [_read("2.%s.json" % r) for r in ROLES]
+    dev = _device()
+    state = statelog.load(dev)
+    head = struct.pack("<2sBxQ6I", b"TF", 1, 1782864000, 2, len(docs[0]), 2, len(docs[1]), 2, len(docs[2]))
+    state.set_blob(tufstore.BLOB, head + b"".join(docs))
+    s = tufstore.stored(statelog.load(dev))
+    assert (s.versions, s.expiries, s.expires) == ([2, 2, 2], [1782864000] * 3, 1782864000)
+    assert [_stored(dev)[r] for r in ROLES] == docs
+    repo = _repo(2)
+    _refresh(dev, repo)  # nothing new: read as stored, nothing fetched past the timestamp
+    assert repo.requests == ["2.root.json", "timestamp.json"]
     _refresh(dev, _repo(3))
-    assert _stored(dev)["targets"] == _read("3.targets.json")
+    blob = statelog.load(dev).blob(tufstore.BLOB)
+    assert blob[2] == 2 and len(blob) == tufstore.HEAD + sum(len(_read("3.%s.json" % r)) for r in ROLES)
 
 
 def test_a_refused_document_changes_nothing():
@@ -114,7 +190,7 @@ def test_chain_cut_to_the_metadata_budget():
     dev = _device()
     state = statelog.load(dev)
     # another blob leaves room for timestamp and snapshot, not targets
-    room = len(_read("3.timestamp.json")) + len(_read("3.snapshot.json")) + 36
+    room = len(_read("3.timestamp.json")) + len(_read("3.snapshot.json")) + tufstore.HEAD
     state.set_blob("other", bytes(statelog.MAX_BLOBS - room))
     _refresh(dev, _repo(3))
     stored = _stored(dev)
