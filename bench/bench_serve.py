@@ -8,7 +8,9 @@
   server           one client downloading a 4 MiB target over TLS from `mpboot serve`, against
                    Python's stdlib ThreadingHTTPServer serving the same file with the same TLS
                    context (reference, same process); then 8 clients at once; then one client
-                   while 3 others stall (no handshake, trickled request, stopped reading)
+                   while 3 others stall (no handshake, trickled request, stopped reading); then
+                   one client while 200 others trickle never-ending requests (each holding a
+                   connection and a thread, under the default connection cap and deadline)
 Everything on 127.0.0.1.
 """
 
@@ -116,6 +118,9 @@ def server_throughput(work):
             for sock in stalled:
                 sock.close()
         print("one client while 3 others stall: %.0f MiB/s (ratio to no stalled clients %.2f)" % (4 / with_stalled, with_stalled / ours))
+        with_trickling, rounds = _while_trickling(s.port, client, 200)
+        print("one client while 200 others trickle: %.0f MiB/s (ratio to no trickling clients %.2f; %d trickle rounds meanwhile)"
+              % (4 / with_trickling, with_trickling / ours, rounds))
     reference.shutdown()
     reference.server_close()
 
@@ -131,6 +136,38 @@ def _stall(port, ctx):
     reader.sendall(b"GET /targets/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     reader.recv(10)
     return socks + [trickler, reader]
+
+
+def _while_trickling(port, ctx, count):
+    """Best time of one client's download while `count` clients each send a byte of an endless
+    header every 50 ms; and how many rounds of bytes went out meanwhile."""
+    socks = []
+    stop = threading.Event()
+    rounds = [0]
+
+    def trickle():
+        while not stop.wait(0.05):
+            for sock in socks:
+                sock.send(b"a")
+            rounds[0] += 1
+
+    pump = threading.Thread(target=trickle)
+    try:
+        for _ in range(count):
+            raw = socket.create_connection(("127.0.0.1", port))
+            socks.append(raw)
+            socks[-1] = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+            socks[-1].sendall(b"GET /targets/big.bin HTTP/1.1\r\nX-Pad: ")
+        pump.start()
+        before = rounds[0]
+        t = best(lambda: _get(port, ctx, "/targets/big.bin"))
+        return t, rounds[0] - before
+    finally:
+        stop.set()
+        if pump.is_alive():
+            pump.join()
+        for sock in socks:
+            sock.close()
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
