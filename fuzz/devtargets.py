@@ -1,0 +1,249 @@
+"""The device parsers under fuzz, in the common subset: CPython and MicroPython run this file.
+
+Each target takes the input bytes and a context (the trusted root, a file path) and returns a
+one-line summary of what the device decided ("ok:..." with what it read, or "E:<class>:<message>"
+for the target's declared error). Anything else escaping is a finding; so is a broken property
+(PropertyError). The two runtimes must return the same summary for the same input.
+"""
+
+import hashlib
+import json
+import struct
+from binascii import hexlify
+
+from mpboot_fw import appimage, cjson, config, image, otaconfig, statelog, trust, tuf
+from mpboot_fw.blockdev import BytesDevice
+
+BLOCK = 4096
+U32 = 0xFFFFFFFF
+
+
+class PropertyError(AssertionError):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise PropertyError(what)
+
+
+def _sha(data):
+    return hexlify(hashlib.sha256(data).digest()).decode()
+
+
+def _declared(e):
+    return "E:%s:%s" % (type(e).__name__, e)
+
+
+def t_image(data, ctx):
+    try:
+        m = image.verify_slot(BytesDevice(data), ctx["root"], chip_id=0, board="esp32-4mb")
+    except image.ImageError as e:
+        return _declared(e), None
+    check(m.length <= len(data) and m.payload_len == m.app.image_length, "manifest outside the input")
+    return "ok:%d:%s:%s:%s" % (m.security_version, m.board, m.version, _sha(m.signed)), m
+
+
+def t_appimage(data, ctx):
+    try:
+        img = appimage.validate(BytesDevice(data), len(data))
+    except appimage.AppImageError as e:
+        return _declared(e), None
+    check(img.image_length <= len(data), "image longer than its input")
+    return "ok:%d:%d:%d" % (img.image_length, img.chip_id, img.hash_appended), img
+
+
+def _loads_raw(text):
+    """Parse canonical JSON, which keeps control characters raw in strings (as securesystemslib)."""
+    try:
+        return json.loads(text, strict=False)
+    except TypeError:  # MicroPython's json takes no keyword arguments and is not strict anyway
+        return json.loads(text)
+
+
+def t_cjson(data, ctx):
+    try:
+        obj = json.loads(data)
+    except (ValueError, RuntimeError):  # the harness's own parse: not what is under test
+        return "E:json", None
+    try:
+        enc = cjson.encode(obj)
+    except ValueError as e:
+        return _declared(e), None
+    again = _loads_raw(enc)
+    check(again == obj, "encode/parse does not round-trip")
+    check(cjson.encode(again) == enc, "encoding is not canonical (a second encode differs)")
+    check(cjson.encoded_at(obj, enc) == len(enc), "encoded_at disagrees with encode")
+    check(cjson.encoded_at(obj, enc + b" ") == len(enc), "encoded_at reads past its encoding")
+    return "ok:" + _sha(enc), enc
+
+
+def _root_summary(r):
+    keys = ",".join(k + "=" + hexlify(r.keys[k]).decode() for k in sorted(r.keys))
+    roles = ",".join("%s=%d/%s" % (n, r.roles[n][1], "+".join(sorted(r.roles[n][0]))) for n in sorted(r.roles))
+    return "%d:%s:%s:%s:%s:%s" % (r.version, r.expires, keys, roles, r.consistent_snapshot, r.spec_version)
+
+
+def t_root(data, ctx):
+    try:
+        r = trust.load_root(data)
+    except trust.TrustError as e:
+        return _declared(e), None
+    return "ok:" + _root_summary(r), r
+
+
+def _trusted_set(ctx, upto):
+    ts = tuf.TrustedSet(ctx["tuf_root"], ctx["now"])
+    if upto > 0:
+        ts.update_timestamp(ctx["tuf_timestamp"])
+    if upto > 1:
+        ts.update_snapshot(ctx["tuf_snapshot"])
+    return ts
+
+
+def _signed_summary(signed):
+    return "ok:%s:%s" % (signed.get("version"), _sha(cjson.encode(signed)))
+
+
+def t_timestamp(data, ctx):
+    ts = _trusted_set(ctx, 0)
+    try:
+        ts.update_timestamp(data)
+    except tuf.RepositoryError as e:
+        return _declared(e), None
+    return _signed_summary(ts.timestamp), ts.timestamp
+
+
+def t_snapshot(data, ctx):
+    ts = _trusted_set(ctx, 1)
+    try:
+        ts.update_snapshot(data)
+    except tuf.RepositoryError as e:
+        return _declared(e), None
+    return _signed_summary(ts.snapshot), ts.snapshot
+
+
+def t_targets(data, ctx):
+    ts = _trusted_set(ctx, 2)
+    try:
+        ts.update_targets(data)
+    except tuf.RepositoryError as e:
+        return _declared(e), None
+    for path in sorted(ts.targets.get("targets", {})):
+        try:
+            tuf.target_check(ts.targets["targets"][path])
+        except tuf.RepositoryError:
+            pass
+    return _signed_summary(ts.targets), ts.targets
+
+
+def _partition(data):
+    """The input as a state partition: whole 4 KiB blocks (at least 2), cut or 0xFF-padded."""
+    n = max(2, min(8, len(data) // BLOCK))
+    mem = bytearray(data[:n * BLOCK])
+    mem.extend(b"\xff" * (n * BLOCK - len(mem)))
+    return n, mem
+
+
+def _state_summary(st):
+    pend = st.pending
+    names = st.blob_names()
+    blobs = ",".join("%s=%s:%s" % (n, st.blob_version(n), _sha(st.blob(n))) for n in names)
+    events = list(st.events())
+    st.wear()
+    return "%d:%d:%d:%s:%s:%d" % (st.floor, st.time_floor, st.boot_count, "-" if pend is None else
+                                 "%s/%s/%d" % (pend["slot"], pend["version"], pend["secver"]), blobs, len(events))
+
+
+def t_statelog(data, ctx):
+    """Load the state; read every part of it; then commit one change and read it back."""
+    n, mem = _partition(data)
+    dev = ctx["nor"](n)
+    dev.mem[:] = mem
+    try:
+        st = statelog.load(dev)
+        before = _state_summary(st)
+    except statelog.StateError as e:
+        return _declared(e), None
+    floor, time_floor, boots, root = st.floor, st.time_floor, st.boot_count, st.root()
+    want = floor + 1 if floor < U32 else floor
+    try:
+        got = st.raise_floor(want)
+    except statelog.StateError as e:
+        return "ok:%s:%s" % (before, _declared(e)), (floor, time_floor, boots)
+    check(got == want, "raise_floor returned %d, not %d" % (got, want))
+    check(dev.faults == 0, "the writer programmed a 0 bit back to 1")
+    try:
+        again = statelog.load(dev)
+    except statelog.StateError as e:
+        raise PropertyError("committed state no longer loads: %s" % e)
+    check(again.floor == want, "floor %d read after committing %d" % (again.floor, want))
+    check(again.time_floor >= time_floor and again.boot_count >= boots, "a monotonic value went down")
+    check(again.root() == root, "the root changed when the floor was raised")
+    return "ok:%s:%d" % (before, again.floor), (floor, time_floor, boots)
+
+
+def _write(path, data):
+    f = open(path, "wb")
+    try:
+        f.write(data)
+    finally:
+        f.close()
+
+
+def t_config(data, ctx):
+    _write(ctx["path"], data)
+    try:
+        c = config.load(ctx["path"])
+    except config.ConfigError as e:
+        return _declared(e), None
+    check(c.policy in config.POLICIES, "policy outside the allowed values")
+    check(1000 <= c.health_ms <= 3600000, "health_ms out of range")
+    return "ok:%s:%s:%s:%s:%s:%d:%s" % (c.board, c.chip_id, c.channel, c.policy, c.health, c.health_ms,
+                                       c.state), c
+
+
+def t_otaconfig(data, ctx):
+    _write(ctx["path"], data)
+    try:
+        c = otaconfig.load(ctx["path"])
+    except otaconfig.OtaConfigError as e:
+        return _declared(e), None
+    check(c.url.startswith("https://"), "url not https")
+    fields = sorted(k for k in c.__dict__)
+    return "ok:" + ":".join("%s=%s" % (k, getattr(c, k)) for k in fields), c
+
+
+TARGETS = {
+    "image": t_image,
+    "appimage": t_appimage,
+    "cjson": t_cjson,
+    "root": t_root,
+    "timestamp": t_timestamp,
+    "snapshot": t_snapshot,
+    "targets": t_targets,
+    "statelog": t_statelog,
+    "config": t_config,
+    "otaconfig": t_otaconfig,
+}
+
+
+def outcome(name, data, ctx):
+    """The summary line for one input, on either runtime: 'X:' for anything undeclared."""
+    try:
+        return TARGETS[name](data, ctx)[0]
+    except PropertyError as e:
+        return "P:%s" % e
+    except Exception as e:  # noqa: BLE001 - the finding itself
+        return "X:%s:%s" % (type(e).__name__, e)
+
+
+def read_inputs(raw):
+    """Inputs packed as u32 length + bytes, one after another (how a batch crosses the bridge)."""
+    out = []
+    pos = 0
+    while pos < len(raw):
+        n = struct.unpack_from("<I", raw, pos)[0]
+        out.append(bytes(raw[pos + 4:pos + 4 + n]))
+        pos += 4 + n
+    return out
