@@ -124,8 +124,12 @@ def printable(text, most):
     """Is `text` a str of 1 to `most` printable ASCII characters, without spaces?"""
     if not isinstance(text, str) or not 0 < len(text) <= most:
         return False
-    for c in text:
-        if not "!" <= c <= "~":
+    try:
+        raw = text.encode()
+    except UnicodeError:  # a lone surrogate, on CPython (MicroPython encodes it in 3 bytes)
+        return False
+    for c in raw:  # ints: nothing allocated per character
+        if not 0x20 < c < 0x7F:
             return False
     return True
 
