@@ -67,6 +67,19 @@ def verify(public_key, message, signature):
     return (y * zi % _P | (x * zi % _P & 1) << 255) == r
 
 
+def in_prime_subgroup(public_key):
+    # True only for a canonical encoding of a point of order L: [L]A is the identity. A key with
+    # a torsion component (A + T, T of small order) is a second encoding one secret signs for
+    # (pick the nonce so T's order divides h), so it must never stand beside A in a role.
+    if len(public_key) != 32:
+        return False
+    a = _decode_negated(public_key)
+    if a is None:
+        return False
+    x, y, z = _s_b_plus_h_a(0, _L, a)
+    return x % _P == 0 and (y - z) % _P == 0
+
+
 def _decode_negated(encoding):
     """-A as (x, y) for a canonical encoding of a point A not of small order, else None."""
     y = int.from_bytes(encoding, "little")

@@ -4,7 +4,8 @@
 well formed, every keyid is the SHA-256 of its key object's canonical JSON, and a threshold of
 the root role's own keys signed it. With `trusted=` (the root the device already holds) it is
 one step of root rotation (spec 5.3): the new root must also carry a threshold of the trusted
-root's root-role signatures, and its version must be exactly one more.
+root's root-role signatures, and its version must be exactly one more. Every Ed25519 key of an
+accepted root is a point of prime order (check_keys), so no two keys share a secret.
 
 Every signature decision goes through `verify_role(keys, role, message, signatures, name)`,
 which the update client uses for timestamp, snapshot and targets metadata and the image check
@@ -23,6 +24,7 @@ import json
 from binascii import hexlify, unhexlify
 
 from mpboot_fw import cjson
+from mpboot_fw.ed25519 import in_prime_subgroup
 from mpboot_fw.ed25519 import verify as _ed25519_verify
 
 ROLE_NAMES = ("root", "snapshot", "targets", "timestamp")
@@ -72,7 +74,22 @@ def load_root(data, trusted=None):
     if trusted is not None and root.version != trusted.version + 1:
         # Spec 5.3.5: rotation goes one version at a time, so none can be skipped or replayed.
         raise TrustError("root version %d after %d" % (root.version, trusted.version))
+    check_keys(root)
     return root
+
+
+def check_keys(root):
+    """Raise TrustError unless every Ed25519 key of `root` is a point of prime order L.
+
+    A key A + T (T of small order) is a second valid encoding that A's secret signs for (with a
+    nonce that makes h a multiple of T's order), so {A, A + T} would meet a threshold of 2 with
+    one signer: verify_role can only tell encodings apart. Callers run this once a root's
+    signatures verified (one scalar multiplication per key, not for unsigned input); a root
+    stored after this check is not checked again at boot (context.anchor).
+    """
+    for keyid, public in root.keys.items():
+        if not in_prime_subgroup(public):
+            raise TrustError("root: key %s is not an Ed25519 point of prime order" % keyid[:16])
 
 
 def load_envelope(data, type_name):

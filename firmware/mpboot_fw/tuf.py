@@ -100,6 +100,7 @@ class TrustedSet:
         signed, message, signatures = _envelope(root_data, "root", ROOT_MAX)
         root = _parse_root(signed)
         _verify(root.keys, root.roles["root"], message, signatures, "root")
+        _check_keys(root)
         self.root = root
         self.timestamp = None
         self.snapshot = None
@@ -124,6 +125,7 @@ class TrustedSet:
             error = Rollback if new_root.version <= self.root.version else BadVersion
             raise error("root v%d after v%d" % (new_root.version, self.root.version))
         _verify(new_root.keys, new_root.roles["root"], message, signatures, "root")
+        _check_keys(new_root)
         self.root = new_root
         return new_root
 
@@ -332,6 +334,13 @@ def _envelope(data, type_name, cap):
 def _parse_root(signed):
     try:
         return trust.parse_root(signed)
+    except TrustError as e:
+        raise BadMetadata(str(e))
+
+
+def _check_keys(root):
+    try:
+        trust.check_keys(root)
     except TrustError as e:
         raise BadMetadata(str(e))
 

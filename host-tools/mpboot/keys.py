@@ -16,6 +16,7 @@ from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write, read_input, refuse_existing
+from mpboot_fw.ed25519 import in_prime_subgroup
 
 PUBLIC_SUFFIX = ".pub"
 
@@ -96,6 +97,12 @@ def load_public_key(path, passphrase=None):
         raise MpbootError("%s is not a usable public key: %s" % (path, e)) from None
     if not isinstance(key, Ed25519PublicKey):
         raise MpbootError("%s is not an Ed25519 public key" % path)
+    # OpenSSL loads any 32 bytes; the device refuses a root with such a key (trust.check_keys),
+    # so say which file it is before a root is built around it.
+    if not in_prime_subgroup(raw_public(key)):
+        raise MpbootError(
+            "%s is not a usable Ed25519 public key: not a point of prime order (one secret could "
+            "sign as two such keys); use a KEYFILE.pub written by `mpboot keygen`" % path)
     return key
 
 
