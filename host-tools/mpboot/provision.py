@@ -8,13 +8,10 @@ The trust anchor is not among them: `flash-image --root` puts it in the state pa
 """
 
 import json
-from pathlib import Path
 
-from mpboot import boards
+from mpboot import boards, resources
 from mpboot.errors import MpbootError
 from mpboot_fw import config
-
-FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 
 
 def device_config(board, policy=None, health=None, health_ms=None, channel=None):
@@ -34,9 +31,9 @@ def device_config(board, policy=None, health=None, health_ms=None, channel=None)
 def device_files(board, files=None, **settings):
     """{"/path": bytes}: boot.py, the package, the configuration (`settings` as device_config
     takes them), then `files` (the application: main.py, a health check module...)."""
-    out = {"/boot.py": (FIRMWARE / "boot.py").read_bytes(),
+    out = {"/boot.py": resources.boot_py(),
            config.PATH: json.dumps(device_config(board, **settings), sort_keys=True).encode()}
-    for path in sorted((FIRMWARE / "mpboot_fw").glob("*.py")):
+    for path in sorted(resources.device_package_dir().glob("*.py")):
         out["/lib/mpboot_fw/" + path.name] = path.read_bytes()
     for path, data in (files or {}).items():
         out[path] = data.encode() if isinstance(data, str) else data

@@ -36,7 +36,11 @@ from pathlib import Path
 HALT = object()
 
 _BRIDGE = Path(__file__).with_name("bridge.mjs")
-_PORT_PACKAGE = Path("@micropython") / "micropython-webassembly-pyscript" / "micropython.mjs"
+# The npm package (pinned in package.json / package-lock.json; tests/test_packaging.py checks
+# they agree) and its module.
+_PORT_NPM = "@micropython/micropython-webassembly-pyscript"
+_PORT_VERSION = "1.27.0"
+_PORT_PACKAGE = Path(_PORT_NPM) / "micropython.mjs"
 
 
 class RuntimeMissing(RuntimeError):
@@ -76,13 +80,16 @@ def port_module():
     override = os.environ.get("MPBOOT_MICROPYTHON_MJS")
     if override:
         return Path(override)
-    for parent in Path(__file__).resolve().parents:
+    # A checkout has it in its node_modules (make setup); an installed mpboot looks from the
+    # current directory up, where `npm install` puts it.
+    for parent in list(Path(__file__).resolve().parents) + [Path.cwd()] + list(Path.cwd().parents):
         candidate = parent / "node_modules" / _PORT_PACKAGE
         if candidate.exists():
             return candidate
     raise RuntimeMissing(
-        "MicroPython WebAssembly port not found: run `npm ci` in the repository "
-        "(or set MPBOOT_MICROPYTHON_MJS to its micropython.mjs)"
+        "MicroPython WebAssembly port not found (the emulated board runs it under Node.js): run "
+        "`npm install %s@%s` in this directory, `npm ci` in an mpboot checkout, or set "
+        "MPBOOT_MICROPYTHON_MJS to its micropython.mjs" % (_PORT_NPM, _PORT_VERSION)
     )
 
 
