@@ -16,11 +16,12 @@ Steps, each one safe to cut at (docs/boot-stage.md walks through every cut):
 3. The device resets into a trial boot, where the boot stage (stage.py) verifies it again, runs
    the health check and confirms it, or the bootloader rolls it back.
 
-A refusal logs "refused" with the failed check's code and raises InstallError; otadata still
-selects the running image, so whatever the inactive slot now holds never boots: when otadata
-selects the inactive slot already (an install awaiting its reset, or a bootloader fallback),
-`claim` points it back at the running image before the first byte is written. The updater
-(OTA) uses the same SlotWriter as its download sink and then `commit`.
+Nothing is written into the slot before `claim`: no install while a trial boot runs (its
+health check could start one: "trial-in-progress"), and otherwise otadata must select the running
+image and hold it VALID, so that no reset and no rollback can boot the slot being written.
+A refusal logs "refused" with the failed check's code, erases the slot's first sector (`discard`:
+a refused image is never left bootable) and raises InstallError. The updater (OTA) uses the same
+`claim`, SlotWriter (its download sink) and `commit`.
 """
 
 from mpboot_fw import context, image, slots
@@ -79,7 +80,11 @@ def run(stream, length=None, reset=True):
     ctx = context.load()
     running = slots.running()
     target = slots.other(running)
-    claim(ctx, running, target)
+    try:
+        claim(ctx, running, target)
+    except InstallError as e:
+        ctx.state.log_event("refused", e.reason, e.detail)
+        raise
     m = install(ctx, stream, target, length)
     if reset:
         import machine
@@ -98,21 +103,42 @@ def install(ctx, stream, slot, length=None):
         error = e if isinstance(e, InstallError) else InstallError(e.reason, str(e)[len(e.reason) + 2:] or None)
     except OSError as e:  # the stream or the flash failed under us
         error = InstallError("io-error", repr(e))
+    if writer.written:  # else the slot still holds what it held (its first write erases first)
+        discard(slot)
     ctx.state.log_event("refused", error.reason, error.detail or slots.label(slot))
     raise error
 
 
 def claim(ctx, running, slot):
-    """Before anything is written into `slot`: make sure otadata does not select it. It does
-    while an earlier install awaits its reset, or after the bootloader fell back from a slot it
-    could not boot; bytes written there would then boot next, whatever the checks say of them.
-    otadata goes back to the running image, which is then marked valid (else the bootloader
-    would roll back from it into `slot`), and that install's record is dropped. A cut before
-    the end is a rolled-back install to the stage, or leaves `slot` as it was."""
-    if slots.label(slots.boot()) == slots.label(slot):
-        slots.set_boot(running)
-        slots.confirm()
+    """Before anything is written into `slot` (InstallError when it may not be):
+    - a pending install whose slot is running: this is its trial boot, not confirmed yet (the
+      health check may be what calls us). Its entry is PENDING_VERIFY: any reset rolls back to
+      `slot`, which would boot whatever was written there ("trial-in-progress"; ESP-IDF's
+      esp_ota_begin refuses the same with ESP_ERR_OTA_ROLLBACK_INVALID_STATE).
+    - otherwise otadata must select the running image (it selects `slot` while an earlier install
+      awaits its reset, or after the bootloader fell back from it) and hold it VALID (after the
+      stage switched slots, the running entry is PENDING_VERIFY until confirmed): bytes written
+      into `slot` would boot on the next reset or rollback, whatever the checks say of them. An
+      earlier install's record goes: `slot` is about to be overwritten.
+    A cut before the end leaves `slot` as it was, or a rolled-back install to the stage."""
+    pending = ctx.state.pending
+    if pending is not None and pending["slot"] == slots.label(running):
+        raise InstallError("trial-in-progress", pending["slot"] + " " + pending["version"])
+    try:
+        if slots.label(slots.boot()) != slots.label(running):
+            slots.set_boot(running)
+        slots.confirm()  # writes nothing when the entry is VALID already
+    except OSError as e:
+        raise InstallError("not-confirmed", repr(e))
+    if pending is not None:
         ctx.state.clear_pending()
+
+
+def discard(slot):
+    """Make what `slot` holds unbootable: erase its first sector (the app header and the start
+    of the first segment; ESP-IDF's image checks fail without them, and so they do on a sector
+    a cut left half erased). For a refused image, which must never be what a fallback boots."""
+    slot.ioctl(6, 0)
 
 
 def receive(stream, writer, length=None):

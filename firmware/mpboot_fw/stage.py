@@ -11,7 +11,9 @@ cannot read otadata's states), compared with the slot that is running:
   then confirm in this order: otadata VALID (mark_app_valid_cancel_rollback), raise the floor
   to the image's security version, log "confirmed", drop the pending record. Any failure
   before otadata says VALID: log "trial-failed" with the reason and reset; the bootloader
-  finds the entry still PENDING_VERIFY, aborts it and boots the previous slot.
+  finds the entry still PENDING_VERIFY, aborts it and boots the previous slot. A repeated
+  trial (a cut after VALID) whose floor already reached the image's security version is past
+  the point of no return: it finishes the confirmation without a second health check.
 - pending, another slot running, and otadata no longer selecting the pending slot: the trial
   was rolled back or never started. Log "rolled-back", verify the running image, confirm it,
   drop the record. If the running image fails too, the stage never switches to the abandoned
@@ -19,13 +21,16 @@ cannot read otadata's states), compared with the slot that is running:
   reboot, nothing to do.)
 - no pending install: a normal boot. Policy "every-boot" verifies the running image and
   confirms it; "trial-only" lets it run unchecked, unless its manifest says it is below the
-  floor. An image that fails (corrupt, or below the floor) makes the stage try the other slot: verified, it is selected and the device resets;
-  otherwise "recovery" is logged and the application is held back (Recovery).
+  floor, and verifies it after a bootloader fallback or a switch by the stage (which it then
+  confirms, logging "confirmed"). An image that fails (corrupt, or below the floor) makes the
+  stage try the other slot: verified, it is selected and the device resets; otherwise
+  "recovery" is logged and the application is held back (Recovery). The image runs only once
+  it is confirmed (when otadata selects it).
 
 docs/boot-stage.md has the reasoning for each step and every power cut.
 """
 
-from mpboot_fw import context, image, slots
+from mpboot_fw import context, image, slots, statelog
 from mpboot_fw.install import describe
 
 class Recovery(Exception):
@@ -59,6 +64,7 @@ class _Boot:
         self.repeat = False  # ... and not for the first time
         self.accepted = False  # the running image may run
         self.abandoned = None  # the slot of a rolled-back install: never switched to
+        self.confirming = False  # trial-only, the boot after a switch: log the confirmation
         self.wdt = None
         self.why = None
         self.buf = bytearray(4096)
@@ -72,13 +78,13 @@ class _Boot:
             self.log("bad-config", ctx.config_error)
         pending = ctx.state.pending
         if pending is None:
-            return self.normal_boot(ctx.cfg.policy == "every-boot")
+            return self.normal_boot(self.must_verify())
         if pending["slot"] == self.label:
             self.trial = True
             self.repeat = _tried(ctx.state, pending)
             return self.trial_boot(pending)
         if slots.label(slots.boot()) == pending["slot"]:
-            return self.normal_boot(ctx.cfg.policy == "every-boot")  # the install awaits its reset
+            return self.normal_boot(self.must_verify())  # the install awaits its reset
         self.log("rolled-back", "not confirmed", pending["slot"] + " " + pending["version"])
         self.abandoned = pending["slot"]
         ok = self.normal_boot(True)
@@ -94,7 +100,12 @@ class _Boot:
             if m.payload_sha256 != pending["sha256"]:
                 raise image.ImageError("not-installed", "slot holds another image")
             self.log("verified", "", describe(self.label, m))
-            self.health()
+            # A repeated trial runs only once otadata said VALID (the bootloader rolls back any
+            # other). With the floor at the image's security version too, the decision is made:
+            # the previous image may now be below the floor, so a failing health check could only
+            # roll back into recovery. Finish the confirmation instead.
+            if not (self.repeat and self.ctx.state.floor >= m.security_version):
+                self.health()
             slots.confirm()
         except Exception as e:
             return self.roll_back(e)
@@ -123,6 +134,11 @@ class _Boot:
             ok = _hook(cfg.health)()
         except Exception as e:
             raise HealthError("health-error", repr(e))
+        finally:
+            # The hook is application code: it may have written the state log through a State
+            # of its own (an update check, a refused install log their outcome), which writes
+            # from this one, scanned before, would land on.
+            self.ctx.state = statelog.load(slots.state_partition(cfg.state))
         if not ok:
             raise HealthError("health-failed", repr(ok))
         self.wdt.feed()  # a full period for the confirmation steps
@@ -145,6 +161,17 @@ class _Boot:
         _reset()
 
     # -- normal boot --------------------------------------------------------------------------
+    def must_verify(self):
+        """Does this normal boot verify the running image? Always under every-boot; under
+        trial-only when the stage has not seen it pass yet on this device: the bootloader fell
+        back to it (otadata selects the other slot), or the stage just switched to it (verified
+        then, but its entry is PENDING_VERIFY: it must be confirmed, or the next reset rolls back
+        into the slot that was refused, or into whatever an install writes there next)."""
+        if self.ctx.cfg.policy == "every-boot" or slots.label(slots.boot()) != self.label:
+            return True
+        self.confirming = _switched_to(self.ctx.state, self.label)
+        return self.confirming
+
     def normal_boot(self, verify):
         if not verify:
             # Unchecked, but never below the floor: when the confirmed slot no longer loads, the
@@ -162,9 +189,12 @@ class _Boot:
             m = self.verify(self.running)
         except image.ImageError as e:
             return self.switch(e)
-        self.accepted = True
         if slots.label(slots.boot()) == self.label:
-            slots.confirm()  # no write unless otadata still had it on trial
+            slots.confirm()  # no write unless otadata still has it on trial (after a switch)
+            if self.confirming:
+                self.log("confirmed", "", describe(self.label, m))
+        # Only now: an exception from confirm() must not let an unconfirmed image run.
+        self.accepted = True
         print("mpboot: boot %d: %s verified" % (self.boot, describe(self.label, m)))
         return True
 
@@ -220,6 +250,14 @@ def _tried(state, pending):
         if code == "verified" and boot > pending["boot"]:
             return True
     return False
+
+
+def _switched_to(state, label):
+    """Is the last event the stage's switch to `label` (not confirmed by a boot of it yet)?"""
+    last = None
+    for event in state.events():
+        last = event
+    return last is not None and last[1] == "switched" and last[3].split(" ")[0] == label
 
 
 def _hook(text):

@@ -125,10 +125,14 @@ class OtaOps:
         self.otadata.write(sector, entry)
 
     def mark_app_valid_cancel_rollback(self):
-        """esp_ota_current_ota_is_workable(true): the *active* entry becomes VALID."""
+        """esp_ota_current_ota_is_workable(true): the *active* entry becomes VALID, and only when
+        it selects the running partition (ESP-IDF 5: "Running firmware (slot %d) and active
+        firmware (slot %d) are different", ESP_FAIL): an app can never confirm another slot."""
         entries = self._read_otadata()
         active = od.select(entries)
         if active == -1 or not self.slots:
             raise esp_error(ESP_FAIL)  # "Running firmware is factory"
+        if self.slots.get(od.slot_of(entries[active], len(self.slots))) != self.running:
+            raise esp_error(ESP_FAIL)
         if entries[active].state != od.VALID:
             self.otadata.write(active, entries[active].with_state(od.VALID))
