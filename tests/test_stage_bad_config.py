@@ -4,7 +4,7 @@ holds, from the running image's manifest, also when the file is gone.
 
 Before: MicroPython's json.loads took text with a missing comma or bytes after a NUL (its
 trial-only policy then applied, nothing logged), an int key made config raise TypeError (an
-unlogged Recovery), and with the file bad or missing an image for another board installed.
+unlogged Recovery) and so did a state label no partition has; with the file bad or missing an image for another board installed.
 """
 
 import pytest
@@ -16,13 +16,14 @@ from mpboot_fw import statelog
 
 from test_stage import V1, assert_on_v1
 
-GOOD = '"board": "esp32-4mb", "chip_id": 0, "state": "mpboot", "health": "app_health:check"'
+GOOD = '"board": "esp32-4mb", "chip_id": 0, "health": "app_health:check"'
 BAD = {
     "no comma": ('{' + GOOD + ' "policy": "trial-only"}', "not JSON"),
     "bytes after a NUL": ('{' + GOOD + ', "policy": "trial-only"}\x00{"policy": "x"}', "not JSON"),
     "an int key": ('{' + GOOD + ', 1: "trial-only"}', "not JSON"),
     "a lone surrogate": ('{' + GOOD + ', "channel": "\\ud800"}', "channel must be text of 1-32 printable ASCII characters"),
     "a misspelt field": ('{' + GOOD + ', "polcy": "trial-only"}', "unknown field polcy"),
+    "no such state partition": ('{' + GOOD + ', "policy": "trial-only", "state": "mpbot"}', "state: no partition mpbot"),
 }
 
 

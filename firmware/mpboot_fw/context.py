@@ -25,38 +25,49 @@ class Context:
 
 
 def load(path=config.PATH):
+    """The context; nothing in /mpboot.json makes it raise (config_error says what was wrong).
+    A file that cannot be used gives the defaults, and so does a state label no partition has
+    (the stage must reach the state log to log that)."""
     ctx = Context()
-    ctx.cfg, ctx.config_error = configure(path, slots.running)
-    ctx.state = statelog.load(slots.state_partition(ctx.cfg.state))
+    try:
+        cfg, error = config.load(path), None
+    except config.ConfigError as e:
+        cfg, error = config.Config(), str(e)
+    try:
+        part = slots.state_partition(cfg.state)
+    except OSError:
+        default = config.Config()
+        if cfg.state == default.state:
+            raise  # no state log at all: nowhere to log it (the stage holds the app back)
+        cfg, error = default, "state: no partition " + cfg.state
+        part = slots.state_partition(cfg.state)
+    if cfg.board is None or cfg.chip_id is None:
+        why = identify(cfg, slots.running())
+        if why is not None:
+            error = why if error is None else error + "; " + why
+    ctx.cfg, ctx.config_error = cfg, error
+    ctx.state = statelog.load(part)
     ctx.root = anchor(ctx.state)
     return ctx
 
 
-def configure(path, running):
-    """(Config, why the file could not be used or None); raises nothing for any file content.
-    A file that cannot be used gives the defaults. Board and chip_id left unset are taken from
-    the manifest of `running()` (the running partition); when that cannot be read either, the
-    chip is NO_CHIP, so that nothing verifies (installs and switches are refused) until the
-    configuration is fixed, and the reason joins the error the stage logs as bad-config."""
-    error = None
+def identify(cfg, running):
+    """Set the board and chip_id that `cfg` leaves unset to those in the manifest of the image
+    in `running` (its partition). When that cannot be read either, the chip is NO_CHIP, so that
+    nothing verifies (installs and switches are refused) until the configuration is fixed; the
+    reason is returned, for the stage to log as bad-config (None when the manifest was read)."""
+    why = None
     try:
-        cfg = config.load(path)
-    except config.ConfigError as e:
-        cfg = config.Config()
-        error = str(e)
-    if cfg.board is None or cfg.chip_id is None:
-        try:
-            m = image.read_manifest(running())
-            board, chip_id = m.board, m.chip_id  # board "": only images for any board then fit
-        except (image.ImageError, OSError) as e:
-            board, chip_id = "", NO_CHIP
-            why = "no board or chip: running image " + getattr(e, "reason", "unreadable")
-            error = why if error is None else error + "; " + why
-        if cfg.board is None:
-            cfg.board = board
-        if cfg.chip_id is None:
-            cfg.chip_id = chip_id
-    return cfg, error
+        m = image.read_manifest(running)
+        board, chip_id = m.board, m.chip_id  # board "": only images for any board then fit
+    except (image.ImageError, OSError) as e:
+        board, chip_id = "", NO_CHIP
+        why = "no board or chip: running image " + getattr(e, "reason", "unreadable")
+    if cfg.board is None:
+        cfg.board = board
+    if cfg.chip_id is None:
+        cfg.chip_id = chip_id
+    return why
 
 
 def anchor(state):

@@ -198,6 +198,14 @@ def test_a_misspelt_field_keeps_the_board_check():
     assert ctx.config_error == "not JSON" and e.reason == "wrong-chip"
 
 
+def test_a_state_label_no_partition_has_gives_the_defaults():
+    # Before: OSError from context.load, before the stage could log anything.
+    wrover = _on_board(IMAGE, "esp32-wrover")
+    ctx, e, _ = _install(b'{"board": "esp32-4mb", "chip_id": 0, "policy": "trial-only", "state": "mpbot"}', wrover, IMAGE)
+    assert ctx.config_error == "state: no partition mpbot" and e.reason == "wrong-board"
+    assert (ctx.cfg.board, ctx.cfg.policy, ctx.cfg.state) == ("esp32-wrover", "every-boot", "mpboot")
+
+
 def test_without_a_file_the_board_is_the_running_images():
     ctx, e, _ = _install(None, _on_board(IMAGE, "esp32-wrover"), IMAGE)
     assert ctx.config_error is None and (ctx.cfg.board, ctx.cfg.chip_id) == ("esp32-wrover", 0)
