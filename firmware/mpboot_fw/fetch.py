@@ -205,8 +205,9 @@ class Fetcher:
         """One GET of `url` from byte `offset` (a Range request when not 0), with no retry.
 
         Accepts no body extending past `limit` bytes; with `exact`, the resource must be
-        `limit` bytes long. Returns the position reached (`self.got`). May call
-        `sink.reset()` and start from 0 (see `download`)."""
+        `limit` bytes long, and a short block reaches the sink only as its last (see _body).
+        Returns the position reached (`self.got`). May call `sink.reset()` and start from 0
+        (see `download`)."""
         host, port, path = _split_url(url)
         self.got = offset
         self._open(host, port)

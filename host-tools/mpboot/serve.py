@@ -185,9 +185,9 @@ class _Server(ThreadingHTTPServer):
     def finish_request(self, request, client_address):
         # Runs in the connection's own thread: the handshake and every read and write with this
         # client happen here, bounded by the timeout and the deadline, never in the accept loop.
-        request.settimeout(self.conn_timeout)
         conn = self._open[request]
         try:
+            request.settimeout(self.conn_timeout)
             if self.ssl_context is not None:
                 try:
                     tls = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
