@@ -41,7 +41,8 @@ _NO_FILE = (errno.ENOENT, 44)
 
 
 class ConfigError(Exception):
-    """The configuration file exists but is not valid; the message names the field."""
+    """The configuration file exists but cannot be read or is not valid; the message says
+    why (names the field)."""
 
 
 class Config:
