@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: all setup test demo bench clean
+.PHONY: all setup test demo bench fuzz clean
 
 all: test
 
@@ -29,6 +29,11 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+# A seeded mutation campaign (fuzz/run.py): at least 100,000 inputs, then both runtimes compared.
+FUZZ_ARGS ?=
+fuzz: setup
+	$(PY) fuzz/run.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .cache

@@ -42,16 +42,16 @@ def known_signatures(target):
     return sigs
 
 
-def save_finding(target_name, signature, seed, index, text, data=None):
+def save_finding(target_name, signature, seed, index, text, data=None, info=None):
     """Write the input and its story under fuzz/findings/<target>/; returns the path."""
     folder = HERE / "findings" / target_name
     folder.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", signature)[:70]
     if data is None:
-        data = targets.input_for(targets.get(target_name), seed, index)[0]
+        data, info = targets.input_for(targets.get(target_name), seed, index)
     (folder / (stem + ".bin")).write_bytes(data)
-    (folder / (stem + ".txt")).write_text("%s\nrebuild: targets.input_for(targets.get(%r), %d, %d)\n\n%s\n"
-                                          % (signature, target_name, seed, index, text))
+    (folder / (stem + ".txt")).write_text("%s\ninfo: %s\nrebuild: targets.input_for(targets.get(%r), %d, %d)\n\n%s\n"
+                                          % (signature, json.dumps(info or {}), target_name, seed, index, text))
     return folder / (stem + ".bin")
 
 
@@ -126,6 +126,39 @@ for i in range(%d, %d):
 BATCH = 20  # per run: this port frees garbage only between runs
 
 
+def _boot(mp, ctx, inputs):
+    """A fresh interpreter with the device package, devtargets, the context files and `inputs`."""
+    from targets import device
+
+    mp.boot()
+    mp.put_firmware()
+    mp.put_file("/fuzz/devtargets.py", (HERE / "devtargets.py").read_bytes())
+    mp.put_file("/tests/nor_ram.py", (HERE.parent / "tests" / "device" / "nor_ram.py").read_bytes())
+    for path, data in (("root", (device.DATA / "root_single.json").read_bytes()), ("tuf_root", ctx["tuf_root"]),
+                       ("ts", ctx["tuf_timestamp"]), ("snap", ctx["tuf_snapshot"]),
+                       ("inputs", b"".join(len(d).to_bytes(4, "little") + d for d in inputs))):
+        mp.put_file("/data/" + path, data)
+    mp.run(MP_SETUP % ctx["now"], timeout=120).check()
+
+
+def mp_outcomes(mp, ctx, name, inputs):
+    """devtargets.outcome of each input on MicroPython, in batches of BATCH runs."""
+    _boot(mp, ctx, inputs)
+    got = {}
+    for a in range(0, len(inputs), BATCH):
+        b = min(len(inputs), a + BATCH)
+        res = mp.run(MP_BATCH % (a, b, name), timeout=300)
+        for line in res.output:
+            if line.startswith("@@"):
+                i, _, summary = line[2:].partition(" ")
+                got[int(i)] = summary
+        if not res.ok:
+            for i in range(a, b):
+                got.setdefault(i, "X:run failed:%s" % (res.exc or "timeout")[-200:])
+            _boot(mp, ctx, inputs)
+    return [got.get(i) for i in range(len(inputs))]
+
+
 def compare_runtimes(names, per_target, seed, log):
     """Run `per_target` inputs of each device target on both runtimes; return disagreements."""
     import devtargets
@@ -139,40 +172,10 @@ def compare_runtimes(names, per_target, seed, log):
             t = targets.get(name)
             inputs = [targets.input_for(t, seed, 10_000_000 + i)[0] for i in range(per_target)]
             want = [devtargets.outcome(name, d, ctx).replace("\n", " ") for d in inputs]
-            mp.boot()
-            mp.put_firmware()
-            mp.put_file("/fuzz/devtargets.py", (HERE / "devtargets.py").read_bytes())
-            mp.put_file("/tests/nor_ram.py", (HERE.parent / "tests" / "device" / "nor_ram.py").read_bytes())
-            for path, data in (("root", (device.DATA / "root_single.json").read_bytes()),
-                               ("tuf_root", ctx["tuf_root"]), ("ts", ctx["tuf_timestamp"]),
-                               ("snap", ctx["tuf_snapshot"]),
-                               ("inputs", b"".join(len(d).to_bytes(4, "little") + d for d in inputs))):
-                mp.put_file("/data/" + path, data)
-            mp.run(MP_SETUP % ctx["now"], timeout=120).check()
-            got = {}
             t0 = time.monotonic()
-            for a in range(0, per_target, BATCH):
-                b = min(per_target, a + BATCH)
-                res = mp.run(MP_BATCH % (a, b, name), timeout=300)
-                for line in res.output:
-                    if line.startswith("@@"):
-                        i, _, summary = line[2:].partition(" ")
-                        got[int(i)] = summary
-                if not res.ok:
-                    for i in range(a, b):
-                        got.setdefault(i, "X:run failed:%s" % (res.exc or "timeout")[-200:])
-                    mp.boot()
-                    mp.put_firmware()
-                    mp.put_file("/fuzz/devtargets.py", (HERE / "devtargets.py").read_bytes())
-                    mp.put_file("/tests/nor_ram.py", (HERE.parent / "tests" / "device" / "nor_ram.py").read_bytes())
-                    for path, data in (("root", (device.DATA / "root_single.json").read_bytes()),
-                                       ("tuf_root", ctx["tuf_root"]), ("ts", ctx["tuf_timestamp"]),
-                                       ("snap", ctx["tuf_snapshot"]),
-                                       ("inputs", b"".join(len(d).to_bytes(4, "little") + d for d in inputs))):
-                        mp.put_file("/data/" + path, data)
-                    mp.run(MP_SETUP % ctx["now"], timeout=120)
-            diffs = [(i, want[i], got.get(i)) for i in range(per_target) if want[i] != got.get(i)]
-            out[name] = {"inputs": per_target, "disagree": len(diffs), "seconds": time.monotonic() - t0,
+            got = mp_outcomes(mp, ctx, name, inputs)
+            diffs = [(i, want[i], got[i]) for i in range(per_target) if want[i] != got[i]]
+            out[name] = {"inputs": per_target, "disagree": len(diffs), "seconds": round(time.monotonic() - t0, 1),
                          "examples": diffs[:3], "data": [inputs[i] for i, _, _ in diffs[:3]]}
             log("micropython %-10s %4d inputs, %d disagree, %.0f s" % (name, per_target, len(diffs),
                                                                         out[name]["seconds"]))

@@ -174,6 +174,8 @@ class CjsonTarget(DeviceTarget):
 
         if summary.startswith("ok:"):
             obj = json.loads(data)
+            if json.loads(value, strict=False) != obj:
+                raise devtargets.PropertyError("encode/parse does not round-trip")
             want = encode_canonical(obj).encode("utf-8")
             if want != value:
                 raise devtargets.PropertyError("differs from securesystemslib: %r != %r" % (value[:80], want[:80]))
