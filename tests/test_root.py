@@ -45,6 +45,16 @@ def test_root_init_defaults(kd, capsys):
     assert data == encode_canonical(json.loads(data)).encode()
 
 
+@pytest.mark.parametrize("expires,days", [("730d", 730), ("730", 730), ("1d", 1)])
+def test_root_init_expires_is_written_as_the_repo_commands_write_it(kd, capsys, expires, days):
+    out = kd / ("root-%s.json" % expires)
+    r = run(capsys, "root", "init", out, "--root-key", kd / "root1.pem", "--targets-key", kd / "release1.pem.pub",
+            "--expires", expires)
+    assert r.code == 0, r.err
+    md = Metadata.from_bytes(out.read_bytes())
+    assert abs((md.signed.expires - datetime.now(timezone.utc)).total_seconds() - days * 86400) < 120
+
+
 def test_root_init_with_every_option(kd, capsys, monkeypatch):
     out = kd / "root.json"
     r = run(capsys, "root", "init", out, "--root-key", kd / "root1.pem", "--root-key", kd / "locked.pem",
@@ -75,7 +85,8 @@ def test_root_show_text(kd, capsys):
 @pytest.mark.parametrize("extra,match", [
     (["--root-threshold", "2"], "could never sign"),
     (["--targets-threshold", "2"], "could never sign"),
-    (["--expires", "0"], "--expires must be at least 1 day"),
+    (["--expires", "0"], "not a duration: '0'"),
+    (["--expires", "36h"], "--expires must be whole days (e.g. 365d)"),
     (["--version", "0"], "--version must be at least 1"),
     (["--root-key", "locked.pem"], "is encrypted"),
     (["--root-key", "release2.pem.pub"], "is a public key"),

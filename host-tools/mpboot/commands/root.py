@@ -4,7 +4,9 @@ import argparse
 import json
 
 from mpboot import anchor, keys
+from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write, refuse_existing
+from mpboot.repo import settings
 
 ORDER = 20
 
@@ -14,7 +16,7 @@ examples:
   mpboot root init root.json --root-key root.pem --targets-key release.pem.pub
   mpboot root init root.json --root-key a.pem --root-key b.pem --root-threshold 2 \\
       --targets-key r1.pem.pub --targets-key r2.pem.pub --targets-threshold 2 \\
-      --timestamp-key online.pem.pub --expires 730
+      --timestamp-key online.pem.pub --expires 730d
   mpboot root show root.json
 
 Roles: `root` keys sign root.json itself (and its successors); `targets` keys sign firmware
@@ -58,8 +60,9 @@ def register(subparsers):
     for role in anchor.ROLES:
         init.add_argument("--%s-threshold" % role, type=int, default=1, metavar="N",
                           help="signatures the %s role needs (default 1)" % role)
-    init.add_argument("--expires", type=int, default=365, metavar="DAYS",
-                      help="days until the root expires (default 365)")
+    init.add_argument("--expires", default="365d", metavar="DURATION",
+                      help="lifetime of the root in whole days, as the repo commands write it: 365d, or a bare "
+                      "number of days (default 365d)")
     init.add_argument("--version", type=int, default=1, metavar="N", help="root version (default 1)")
     init.add_argument("--passphrase-env", metavar="VAR",
                       help="environment variable holding the passphrase of encrypted root keys")
@@ -73,6 +76,13 @@ def register(subparsers):
     show.add_argument("root", metavar="ROOT.json", help="root metadata (mpboot root init, or a repository's N.root.json)")
     show.add_argument("--json", action="store_true", help="print as JSON")
     show.set_defaults(func=run_show)
+
+
+def _whole_days(text):
+    seconds = settings.parse_duration(text)
+    if seconds % settings.DAY:
+        raise MpbootError("--expires must be whole days (e.g. 365d): a root's expiry is a date")
+    return seconds // settings.DAY
 
 
 def run_init(args):
@@ -91,7 +101,7 @@ def run_init(args):
          "snapshot": public(args.snapshot_key) if args.snapshot_key else targets,
          "timestamp": public(args.timestamp_key) if args.timestamp_key else targets},
         thresholds={role: getattr(args, role + "_threshold") for role in anchor.ROLES},
-        expires_days=args.expires,
+        expires_days=_whole_days(args.expires),
         version=args.version,
     )
     atomic_write(args.output, data)
