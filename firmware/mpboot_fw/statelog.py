@@ -114,10 +114,16 @@ def _apply(view, typ, mv, pos, n, addr):
         # Its chunks are the `count` records right before it; earlier ones are left over from
         # a blob whose commit was cut off.
         chunks = tuple(view.chunks[len(view.chunks) - count:]) if count <= len(view.chunks) else ()
-        if not present:
+        if name == ROOT:
+            # As set_root: never removed, never an older version, never over its cap.
+            if present and version >= (view.blobs.get(ROOT) or (0,))[0] and length <= MAX_ROOT:
+                _put_blob(view, name, version, length, chunks, count)
+        elif not present:
             view.blobs.pop(name, None)
-        elif len(chunks) == count and sum(c[1] for c in chunks) == length:
-            view.blobs[name] = (version, length, chunks)
+        else:
+            others = [k for k in view.blobs if k not in (ROOT, name)]
+            if len(others) < MAX_BLOB_COUNT and sum(view.blobs[k][1] for k in others) + length <= MAX_BLOBS:
+                _put_blob(view, name, version, length, chunks, count)
     elif typ == R.T_PENDING:
         view.pending = (addr, n) if n else None
     elif typ == R.T_EVENT:
@@ -126,6 +132,11 @@ def _apply(view, typ, mv, pos, n, addr):
             view.events.pop(0)
     if view.chunks:
         view.chunks = []
+
+
+def _put_blob(view, name, version, length, chunks, count):
+    if len(chunks) == count and sum(c[1] for c in chunks) == length:
+        view.blobs[name] = (version, length, chunks)
 
 
 class State:
@@ -144,6 +155,7 @@ class State:
         self._head = bytearray(R.HEAD)
         self._dry = False
         self._opened = 0
+        self._reach = 0  # the sequence number a dry run ended at
 
     # -- reading ------------------------------------------------------------------------------
     @property
@@ -283,81 +295,132 @@ class State:
 
     # -- scanning -----------------------------------------------------------------------------
     def _scan(self):
-        """Rebuild everything from flash (see the module docstring for the rules)."""
-        dev, bs, n, mv, head = self._dev, self._bs, self._n, self._mv, self._head
-        order = []
-        for s in range(n):
-            dev.readblocks(s, head, 0)
-            if head[0] == R.MAGIC0 and head[1] == R.MAGIC1:
-                order.append((struct.unpack_from("<I", head, 8)[0], s))
-        order.sort()
+        """Rebuild everything from flash (docs/state-log.md, "Reading").
+
+        A sector's *run* is its committed records from offset 0 with consecutive sequence
+        numbers. The floor, time floor and boot counter are the largest in any run. The state
+        is the snapshot with the highest T_BEGIN (the first record of a sector) that is complete
+        and holds a root, with the records that continue it: neither the order of sectors on
+        flash nor what the other sectors hold can hide it."""
+        n, mv = self._n, self._mv
         first = [-1] * n
         last = [-1] * n
+        begins = []
         self._g = [0, 0, 0]
-        cur = cand = None
-        cur_seq = cand_seq = cand_begin = live_begin = top = -1
-        tail = tail_end = 0
         foreign = False
-        for _, s in order:
-            dev.readblocks(s, self._buf)
-            off = 0
-            while True:
-                size = R.parse(mv, off, bs)
-                seq = R.seq_at(mv, off) if size >= 0 else -1
-                if seq <= top:
-                    break
-                typ = mv[off + 2]
-                pos = off + R.HEAD
-                top = last[s] = seq
+        for s in range(n):
+            for off, _, seq in self._run(s):
                 if first[s] < 0:
                     first[s] = seq
-                self._note(typ, mv, pos)
-                if mv[off + 3] & R.F_SNAP:
-                    if typ == R.T_BEGIN:
-                        fmt, gen = struct.unpack_from("<BI", mv, pos)
-                        foreign = foreign or fmt != R.FORMAT
-                        cand = _View(gen) if fmt == R.FORMAT else None
-                        cand_begin = cand_seq = seq
-                    elif cand is not None and seq == cand_seq + 1:
-                        cand_seq = seq
-                        if typ != R.T_END:
-                            _apply(cand, typ, mv, pos, size, s * bs + pos)
+                    if mv[off + 2] == R.T_BEGIN and mv[off + 3] & R.F_SNAP:
+                        if mv[off + R.HEAD] == R.FORMAT:
+                            begins.append(s)
                         else:
-                            if struct.unpack_from("<I", mv, pos)[0] == cand_begin:
-                                cur, cur_seq, live_begin = cand, seq, cand_begin
-                            cand = None
+                            foreign = True
+                last[s] = seq
+                _note(self._g, mv[off + 2], mv, off + R.HEAD)
+        self._seq = max(last)
+        self._last = last
+        # Highest first; of two sectors that start with the same T_BEGIN, the longer run.
+        begins.sort(key=lambda s: (first[s], last[s]), reverse=True)
+        for s in begins:
+            if self._adopt(s, first, last):
+                return
+        raise StateError("state format not supported" if foreign else "no state: format the partition")
+
+    def _run(self, s):
+        """Read sector s into the buffer; yield (offset, payload length, sequence number) of each
+        record of its run."""
+        self._dev.readblocks(s, self._buf)
+        mv = self._mv
+        off = 0
+        prev = -1
+        while True:
+            size = R.parse(mv, off, self._bs)
+            if size < 0:
+                return
+            seq = R.seq_at(mv, off)
+            if prev >= 0 and seq != prev + 1:
+                return
+            yield off, size, seq
+            prev = seq
+            off += R.size(size)
+
+    def _adopt(self, s, first, last):
+        """Take the snapshot that starts sector s, and the records that continue it, as the
+        state, unless it is incomplete or holds no root (then False, and nothing changed)."""
+        n, bs, mv = self._n, self._bs, self._mv
+        begin = first[s]
+        snap = state = None
+        cur = tail = tail_end = 0
+        chain = [False] * n
+        hi = [0, 0, 0]  # the monotonic values as the chain's own sectors carry them
+        while s >= 0:
+            prev = -1
+            more = True  # every record of this sector so far belongs to the state
+            for off, size, prev in self._run(s):
+                typ = mv[off + 2]
+                snapped = mv[off + 3] & R.F_SNAP
+                pos = off + R.HEAD
+                if not more:
+                    pass
+                elif state is None:
+                    if not snapped:
+                        return False
+                    if typ == R.T_BEGIN:
+                        if prev != begin:
+                            return False
+                        snap = _View(struct.unpack_from("<I", mv, pos + 1)[0])
+                    elif typ != R.T_END:
+                        _apply(snap, typ, mv, pos, size, s * bs + pos)
+                    elif struct.unpack_from("<I", mv, pos)[0] != begin or ROOT not in snap.blobs:
+                        return False
                     else:
-                        cand = None
+                        state, cur, tail, tail_end = snap, prev, s, off + R.size(size)
+                elif snapped:
+                    more = False
                 else:
-                    cand = None
-                    if cur is not None and seq == cur_seq + 1:
-                        _apply(cur, typ, mv, pos, size, s * bs + pos)
-                        cur_seq = seq
-                off = pos + R.size(size) - R.HEAD
-                if seq == cur_seq:
-                    tail, tail_end = s, off
-        if cur is None:
-            raise StateError("state format not supported" if foreign else "no state: format the partition")
-        self._v = cur
-        self._seq = top
+                    _apply(state, typ, mv, pos, size, s * bs + pos)
+                    cur, tail, tail_end = prev, s, off + R.size(size)
+                if not chain[s] and not more:
+                    break  # a sector of which the state holds nothing is not part of the chain
+                chain[s] = True
+                _note(hi, typ, mv, pos)
+            # On into the sector whose run starts right after this one's; of two, the longer (an
+            # old copy of a sector is a prefix of it).
+            s = -1
+            if more and prev >= 0:
+                for t in range(n):
+                    if first[t] == prev + 1 and (s < 0 or last[t] > last[s]):
+                        s = t
+        if state is None:
+            return False
+        self._v = state
         self._sec, self._off = tail, tail_end
-        self._used = [0 <= first[s] <= cur_seq and last[s] >= live_begin for s in range(n)]
-        # Appending continues only where nothing but erased flash follows the last record.
-        clean = top == cur_seq
+        self._chain = chain
+        self._used = list(chain)
+        self._ctop = max(last[t] for t in range(n) if chain[t])
+        # Appending continues only where nothing but erased flash follows the last record, no
+        # sector outside the chain holds a record of the live range or after it (an old copy of
+        # a sector, a crafted fork), and the chain itself carries every monotonic value on flash.
+        clean = self._seq == cur and hi == self._g and all(chain[t] or last[t] < begin for t in range(n))
         if clean and tail_end < bs:
-            dev.readblocks(tail, self._buf)
+            self._dev.readblocks(tail, self._buf)
             clean = min(mv[tail_end:]) == 0xFF
         self._dirty = not clean
+        if hi != self._g:
+            self._keep(hi)
+        return True
 
-    def _note(self, typ, mv, pos):
-        """Keep the monotonic values at the largest committed value seen."""
-        g = self._g
-        if typ == R.T_FLOOR:
-            g[_G_FLOOR] = max(g[_G_FLOOR], struct.unpack_from("<I", mv, pos)[0])
-        elif typ == R.T_TIME:
-            g[_G_TIME] = max(g[_G_TIME], struct.unpack_from("<Q", mv, pos)[0])
-        elif typ == R.T_BOOT:
-            g[_G_BOOT] = max(g[_G_BOOT], struct.unpack_from("<I", mv, pos)[0])
+    def _keep(self, hi):
+        """Count as used every sector outside the chain that holds a monotonic value above the
+        chain's `hi`, so that nothing erases it before a snapshot carries that value."""
+        for s in range(self._n):
+            if not self._used[s] and self._last[s] >= 0:
+                mine = [0, 0, 0]
+                for off, _, _ in self._run(s):
+                    _note(mine, self._mv[off + 2], self._mv, off + R.HEAD)
+                self._used[s] = mine[0] > hi[0] or mine[1] > hi[1] or mine[2] > hi[2]
 
     def _read(self, addr, out):
         block, off = divmod(addr, self._bs)
@@ -382,12 +445,25 @@ class State:
         after = self._v.copy()
         grow = self._dry_run(emit, after, *args)
         need = max(self._snap_sectors(self._v), self._snap_sectors(after))
-        compact = self._dirty or self._free() - grow < need
-        if compact and self._n - self._dry_run(self._compacted, emit, args) < need:
-            raise StateError("state partition full")
+        compact = self._dirty or self._free() - grow < need or self._reach > _U32
+        drop = False
+        if compact:
+            if self._n - self._dry_run(self._compacted, emit, args) < need:
+                raise StateError("state partition full")
+            # Sequence numbers are u32 and a log uses up a few hundred million in its flash's
+            # life: a number near the top is crafted. If it lies outside the chain, its sectors
+            # are dropped and numbering goes on from the chain's own top; else the log is stuck.
+            if self._reach > _U32:
+                if self._reach - self._seq + self._ctop > _U32:
+                    raise StateError("state sequence numbers used up: format the partition")
+                drop = True
         try:
+            if drop:
+                self._drop_above(self._ctop)
             if compact:
                 self._compact()
+                if self._dirty:  # the new snapshot did not take: appending would program over dirt
+                    raise StateError("state partition cannot be repaired")
             emit(self._v, *args)
         except Exception:
             try:
@@ -406,6 +482,14 @@ class State:
         self._emit_snapshot(self._v)
         self._scan()
 
+    def _drop_above(self, top):
+        """Erase the sectors outside the chain that hold a record numbered above `top`."""
+        for s in range(self._n):
+            if not self._chain[s] and self._last[s] > top:
+                self._dev.ioctl(_ERASE, s)
+                self._used[s] = False
+        self._seq = top
+
     def _free(self):
         return sum(1 for u in self._used if not u)
 
@@ -420,6 +504,7 @@ class State:
         try:
             emit(*args)
         finally:
+            self._reach = self._seq
             self._dry = False
             self._sec, self._off, self._seq = saved
         return self._opened
@@ -454,7 +539,7 @@ class State:
                 self._dev.writeblocks(self._sec, self._mv[:size - R.HEAD], off + R.HEAD)
             R.seal(self._head, typ, flags, n, self._seq, self._mv)
             self._dev.writeblocks(self._sec, self._head, off)
-            self._note(typ, self._mv, 0)
+            _note(self._g, typ, self._mv, 0)
         self._off = off + size
         if view is not None:
             _apply(view, typ, self._mv, 0, n, self._sec * self._bs + off + R.HEAD)
@@ -498,7 +583,7 @@ class State:
         """Write the whole state of view `src` as one snapshot, from a fresh sector."""
         self._off = self._bs
         begin = self._seq + 1
-        struct.pack_into("<BI", self._buf, 0, R.FORMAT, src.gen + 1)
+        struct.pack_into("<BI", self._buf, 0, R.FORMAT, min(src.gen + 1, _U32))
         self._rec(None, R.T_BEGIN, R.F_SNAP, 5)
         for typ, fmt, value in ((R.T_FLOOR, "<I", self._g[_G_FLOOR]), (R.T_TIME, "<Q", self._g[_G_TIME]),
                                 (R.T_BOOT, "<I", self._g[_G_BOOT])):
@@ -511,8 +596,18 @@ class State:
             self._emit_blob(None, R.F_SNAP, name, version, length, chunks)
         for loc in src.events:
             self._copy_rec(R.T_EVENT, loc)
-        struct.pack_into("<I", self._buf, 0, begin)
+        struct.pack_into("<I", self._buf, 0, begin & _U32)  # above _U32 only in a dry run (_mutate)
         self._rec(None, R.T_END, R.F_SNAP, 4)
+
+
+def _note(g, typ, mv, pos):
+    """Keep the monotonic values `g` at the largest committed value seen."""
+    if typ == R.T_FLOOR:
+        g[_G_FLOOR] = max(g[_G_FLOOR], struct.unpack_from("<I", mv, pos)[0])
+    elif typ == R.T_TIME:
+        g[_G_TIME] = max(g[_G_TIME], struct.unpack_from("<Q", mv, pos)[0])
+    elif typ == R.T_BOOT:
+        g[_G_BOOT] = max(g[_G_BOOT], struct.unpack_from("<I", mv, pos)[0])
 
 
 def _check_int(value, top):

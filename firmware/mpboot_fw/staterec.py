@@ -12,10 +12,17 @@ A record is a 16-byte head and a payload padded with 0xFF to a multiple of 16 by
 
 The writer programs the payload first and the head last: the head is the commit. Records are
 16-byte aligned because ESP-IDF writes an encrypted partition in 16-byte units, each unit once.
+
+A record counts only when it is also well formed (`parse`): the writer never writes anything
+else, so a record with a valid CRC but a payload its type cannot hold (a short integer, a string
+running past its payload, text that is not UTF-8) is crafted, and reads as no record at all.
+The getters below then never fail on what `parse` accepted.
 """
 
 import struct
 from binascii import crc32
+
+from mpboot_fw.cjson import _utf8_end
 
 try:
     from micropython import const
@@ -40,6 +47,7 @@ T_EVENT = const(9)  # event: boot u32, code, reason, detail
 F_SNAP = const(1)
 
 SHA256_LEN = const(32)
+_FIXED = b"\x00\x05\x04\x04\x08\x04"  # payload length of T_BEGIN..T_BOOT, by type
 
 
 def size(n):
@@ -64,7 +72,49 @@ def parse(mv, off, end):
         return -1
     if crc32(mv[off + HEAD:off + HEAD + n], crc32(mv[off:off + 12])) != struct.unpack_from("<I", mv, off + 12)[0]:
         return -1
-    return n
+    return n if _formed(mv, mv[off + 2], mv[off + 3], off + HEAD, n) else -1
+
+
+def _formed(mv, typ, flags, pos, n):
+    """Whether a payload mv[pos:pos + n] is one the writer could have written for `typ`."""
+    end = pos + n
+    if flags & ~F_SNAP:
+        return False
+    if typ < len(_FIXED):
+        return typ > 0 and n == _FIXED[typ]
+    if typ == T_CHUNK:
+        return True
+    if typ == T_PENDING:
+        off = _str_end(mv, _str_end(mv, pos, end, 16), end, 32)
+        return not n or off >= 0 and off + 8 + SHA256_LEN == end and _text(mv, pos, off)
+    if typ == T_BLOB:
+        off = _str_end(mv, pos, end, 16)
+        return off > pos + 1 and off + 11 == end and _text(mv, pos, off)
+    if typ == T_EVENT:
+        off = _str_end(mv, _str_end(mv, _str_end(mv, pos + 4, end, 16), end, 96), end, 64)
+        return off == end and _text(mv, pos + 4, off)
+    return False
+
+
+def _str_end(mv, off, end, cap):
+    """Offset after the str8 at `off` if it is at most `cap` bytes and inside `end`, else -1."""
+    if not 0 <= off < end or mv[off] > cap or off + 1 + mv[off] > end:
+        return -1
+    return off + 1 + mv[off]
+
+
+def _text(mv, start, end):
+    """Whether mv[start:end] (str8 fields: length bytes are below 0x80) is strict UTF-8, as
+    CPython decodes it; MicroPython's str() also takes overlong forms and surrogates."""
+    if start == end or max(mv[start:end]) < 0x80:
+        return True
+    i = start
+    try:
+        while i < end:
+            i = i + 1 if mv[i] < 0x80 else _utf8_end(mv, i, mv[i], end)
+    except ValueError:
+        return False
+    return True
 
 
 def seq_at(mv, off):
@@ -84,7 +134,7 @@ def put_str(buf, off, text, cap):
 
 
 def get_str(mv, off):
-    """(text, offset after it) of a string written by put_str."""
+    """(text, offset after it) of a string written by put_str (in a record `parse` accepted)."""
     n = mv[off]
     return str(bytes(mv[off + 1:off + 1 + n]), "utf-8"), off + 1 + n
 

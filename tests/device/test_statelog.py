@@ -10,6 +10,7 @@ import devtest
 from mpboot_fw import staterec as R
 from mpboot_fw import statelog as S
 from nor_ram import NorRam, PowerCut
+from statelog_craft import craft_sector, crafted_snapshot, free_sectors
 
 ROOT = b'{"signed": {"version": 1}, "pad": "' + b"r" * 1900 + b'"}'
 SHA = bytes(range(32))
@@ -168,13 +169,11 @@ def test_crafted_lower_floor_does_not_lower_it():
     st.raise_floor(7)
     append_raw(dev, st, R.T_FLOOR, struct.pack("<I", 2))
     assert S.load(dev).floor == 7
-    # A whole crafted snapshot that says floor 1 (valid CRCs, right sequence numbers).
-    begin = st._seq + 1
-    append_raw(dev, st, R.T_BEGIN, struct.pack("<BI", R.FORMAT, 99), R.F_SNAP)
-    append_raw(dev, st, R.T_FLOOR, struct.pack("<I", 1), R.F_SNAP)
-    append_raw(dev, st, R.T_END, struct.pack("<I", begin), R.F_SNAP)
+    # A whole crafted snapshot that says floor 1 (valid CRCs, the next sequence numbers, in a
+    # free sector): it is taken as the state, but the floor stays.
+    craft_sector(dev, free_sectors(st)[0], crafted_snapshot(st._seq + 1, 99, 1, b"crafted root"))
     again = S.load(dev)
-    assert again.generation == 99 and again.floor == 7
+    assert again.generation == 99 and again.floor == 7 and again.root() == b"crafted root"
     # ... and compaction carries the maximum forward, past the erase of the old records.
     for i in range(800):
         again.log_event("e", "x" * 60)
