@@ -14,6 +14,7 @@ oracle for every refresh's verdict.
 """
 
 import hashlib
+from datetime import timedelta
 
 import pytest
 from nor_ram import NorRam
@@ -23,7 +24,7 @@ from tuf.ngclient import Updater
 from tuf.ngclient.fetcher import FetcherInterface
 
 from mpboot_fw import statelog, tuf, tufclient, tufstore
-from tufrepo import NOW, Repo, unix
+from tufrepo import NOW, Repo, fixed_key, unix
 
 WITHDRAWN = "esp32/stable/1.0.0.mpb"
 
@@ -166,3 +167,71 @@ def test_the_repository_recovers_after_the_failed_refresh(tmp_path, fault):
     assert _both(tmp_path, device, files, root) is None
     assert device.stored("snapshot") == repo.published["snapshot"][3]
     assert WITHDRAWN not in device.targets["targets"]
+
+
+def test_a_withdrawal_the_device_never_verified_binds_neither_client(tmp_path):
+    # The same attack one step earlier: the refresh that fails is the one that would have
+    # brought the withdrawal (snapshot v3 naming targets v3). The kept snapshot v2 names targets
+    # v2, so a snapshot naming targets v2 again is no rollback for the device or for python-tuf.
+    repo = Repo(consistent_snapshot=True, hashes=True)
+    root = repo.published["root"][0]
+    files = Faulty(repo)
+    device = Device(root)
+    repo.add_target(WITHDRAWN, b"release with a flaw")
+    repo.publish_targets()
+    assert _both(tmp_path, device, files, root) is None
+    del repo.targets.targets[WITHDRAWN]
+    repo.publish_targets()
+    files.path, files.fault = "metadata/3.snapshot.json", "not-found"
+    assert _both(tmp_path, device, files, root) is not None
+    files.path = None
+    old = repo.published["targets"][1]
+    repo.snapshot.meta["targets.json"] = MetaFile(2, len(old), {"sha256": hashlib.sha256(old).hexdigest()})
+    repo.publish("snapshot")
+    repo.update_timestamp()
+    assert _both(tmp_path, device, files, root) is None
+    assert WITHDRAWN in device.targets["targets"]
+
+
+def test_the_earliest_expiry_counts_the_kept_snapshot(tmp_path):
+    # updater.status() reports "expired" from the blob head's earliest expiry: beside a newer
+    # timestamp, the older snapshot kept is what expires first, and each document keeps its own
+    repo = Repo(consistent_snapshot=True, hashes=True)
+    device = Device(repo.published["root"][0])
+    files = Faulty(repo)
+    repo.snapshot.expires = NOW + timedelta(days=3)
+    repo.timestamp.expires = NOW + timedelta(days=5)
+    repo.update_snapshot()  # snapshot v2, timestamp v2
+    device.refresh(files)
+    repo.snapshot.expires = NOW + timedelta(days=20)
+    repo.timestamp.expires = NOW + timedelta(days=10)
+    repo.update_snapshot()  # snapshot v3, timestamp v3
+    files.path, files.fault = "metadata/3.snapshot.json", "not-found"
+    with pytest.raises(tufclient.NotFound):
+        device.refresh(files)
+    s = tufstore.stored(statelog.load(device.dev))
+    assert s.versions == [3, 2, 1]
+    assert s.expiries == [unix(NOW + timedelta(days=10)), unix(NOW + timedelta(days=3)), unix(repo.expiry)]
+    assert s.expires == unix(NOW + timedelta(days=3))
+
+
+def test_a_snapshot_key_rotation_drops_the_timestamp_too():
+    # spec 5.3.11: rotated timestamp and/or snapshot keys void both stored copies, so that the
+    # repository can take versions back down after a fast-forward by the old keys
+    repo = Repo(consistent_snapshot=True, hashes=True)
+    device = Device(repo.published["root"][0])
+    files = Faulty(repo)
+    device.refresh(files)
+    repo.remove_key("snapshot", repo.signers["snapshot"][0])
+    repo.add_key("snapshot", fixed_key("snapshot-2"))
+    repo.publish("root")
+    repo.update_snapshot()
+    files.path, files.fault = "metadata/timestamp.json", "not-found"
+    with pytest.raises(tufclient.NotFound):
+        device.refresh(files)
+    state = statelog.load(device.dev)
+    assert state.root_version == 2
+    assert [device.stored(role) for role in tufstore.ROLES] == [None, None, None]
+    files.path = None
+    device.refresh(files)
+    assert device.stored("snapshot") == repo.published["snapshot"][-1]
