@@ -109,6 +109,23 @@ def test_bad_images_fail_with_one_line(tmp_path, capsys, case, message):
     assert err.startswith("mpboot: error: ") and message in err and err.count("\n") == 1, err
 
 
+def test_a_state_without_a_root_is_one_clear_line(tmp_path, capsys):
+    """A snapshot with valid CRCs but no root (crafted, or written by a bug) was taken as the
+    state, and `mpboot log` died on it with a TypeError; such a snapshot is no state."""
+    from statelog_craft import crafted_snapshot, record
+
+    path = flash_image(tmp_path, formatted=False)
+    data = bytearray(path.read_bytes())
+    part = load_board("esp32-4mb").partition("mpboot")
+    raw = b"".join(record(*r) for r in crafted_snapshot(1, 0, 0))
+    data[part.offset:part.offset + len(raw)] = raw
+    path.write_bytes(bytes(data))
+    code, out, err = run(capsys, path)
+    assert code == 1 and out == ""
+    assert err.startswith("mpboot: error: ") and err.count("\n") == 1, err
+    assert "holds no readable state (no complete snapshot that holds a root: format the partition)" in err
+
+
 def test_reads_what_flash_image_writes(tmp_path, capsys):
     """End to end with the real producer: `mpboot flash-image --root` formats the partition."""
     from pathlib import Path

@@ -12,8 +12,10 @@ How it stays consistent (docs/state-log.md has the byte layout and the full argu
   followed by a commit record; an unfinished blob changes nothing.
 - When space runs short, or the log ends in something uncommitted, the current state is copied
   as a snapshot (T_BEGIN ... T_END) into erased sectors; the old sectors are erased only once a
-  newer snapshot has been committed. The reader takes the last committed snapshot and the
-  records that follow it without a gap.
+  newer snapshot has been committed. The reader takes the complete snapshot with the highest
+  sequence number that holds a root, and the records that follow it without a gap; the writer
+  numbers a new snapshot above everything on flash, so no record it did not write, wherever it
+  lies, can hide what it writes next.
 - The floor, the time floor and the boot counter only go up: each is the largest value of any
   committed record present, so no record, crafted or old, can lower them, and a snapshot
   carries the maximum forward.
@@ -326,6 +328,8 @@ class State:
         for s in begins:
             if self._adopt(s, first, last):
                 return
+        if begins:
+            raise StateError("no complete snapshot that holds a root: format the partition")
         raise StateError("state format not supported" if foreign else "no state: format the partition")
 
     def _run(self, s):
@@ -362,9 +366,7 @@ class State:
                 typ = mv[off + 2]
                 snapped = mv[off + 3] & R.F_SNAP
                 pos = off + R.HEAD
-                if not more:
-                    pass
-                elif state is None:
+                if more and state is None:
                     if not snapped:
                         return False
                     if typ == R.T_BEGIN:
@@ -377,9 +379,9 @@ class State:
                         return False
                     else:
                         state, cur, tail, tail_end = snap, prev, s, off + R.size(size)
-                elif snapped:
+                elif more and snapped:
                     more = False
-                else:
+                elif more:
                     _apply(state, typ, mv, pos, size, s * bs + pos)
                     cur, tail, tail_end = prev, s, off + R.size(size)
                 if not chain[s] and not more:
