@@ -100,7 +100,8 @@ class Store:
     def load(self, role):
         if role == "root":
             return self.state.root()
-        return self._stored_bytes(ROLES.index(role))
+        i = ROLES.index(role)
+        return self._stored_bytes(i, self.state.blob(BLOB)) if self.stored.lengths[i] else None
 
     def save(self, role, data):
         if role == "root":
@@ -141,11 +142,13 @@ class Store:
         changed. Raises statelog.StateError when the state partition cannot take it."""
         if not self._staged:
             return False
-        blob = self.state.blob(BLOB)
+        blob = None
         docs = []
         for i, role in enumerate(ROLES):
             version, data = self._staged.get(role, (0, None))
             if data is None:
+                if blob is None and self.stored.lengths[i]:
+                    blob = self.state.blob(BLOB)  # only when a stored copy is kept
                 docs.append(self._stored_doc(i, blob))
             else:
                 docs.append((version, data, trust.parse_time(self._signed(role)["expires"])))
@@ -175,17 +178,15 @@ class Store:
             return meta is not None and meta["version"] == version
         return self._staged.get("targets", (0, None))[1] is None
 
-    def _stored_bytes(self, i, blob=None):
+    def _stored_bytes(self, i, blob):
         n = self.stored.lengths[i]
         if not n:
             return None
-        if blob is None:
-            blob = self.state.blob(BLOB)
         start = self.stored.offset(i)
         return blob[start:start + n]
 
     def _stored_doc(self, i, blob):
-        """(version, bytes, expires) of the stored copy of ROLES[i], or None."""
+        """(version, bytes, expires) of the stored copy of ROLES[i] in `blob`, or None."""
         data = self._stored_bytes(i, blob)
         return None if data is None else (self.stored.versions[i], data, self.stored.expiries[i])
 
