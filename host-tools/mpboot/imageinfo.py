@@ -2,12 +2,13 @@
 
 Reads signed images, bare app images and merged firmware downloads. Nothing here decides
 validity on its own: the app checks are mpboot_fw.appimage's, the manifest and the verdict are
-mpboot_fw.image's, so `inspect` and a device never disagree.
+mpboot_fw.image's, so `inspect` and a device never disagree; the Secure Boot v2 signature sector
+is read by mpboot.secureboot_v2 and its signatures checked by espsecure.
 """
 
 import datetime
 
-from mpboot import signing
+from mpboot import secureboot_v2, signing
 from mpboot.errors import MpbootError
 from mpboot_fw import appimage, image, trust
 from mpboot_fw.blockdev import BytesDevice
@@ -50,9 +51,23 @@ def inspect_bytes(data, anchor=None, name="the input"):
         info["manifest"] = _manifest_fields(manifest, region, dev)
         info["layout"] = _layout(manifest, region)
         info["signatures"] = [_signature(keyid, sig, manifest.signed, anchor) for keyid, sig in manifest.signatures]
+    info["secure_boot_v2"] = secureboot_v2.inspect(region, app.image_length)
     if anchor is not None:
         info["verdict"] = _verdict(dev, anchor)
     return info
+
+
+def secure_boot_part(data, info, name="the input"):
+    """What the ESP-IDF bootloader checks under Secure Boot v2 in `data` (described by `info`
+    from inspect_bytes): the app, its padding and the signature sector, without the manifest
+    after it. `espsecure verify-signature --version 2` takes exactly this."""
+    sbv2 = info["secure_boot_v2"]
+    if sbv2["state"] != "signature blocks":
+        raise MpbootError("%s has no Secure Boot v2 signature to extract (its sector at 0x%x is %s): sign "
+                          "the app with `espsecure sign-data --version 2`, then `mpboot sign` the result"
+                          % (name, sbv2["sector"][0], sbv2["state"]))
+    start = info["merged"]["app_file_offset"] if "merged" in info else 0
+    return data[start:start + sbv2["sector"][1]]
 
 
 def _app_fields(app):
@@ -206,6 +221,7 @@ def format_text(path, info):
     else:
         error = info["manifest_error"]
         lines.append("manifest: DAMAGED (%s)" % error if error else "manifest: none (not signed)")
+    lines += secureboot_v2.format_text(info["secure_boot_v2"])
     if "verdict" in info:
         v = info["verdict"]
         lines.append("verdict: %s" % ("valid" if v["valid"] else "INVALID: " + v["error"]))

@@ -4,7 +4,7 @@ import argparse
 import json
 
 from mpboot import anchor, imageinfo, keys, signing
-from mpboot.fileio import read_input
+from mpboot.fileio import atomic_write, read_input
 
 ORDER = 50
 
@@ -13,11 +13,18 @@ examples:
   mpboot inspect app-v1.mpb
   mpboot inspect app-v1.mpb --root root.json     # also: which signatures count, and the verdict
   mpboot inspect firmware.bin --json             # bare app images and merged downloads too
+  mpboot inspect app-v1.mpb --extract-app sb.bin # what the bootloader checks, for espsecure:
+  espsecure verify-signature --version 2 --keyfile secure_boot_key.pem sb.bin
 
 Shows the ESP-IDF app header, app descriptor (esp_app_desc_t) and segments, the bootloader's
 checks (checksum, appended SHA-256), the mpboot manifest (version, security version, chip/board,
-payload length and SHA-256 with whether they match), the layout offsets, and each signature's
-keyid. Nothing is refused: use `mpboot verify` for a yes/no answer.
+payload length and SHA-256 with whether they match), the layout offsets, each signature's
+keyid, and the Secure Boot v2 sector: each signature block's scheme, the key digest the chip's
+eFuse must hold for it, and whether its CRC, image digest and signature (checked by espsecure
+with the block's own key) are valid. Nothing is refused: use `mpboot verify` for a yes/no answer.
+
+espsecure verify-signature reads the last 4 KiB of its input as the signature sector, and a
+signed image has its manifest after that sector: give espsecure the --extract-app file.
 """
 
 
@@ -31,6 +38,10 @@ def register(subparsers):
     trust_group.add_argument("--root", metavar="ROOT.json", help="check the signatures against this root")
     trust_group.add_argument("--pubkey", metavar="KEY.pub", help="check the signatures against this public key")
     p.add_argument("--json", action="store_true", help="print as JSON")
+    p.add_argument("--extract-app", metavar="OUT",
+                   help="write the part the ESP-IDF bootloader checks under Secure Boot v2 (the app, its "
+                   "padding and the signature sector, without the manifest) to OUT, for espsecure "
+                   "verify-signature; refused when the sector holds no signature")
     p.set_defaults(func=run)
 
 
@@ -40,8 +51,16 @@ def run(args):
         trusted = anchor.load_root_file(args.root)
     elif args.pubkey:
         trusted = signing.KeyAnchor(keys.load_public_key(args.pubkey))
-    info = imageinfo.inspect_bytes(read_input(args.image, "image"), trusted, args.image)
+    data = read_input(args.image, "image")
+    info = imageinfo.inspect_bytes(data, trusted, args.image)
+    if args.extract_app:
+        part = imageinfo.secure_boot_part(data, info, args.image)
+        atomic_write(args.extract_app, part)
+        info["extracted"] = {"path": args.extract_app, "length": len(part)}
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         print(imageinfo.format_text(args.image, info))
+        if args.extract_app:
+            print("wrote %s: the first %d bytes (app, padding, Secure Boot v2 sector)" % (
+                args.extract_app, info["extracted"]["length"]))

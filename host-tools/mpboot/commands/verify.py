@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from mpboot import anchor, keys, signing
+from mpboot import anchor, keys, secureboot_v2, signing
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
 from mpboot_fw import image
@@ -22,6 +22,10 @@ Exit status 0 only when the image is valid; otherwise 1 and one line naming the 
 length-mismatch, duplicate-signature, signature-threshold, wrong-chip, wrong-board, downgrade,
 payload-hash). With --root, a threshold of the root's targets keys must have signed; with
 --pubkey, that one key must have. Without --board the chip and board are not checked.
+
+An ESP-IDF Secure Boot v2 signature in the image's reserved sector is reported, not required
+(the bootloader checks it, against the key digests in the chip's eFuse): each block's scheme, key
+digest and whether it verifies; `mpboot inspect` shows the details.
 """
 
 
@@ -57,13 +61,16 @@ def run(args):
             print(json.dumps({"valid": False, "reason": e.reason, "error": str(e)}))
             return 1
         raise MpbootError("%s: %s" % (args.image, signing.describe_failure(e))) from None
+    sbv2 = secureboot_v2.inspect(data, manifest.payload_len)
     if args.json:
         print(json.dumps({
             "valid": True, "version": manifest.version, "security_version": manifest.security_version,
             "chip": signing.chip_name(manifest.chip_id), "board": manifest.board,
             "payload_sha256": manifest.payload_sha256.hex(), "created": manifest.created,
-            "keyids": [keyid for keyid, _ in manifest.signatures]}))
+            "keyids": [keyid for keyid, _ in manifest.signatures], "secure_boot_v2": sbv2}))
     else:
         print("%s: valid: version %s, security version %d, %s" % (
             args.image, manifest.version, manifest.security_version,
             "board " + manifest.board if manifest.board else "any %s board" % signing.chip_name(manifest.chip_id)))
+        if sbv2["state"] != "empty":
+            print("\n".join("  " + line for line in secureboot_v2.format_text(sbv2)))
