@@ -38,11 +38,9 @@ def _publish_with_cli(w, version, capsys, app_bytes=None):
 
 def _cron_timestamp(monkeypatch, capsys, repo_dir, at):
     """One run of the cron job, `mpboot repo timestamp REPO`, with the repository host's clock at `at`."""
-    monkeypatch.setattr(store, "utcnow", lambda: at)
-    try:
+    with monkeypatch.context() as m:
+        m.setattr(store, "utcnow", lambda: at)
         assert cli.main(["repo", "timestamp", str(repo_dir)]) == 0, capsys.readouterr()
-    finally:
-        monkeypatch.undo()
     return capsys.readouterr().out
 
 
