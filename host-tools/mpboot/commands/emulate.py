@@ -23,6 +23,7 @@ examples:
   mpboot emulate flash.bin --net --boots 3        # the board reaches `mpboot serve` on 127.0.0.1
   mpboot emulate flash.bin --serial               # its serial console on a pty, for mpremote
   mpboot emulate flash.bin --serial --serial-link /tmp/ttyESP32   # ... also at a fixed path
+  mpboot emulate new.bin --board esp32-4mb --serial --download    # a new board waiting for esptool
 
 FLASH.bin is the board's flash (as `mpboot flash-image` writes it) and is updated in place, as a
 board's flash would be: boot it again to continue where it left off. Flash operations (each
@@ -58,6 +59,9 @@ def register(subparsers):
                    help="run until interrupted, with the serial console (REPL) on a pseudo-terminal")
     p.add_argument("--serial-link", metavar="PATH", help="with --serial: also a symlink to the pty at PATH")
     p.add_argument("--stop-after", type=float, metavar="S", help="with --serial: stop after S seconds")
+    p.add_argument("--download", action="store_true",
+                   help="with --serial: power on in the ROM's serial download mode (GPIO0 held low) for esptool "
+                   "(mpboot flash --port); a FLASH.bin that does not exist is a new board's erased flash (give --board)")
     p.set_defaults(func=run)
 
 
@@ -72,7 +76,7 @@ def run(args):
         board = boards.load_board(args.board)
     else:
         board = boards.recognise(read_input(args.flash, "flash image"), args.flash)
-    if args.serial or args.serial_link or args.stop_after is not None:
+    if args.serial or args.serial_link or args.stop_after is not None or args.download:
         return _serial(args, board)
     echo = None if args.json else print
     try:
@@ -104,11 +108,12 @@ def run(args):
 
 def _serial(args, board):
     if not args.serial:
-        raise MpbootError("--serial-link and --stop-after go with --serial")
+        raise MpbootError("--serial-link, --stop-after and --download go with --serial")
     if args.boots != 1 or args.cut_at is not None or args.json:
         raise MpbootError("--serial runs until interrupted: drop --boots, --cut-at and --json")
     try:
-        console.run(args.flash, board, link=args.serial_link, run_timeout=args.timeout, seconds=args.stop_after)
+        console.run(args.flash, board, link=args.serial_link, run_timeout=args.timeout, seconds=args.stop_after,
+                    download=args.download)
     except RuntimeMissing as e:
         raise MpbootError(str(e)) from None
 

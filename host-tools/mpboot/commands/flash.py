@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -11,6 +12,12 @@ from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
 
 ORDER = 64
+# A pseudo-terminal has no DTR/RTS lines, so esptool cannot reset what is behind it into the ROM
+# loader (it would warn and carry on): that board waits in download mode already, as the emulated
+# one started with `mpboot emulate --serial --download` does. Its ROM loader runs the flash when
+# told to (soft-reset: FLASH_END, run user code) and cannot run esptool's stub, which is machine
+# code; compressed blocks keep the transfer as short as the stub's would be.
+PTY_OPTIONS = ["--before", "no-reset", "--after", "soft-reset", "--no-stub"]
 
 EXAMPLES = """\
 examples:
@@ -22,7 +29,10 @@ FLASH.bin is a whole-flash image from `mpboot flash-image` (bootloader, partitio
 otadata, the app in ota_0, the filesystem, the state partition with the trust anchor). It is
 written at offset 0 by `esptool --chip CHIP -p PORT -b BAUD write-flash 0x0 FLASH.bin`, which
 keeps the image's flash mode, frequency and size (esptool's default), so the board ends up
-with exactly these bytes. This replaces everything on the board, the boot stage's state (its
+with exactly these bytes. On a pseudo-terminal (/dev/pts/N: the emulated board of
+`mpboot emulate FLASH.bin --serial --download`) esptool also gets `--before no-reset
+--after soft-reset --no-stub` and `write-flash --compress`: no modem lines to reset with, and
+the chip's ROM loader does the writing and then runs the flash. This replaces everything on the board, the boot stage's state (its
 security floor and log) included: it is for a new board. Updates of a running board go through
 `mpboot install --port` or OTA.
 """
@@ -45,10 +55,16 @@ def register(subparsers):
 
 def esptool_args(board, port, baud, image_path, connect_attempts=None):
     """esptool's arguments (after the program name) to write `image_path` at offset 0."""
-    args = ["--chip", board.chip, "-p", port, "-b", str(baud)]
+    pty = is_pty(port)
+    args = ["--chip", board.chip, "-p", port, "-b", str(baud)] + (PTY_OPTIONS if pty else [])
     if connect_attempts is not None:
         args += ["--connect-attempts", str(connect_attempts)]
-    return args + ["write-flash", "0x0", str(image_path)]
+    return args + ["write-flash"] + (["--compress"] if pty else []) + ["0x0", str(image_path)]
+
+
+def is_pty(port):
+    """Whether `port` (or what a symlink there points to) is a Linux pseudo-terminal."""
+    return os.path.realpath(port).startswith("/dev/pts/")
 
 
 def run(args):
@@ -63,6 +79,10 @@ def run(args):
         print(json.dumps(["esptool"] + esptool) if args.json else shlex.join(["esptool"] + esptool))
         return 0
     code = subprocess.call([sys.executable, "-m", "esptool"] + esptool)
+    if code and is_pty(args.port):
+        raise MpbootError("esptool failed (exit %d, its message is above): a pseudo-terminal cannot reset the board "
+                          "into its ROM loader, so it must wait there already (mpboot emulate FLASH.bin --serial "
+                          "--download)" % code)
     if code:
         raise MpbootError("esptool failed (exit %d, its message is above): check --port, and hold the board's "
                           "BOOT button while connecting if it does not enter its bootloader by itself" % code)

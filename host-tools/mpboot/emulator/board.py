@@ -162,6 +162,12 @@ class Board:
         """(kind, reset cause) the next boot() will have."""
         return ("soft" if self._soft else "hard"), self._next_cause
 
+    def reset(self, cause):
+        """The chip resets (a reset line, the ROM loader's reboot): the next boot goes through the
+        bootloader with reset cause `cause`."""
+        self._soft = None
+        self._next_cause = cause
+
     def run(self, boots=1):
         return [self.boot() for _ in range(boots)]
 

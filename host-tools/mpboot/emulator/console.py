@@ -27,12 +27,15 @@ Where it differs from a board, and why:
 
 import os
 import select
+import termios
 import threading
 import time
 import tty
 from pathlib import Path
 
-from mpboot.emulator.board import CAUSE_NAMES
+from mpboot.emulator import romloader
+from mpboot.emulator.board import CAUSE_NAMES, SOFT_RESET
+from mpboot.emulator.flash import NorFlash
 from mpboot.errors import MpbootError
 from mpboot.mpy.runtime import RunResult
 
@@ -41,6 +44,8 @@ RAW_PASTE_REFUSED = b"R\x00"
 CTRL_A, CTRL_B = 1, 2  # raw REPL, friendly REPL
 SOFT_REBOOT = b"MPY: soft reboot\r\n"  # ports/esp32/main.c
 STUCK = ("no_app", "bad_partition_table")  # the bootloader finds nothing and resets forever
+BAUDS = {getattr(termios, "B%d" % n): n for n in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600,
+                                                  1500000, 2000000, 3000000) if hasattr(termios, "B%d" % n)}
 
 
 class Pty:
@@ -97,6 +102,10 @@ class Pty:
     def line(self, text):
         self.write(text.encode() + b"\r\n")
 
+    def baud(self):
+        """The baud rate the client set on its side (a pty carries bytes at any rate)."""
+        return BAUDS.get(termios.tcgetattr(self.master)[5], 115200)
+
     def close(self):
         if self.link is not None and self.link.is_symlink() and os.readlink(self.link) == self.path:
             self.link.unlink()
@@ -129,11 +138,18 @@ def _make_link(link, target):
 
 class SerialConsole:
     """Boots `board` again and again, as a board on a desk does, with its console on `pty`.
-    Takes over the board's echo: what the board prints goes to the console."""
+    Takes over the board's echo: what the board prints goes to the console.
+    `download`: the board powers on in the ROM's serial download mode, as with GPIO0 (BOOT) held
+    low, and answers esptool (romloader.py) until esptool leaves the loader; then it boots."""
 
-    def __init__(self, board, pty):
+    def __init__(self, board, pty, download=False):
+        if download and board.board.chip != "esp32":
+            raise MpbootError("download mode: only the classic ESP32's ROM loader is emulated, and board %s has an %s"
+                              % (board.board.name, board.board.chip))
         self.board = board
         self.pty = pty
+        self.download = download
+        self.loader = None  # the ROM loader, once download mode ran
         board.echo = pty.line
         self.stop = threading.Event()
         self.raw = False  # the REPL's mode as the client switched it: Ctrl-A raw, Ctrl-B friendly
@@ -145,6 +161,8 @@ class SerialConsole:
         """Run until `stop` is set (or `seconds` have passed); returns the BootRecords."""
         self._deadline = None if seconds is None else time.monotonic() + seconds
         records = []
+        if self.download:
+            self._download()
         while not self._stopping():
             kind, cause = self.board.next_boot
             if kind == "hard":
@@ -160,6 +178,15 @@ class SerialConsole:
                 while not self._stopping():
                     time.sleep(0.1)
         return records
+
+    def _download(self):
+        for line in romloader.BANNER:
+            self.pty.line(line)
+        self.loader = romloader.RomLoader(self.board.flash, self.board.unique_id, baud=self.pty.baud)
+        if self.loader.serve(self.pty.read, self.pty.write, self._stopping) == "reboot":
+            # A software reset (the real ROM's rst:0xc, SW_CPU_RESET); "run" starts the flash's
+            # bootloader without one, so the power-on cause stays.
+            self.board.reset(SOFT_RESET)
 
     def _stopping(self):
         if self._deadline is not None and time.monotonic() > self._deadline:
@@ -245,19 +272,24 @@ class SerialConsole:
         return data or b""
 
 
-def run(flash, board, link=None, run_timeout=20.0, seconds=None):
+def run(flash, board, link=None, run_timeout=20.0, seconds=None, download=False):
     """`mpboot emulate --serial`: serve the board's console until SIGINT/SIGTERM (or `seconds`),
-    announcing the pty first; the flash image is updated as the board runs."""
+    announcing the pty first; the flash image is updated as the board runs. `download`: power on
+    in the ROM's download mode; a flash file that does not exist yet is a new board's, erased."""
     import signal
 
     from mpboot.emulator.board import Board
 
+    if download and not Path(flash).exists():
+        NorFlash(size=board.flash_size, path=flash).close()
     with Pty(link) as pty, Board(flash, board, run_timeout=run_timeout) as emulated:
-        console = SerialConsole(emulated, pty)
+        console = SerialConsole(emulated, pty, download=download)
         previous = {sig: signal.signal(sig, lambda *_: console.stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             print("serial console of the emulated %s: %s%s" % (emulated.board.name, pty.path,
                                                                " (link %s)" % link if link else ""))
+            if download:
+                print("  in the ROM's download mode (GPIO0 held low): mpboot flash --port %s FLASH.bin" % pty.path)
             print("  mpremote connect %s repl      (stop with Ctrl-C here)" % pty.path, flush=True)
             records = console.serve(seconds)
         finally:
