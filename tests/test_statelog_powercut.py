@@ -235,3 +235,53 @@ def test_a_long_lived_state_writes_what_a_fresh_load_writes(make):
             mutate(statelog.load(part) if reload else st, m)
         runs.append((flash.ops, bytes(flash.mem)))
     assert runs[0] == runs[1]
+
+
+def hostile_image():
+    """A genuine log, then in its free sectors a crafted record numbered 0xFFFFFFFF (its repair
+    drops that sector and numbers on from the log's own top) and a crafted floor above the
+    log's (kept until a snapshot carries it): the two new paths of the repair."""
+    from statelog_craft import U32, free_sectors, record
+    from mpboot_fw import staterec as R
+
+    flash = NorFlash(6 * SECTOR)
+    part = FlashPartition(flash, 0, 6 * SECTOR)
+    statelog.format_partition(part, blob(b"root1", 1200), root_version=1)
+    st = statelog.load(part)
+    for m in script_small()[2][:12]:
+        mutate(st, m)
+    free = free_sectors(st)
+    flash.load(free[1] * SECTOR, record(R.T_EVENT, 0, U32, b"\x00" * 7))
+    flash.load(free[0] * SECTOR, record(R.T_FLOOR, 0, 3, (50).to_bytes(4, "little")))
+    return bytes(flash.mem)
+
+
+@pytest.mark.parametrize("m", [("event", "check", "after hostile records", None), ("floor", 60),
+                               ("blob", "targets", blob(b"tg9", 2500), 9)], ids=["event", "floor", "blob"])
+def test_cut_points_of_a_repair_around_hostile_records(m):
+    image = hostile_image()
+    part = FlashPartition(NorFlash(data=image), 0, len(image))
+    start = statelog.load(part)
+    assert start.wear()["needs_compaction"] and start.floor == 50
+    before = observe(start)
+    flash = NorFlash(data=image)
+    part = FlashPartition(flash, 0, len(image))
+    mutate(statelog.load(part), m)
+    after = observe(statelog.load(part))
+    assert after != before and statelog.load(part).wear()["sequence"] < 1000
+    count = 0
+    for k in range(flash.op_count):
+        for mode, fraction in CUTS:
+            flash, part, cut = boot_with_cut(image, m, CutPlan(k, mode, fraction))
+            assert cut
+            count += 1
+            got = observe(statelog.load(part))
+            where = "op %d %s %.1f: %r" % (k, mode, fraction, flash.ops[-1])
+            assert got in (before, after), where
+            assert got[0] >= 50, "floor went down: " + where
+            if got == before:
+                mutate(statelog.load(part), m)
+            assert observe(statelog.load(part)) == after, where
+            assert not flash.faults, where
+    assert count > 100, count
+    print("\n%s after hostile records: %d cut points, all old-or-new" % (m[0], count))
