@@ -1,9 +1,10 @@
 """`mpboot flash`: the esptool command it runs, and the real esptool accepting it.
 
-No ESP32 can run here (esptool speaks to the chip's ROM bootloader, which nothing emulates), so
-the command is run against a stand-in: a pseudo-terminal with nobody answering. esptool parses
-every argument (the image file included) before it connects, so getting as far as sending its
-SYNC frames and failing "to connect" shows the command is one it accepts."""
+Here the command runs against a pty with nobody answering: esptool parses every argument (the
+image file included) before it connects, so getting as far as sending its SYNC frames and failing
+"to connect" shows the command is one it accepts. On a pty (the emulated board's console) the
+command gains the options a port without modem lines needs. Writing to the emulated board's ROM
+loader end to end: tests/test_esptool_emulated.py."""
 
 import json
 import os
@@ -35,6 +36,19 @@ def test_dry_run_prints_the_esptool_command(images, capsys):
                     "--json")
     assert json.loads(r.out) == ["esptool", "--chip", "esp32s3", "-p", "COM3", "-b", "921600", "write-flash", "0x0",
                                  str(images / "esp32s3.bin")]
+
+
+def test_a_pty_gets_no_reset_no_stub_and_compression(images, capsys):
+    master, slave = os.openpty()
+    try:
+        port = os.ttyname(slave)
+        r = clihelp.run(capsys, "flash", "--port", port, images / "esp32.bin", "--dry-run", "--json")
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert json.loads(r.out) == ["esptool", "--chip", "esp32", "-p", port, "-b", "460800", "--before", "no-reset",
+                                 "--after", "soft-reset", "--no-stub", "write-flash", "--compress", "0x0",
+                                 str(images / "esp32.bin")]
 
 
 def test_images_that_are_not_for_the_board_are_refused(images, capsys):
@@ -90,3 +104,4 @@ def test_flash_runs_esptool_and_reports_its_failure(images, capfd):
     out, err = capfd.readouterr()  # esptool's own output too: it writes to the terminal
     assert code == 1 and "Failed to connect to ESP32" in out + err
     assert err.splitlines()[-1].startswith("mpboot: error: esptool failed (exit 2, its message is above)")
+    assert "(mpboot emulate FLASH.bin --serial --download)" in err.splitlines()[-1]
