@@ -13,6 +13,11 @@ in friendly mode, as ports/esp32/main.c does. machine.reset() reboots through th
 sys.stdin reads the console's bytes. Files written land in the board's LittleFS partition,
 which goes back to flash at the end of each boot (a reset, a soft reset, or stopping).
 
+With `download=True` (`mpboot emulate --serial --download`) the board powers on as with GPIO0
+held low: the ROM prints its download-mode banner and its serial loader (romloader.py) answers
+esptool until esptool leaves it (FLASH_END), then the board boots its flash. A pty has no DTR or
+RTS line, so nothing else can put the board there: esptool's reset sequence reaches nobody.
+
 Where it differs from a board, and why:
 - This port's REPL has no raw-paste mode (it spins waiting for input it cannot get), so the
   console answers mpremote's raw-paste request with "R\\x00" (understood, not supported) and
