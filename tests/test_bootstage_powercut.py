@@ -6,8 +6,11 @@ then boots on until the application runs with nothing pending. bootstage.install
 after every boot that the application only ran on a correctly signed image at or above the
 floor, that the floor never went down, and that a good slot and a bootable board remained.
 
-Three starting points: a fresh state log, and one whose log compacts amid the install (at the
-pending record) or amid the confirmation (at the floor). `make test` cuts every operation of
+Four starting points: a fresh state log, one whose log compacts amid the install (at the
+pending record) or amid the confirmation (at the floor), and a fresh one installing an image
+whose health check passes only once ("flaky"): a cut after otadata said VALID makes its repeated
+trial fail the health check, rolled back before the floor rose, finished after it (never rolled
+back below the floor). `make test` cuts every operation of
 the fresh run in all three modes, and every second operation of the compacting runs in one mode
 (rotating through the three; the state log's own sweep cuts inside compactions exhaustively);
 MPBOOT_FULL_SWEEP=1, and `make bench` (which also times it), cut every operation in every mode.
@@ -22,8 +25,10 @@ from mpboot.emulator.flash import CUT_MODES, CutPlan
 
 V1 = signed("1.0.0", 1)
 V2 = signed("2.0.0", 2)
+FLAKY = signed("flaky-2.0.0", 2)
 FULL = os.environ.get("MPBOOT_FULL_SWEEP") == "1"
-VARIANTS = ("fresh", "compacts-at-pending", "compacts-at-floor")
+VARIANTS = ("fresh", "compacts-at-pending", "compacts-at-floor", "flaky")
+IMAGES = {"flaky": (FLAKY, "flaky-2.0.0")}
 CHUNKS = 4
 _BASES = {}
 
@@ -35,15 +40,19 @@ def base(variant, runtime):
         board(flash, runtime).boot()
         flash.reset_log()
         start = bytes(flash.mem)
-        if variant != "fresh":
+        if variant.startswith("compacts"):
             start = compacting_at(start, V2, 1 if variant == "compacts-at-pending" else 5)
-        _, _, _, boots = install_run(start, runtime, V2)
+        _, _, _, boots = install_run(start, runtime, new_image(variant))
         _BASES[variant] = (start, sum(r.flash["operations"] for r in boots))
     return _BASES[variant]
 
 
+def new_image(variant):
+    return IMAGES.get(variant, (V2, "2.0.0"))[0]
+
+
 def cut_points(variant, ops):
-    if FULL or variant == "fresh":
+    if FULL or variant in ("fresh", "flaky"):
         return [(k, mode) for k in range(ops) for mode in CUT_MODES]
     return [(k, CUT_MODES[k // 2 % 3]) for k in range(0, ops, 2)]
 
@@ -53,18 +62,22 @@ def sweep(variant, chunk, runtime):
     points = cut_points(variant, ops)[chunk::CHUNKS]
     ends = {}
     for k, mode in points:
-        slot, version, floor, boots = install_run(start, runtime, V2, CutPlan(k, mode))
+        slot, version, floor, boots = install_run(start, runtime, new_image(variant), CutPlan(k, mode))
         assert boots[0].outcome == "power_cut" or any(r.outcome == "power_cut" for r in boots), (k, mode)
-        assert (slot, version, floor) in (("ota_0", "1.0.0", 1), ("ota_1", "2.0.0", 2)), (k, mode, slot, version, floor)
+        assert (slot, version, floor) in (("ota_0", "1.0.0", 1), ("ota_1", _version(variant), 2)), (k, mode, slot, version, floor)
         ends[(slot, version)] = ends.get((slot, version), 0) + 1
     return points, ends
+
+
+def _version(variant):
+    return IMAGES.get(variant, (V2, "2.0.0"))[1]
 
 
 def test_clean_run_installs_and_confirms(micropython):
     for variant in VARIANTS:
         start, ops = base(variant, micropython)
-        slot, version, floor, boots = install_run(start, micropython, V2)
-        assert (slot, version, floor) == ("ota_1", "2.0.0", 2)
+        slot, version, floor, boots = install_run(start, micropython, new_image(variant))
+        assert (slot, version, floor) == ("ota_1", _version(variant), 2)
         assert [r.outcome for r in boots] == ["reset", "reset", "ok"]
         print("%s: %d flash operations, %d cut points" % (variant, ops, len(cut_points(variant, ops))))
 
@@ -75,4 +88,4 @@ def test_power_cut_at_every_flash_operation(micropython, variant, chunk):
     points, ends = sweep(variant, chunk, micropython)
     assert points
     # Cuts early in the run leave v1, late ones v2: both ends must occur in a sweep this wide.
-    assert set(ends) == {("ota_0", "1.0.0"), ("ota_1", "2.0.0")}, ends
+    assert set(ends) == {("ota_0", "1.0.0"), ("ota_1", _version(variant))}, ends
