@@ -15,6 +15,7 @@ import time
 import pytest
 import serial
 
+import clihelp
 from emuboard import new_flash
 from mpboot import boards
 from mpboot.cli import main as cli
@@ -215,3 +216,11 @@ def test_leaving_the_loader_runs_the_flash_or_reboots(tmp_path, flag, cause):
         booted = read_until(port, b">>> ")
     assert ("=== boot 0 (hard, reset cause %s) ===" % cause).encode() in booted, booted[-500:]
     assert b"\x01\x04\x04\x00" + bytes(8) + b"\xc0" in booted and b"MAIN ran" in booted
+
+
+def test_download_options_are_checked(tmp_path, capsys):
+    clihelp.fails(capsys, "emulate", tmp_path / "new.bin", "--board", "esp32-4mb", "--download",
+                  match="--download go with --serial")
+    clihelp.fails(capsys, "emulate", tmp_path / "s3.bin", "--board", "esp32s3-8mb", "--serial", "--download",
+                  "--stop-after", "1", match="only the classic ESP32's ROM loader is emulated, and board esp32s3-8mb")
+    assert not (tmp_path / "new.bin").exists() and not (tmp_path / "s3.bin").exists()

@@ -148,9 +148,8 @@ class SerialConsole:
     low, and answers esptool (romloader.py) until esptool leaves the loader; then it boots."""
 
     def __init__(self, board, pty, download=False):
-        if download and board.board.chip != "esp32":
-            raise MpbootError("download mode: only the classic ESP32's ROM loader is emulated, and board %s has an %s"
-                              % (board.board.name, board.board.chip))
+        if download:
+            check_download(board.board)
         self.board = board
         self.pty = pty
         self.download = download
@@ -277,6 +276,13 @@ class SerialConsole:
         return data or b""
 
 
+def check_download(board):
+    """Download mode is for boards whose chip's ROM loader is emulated: the classic ESP32's."""
+    if board.chip != "esp32":
+        raise MpbootError("download mode: only the classic ESP32's ROM loader is emulated, and board %s has an %s"
+                          % (board.name, board.chip))
+
+
 def run(flash, board, link=None, run_timeout=20.0, seconds=None, download=False):
     """`mpboot emulate --serial`: serve the board's console until SIGINT/SIGTERM (or `seconds`),
     announcing the pty first; the flash image is updated as the board runs. `download`: power on
@@ -285,6 +291,8 @@ def run(flash, board, link=None, run_timeout=20.0, seconds=None, download=False)
 
     from mpboot.emulator.board import Board
 
+    if download:
+        check_download(board)
     if download and not Path(flash).exists():
         NorFlash(size=board.flash_size, path=flash).close()
     with Pty(link) as pty, Board(flash, board, run_timeout=run_timeout) as emulated:
