@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from mpboot import boards
+from mpboot import boards, progress
 from mpboot.emulator import console
 from mpboot.emulator.board import CAUSE_NAMES, Board
 from mpboot.emulator.flash import CUT_MODES, CutPlan
@@ -33,6 +33,7 @@ The board is recognised from the image's partition table, or given with --board.
 With --serial the board runs until interrupted, rebooting as a board does, with its console
 (boot output, then MicroPython's REPL) on a pseudo-terminal: `mpremote connect /dev/pts/N ...`
 works on it (exec, fs, run, soft reset); docs/serial.md.
+On a terminal a progress bar (boot N of --boots) shows on stderr, not with --quiet or --json.
 Exit status 0 when the boots ran, whatever each one's outcome (ok, reset, panic, hang, no_app,
 power_cut...: read it in the output or --json); 1 for a file or option that is wrong.
 """
@@ -53,6 +54,7 @@ def register(subparsers):
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
                    help="seconds a boot may run before it counts as hung (default 20)")
     p.add_argument("--json", action="store_true", help="print the boot records as JSON")
+    progress.add_option(p)
     p.add_argument("--net", action="store_true",
                    help="give the board a network: real TCP and TLS to this machine's loopback (for the updater)")
     p.add_argument("--serial", action="store_true",
@@ -81,12 +83,14 @@ def run(args):
     echo = None if args.json else print
     try:
         services = {"net": NetHandler()} if args.net else None
-        with Board(args.flash, board, echo=echo, run_timeout=args.timeout, services=services) as emulated:
+        with progress.shown(args) as report, \
+                Board(args.flash, board, echo=echo, run_timeout=args.timeout, services=services) as emulated:
             emulated.flash.reset_log()
             if args.cut_at is not None:
                 emulated.flash.cut = CutPlan(args.cut_at, args.cut_mode)
             records = []
             for _ in range(args.boots):
+                report("booting", len(records), args.boots, unit="boots")
                 kind, cause = emulated.next_boot
                 if echo:
                     print("=== boot %d (%s, reset cause %s) ===" % (len(records), kind, CAUSE_NAMES[cause]))
@@ -96,6 +100,7 @@ def run(args):
                     print("--- %s; flash: %d operations (%d erases, %d writes); %.2f s"
                           % (_outcome(record), record.flash["operations"], record.flash["erases"],
                              record.flash["writes"], record.seconds))
+            report("booting", len(records), args.boots, unit="boots")
             totals = emulated.flash.stats()
     except RuntimeMissing as e:
         raise MpbootError(str(e)) from None
