@@ -153,7 +153,6 @@ class SerialConsole:
         self.board = board
         self.pty = pty
         self.download = download
-        self.loader = None  # the ROM loader, once download mode ran
         board.echo = pty.line
         self.stop = threading.Event()
         self.raw = False  # the REPL's mode as the client switched it: Ctrl-A raw, Ctrl-B friendly
@@ -186,8 +185,8 @@ class SerialConsole:
     def _download(self):
         for line in romloader.BANNER:
             self.pty.line(line)
-        self.loader = romloader.RomLoader(self.board.flash, self.board.unique_id, baud=self.pty.baud)
-        if self.loader.serve(self.pty.read, self.pty.write, self._stopping) == "reboot":
+        loader = romloader.RomLoader(self.board.flash, self.board.unique_id, baud=self.pty.baud)
+        if loader.serve(self.pty.read, self.pty.write, self._stopping) == "reboot":
             # A software reset (the real ROM's rst:0xc, SW_CPU_RESET); "run" starts the flash's
             # bootloader without one, so the power-on cause stays.
             self.board.reset(SOFT_RESET)

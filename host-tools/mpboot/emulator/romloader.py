@@ -14,8 +14,9 @@ ESP32 ROM's four status bytes (status, error, 0, 0). The chip answers what espto
   registers, which run the flash's RDID, RDSFDP, RDSR, reset-enable and reset commands;
 - flash writes: FLASH_BEGIN (or FLASH_DEFL_BEGIN) erases the whole region up front, as the ROM
   does, then each FLASH_DATA block (1 KiB, sequence-checked, XOR checksum seeded 0xEF) is one
-  NorFlash write; compressed blocks are inflated with zlib and written in pieces that end at 4 KiB boundaries. So the
-  NorFlash model counts every erase and write, and bits only go from 1 to 0;
+  NorFlash write; compressed blocks are inflated with zlib and written in pieces of at most
+  4 KiB, within one sector. So the NorFlash model counts every erase and write, and bits only go
+  from 1 to 0;
 - SPI_FLASH_MD5: the MD5 of the flash bytes, as 32 lower-case hex digits.
 
 Not emulated: loading code into RAM (MEM_BEGIN/DATA/END, so esptool's stub cannot run: it is
@@ -128,7 +129,6 @@ class RomLoader:
         self.efuse = efuse_words(bytes(unique_id))
         self.regs = {}
         self.download = None
-        self.written = 0  # bytes programmed since the loader started
 
     def serve(self, read, write, stopping):
         """Answer requests until the host leaves the loader (FLASH_END, FLASH_DEFL_END):
@@ -278,7 +278,6 @@ class RomLoader:
             n = DEFL_WRITE - d.address % DEFL_WRITE if d.inflater is not None else len(data)
             self.flash.write(d.address, data[:n])
             d.address += len(data[:n])
-            self.written += len(data[:n])
             data = data[n:]
 
     def _md5(self, payload, chk):
