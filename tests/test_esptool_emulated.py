@@ -111,9 +111,9 @@ def test_mpboot_flash_writes_the_image_and_the_board_boots_it(image, tmp_path, c
 class InProcessBoard:
     """The console with download mode in a thread, on `pty`, over `flash` (a NorFlash)."""
 
-    def __init__(self, pty, flash):
+    def __init__(self, pty, flash, unique_id=bytes.fromhex("240ac4000001")):
         self.pty = pty
-        self.board = Board(flash, BOARD, run_timeout=10)
+        self.board = Board(flash, BOARD, run_timeout=10, unique_id=unique_id)
         self.console = SerialConsole(self.board, pty, download=True)
         self.thread = threading.Thread(target=self.console.serve, kwargs=dict(seconds=120), daemon=True)
         self.thread.start()
@@ -184,6 +184,18 @@ def test_a_flash_that_does_not_keep_the_data_fails_the_md5_check(tmp_path):
     assert "MD5 of file does not match data in flash!" in out, out
     assert "Input MD5: %s" % hashlib.md5(data).hexdigest() in out
     assert "Flash MD5: %s" % hashlib.md5(flash.read(0, len(data))).hexdigest() in out
+
+
+def test_read_mac_and_flash_id_follow_the_board(tmp_path):
+    """The MAC is the board's unique_id (machine.unique_id()), the flash id its flash size."""
+    flash = NorFlash(size=BOARD.flash_size)
+    with InProcessBoard(Pty(), flash, unique_id=bytes.fromhex("a4cf12345678")) as emulated:
+        rom = ["-p", emulated.pty.path, "--before", "no-reset", "--after", "no-reset", "--no-stub"]
+        code, mac, _ = esptool(rom + ["read-mac"], timeout=60)
+        assert code == 0 and mac.count("MAC:                a4:cf:12:34:56:78") == 2, mac  # chip info, then read-mac
+        code, out, _ = esptool(rom + ["flash-id"], timeout=60)
+    assert code == 0 and "Manufacturer: c8" in out, out
+    assert "Detected flash size: %dMB" % (BOARD.flash_size >> 20) in out, out
 
 
 def request(op, payload, chk=0):
