@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import json
+import random
 import struct
 import zlib
 
@@ -250,3 +251,30 @@ def test_sectors_that_hold_no_block(sb, tmp_path, capsys):
     assert info["secure_boot_v2"]["state"] == "truncated" and info["secure_boot_v2"]["blocks"] == []
     assert "Secure Boot v2 sector 0x1000-0x2000: TRUNCATED" in run(capsys, "inspect", cut).out
     fails(capsys, "inspect", cut, "--extract-app", tmp_path / "x.bin", match="is truncated")
+
+
+def test_random_blocks_get_a_verdict_never_an_exception(sb, tmp_path, capsys):
+    # Blocks that pass the magic and CRC checks with anything after them (known and unknown
+    # schemes, curves, keys, digests): each gets one of the documented verdicts.
+    from mpboot import imageinfo
+
+    verdicts = {"bad-magic", "bad-crc", "bad-version", "bad-curve", "digest-mismatch", "bad-key", "bad-signature"}
+    rng = random.Random(12)
+    a = sector_at(sb)
+    data = (sb / "rsa.mpb").read_bytes()
+    digest = hashlib.sha256(data[:a]).digest()
+    seen = set()
+    for _ in range(150):
+        block = bytearray(rng.randbytes(BLOCK))
+        block[0], block[1], block[2] = 0xE7, rng.choice((2, 3, 3, 4)), rng.choice((0, 1, 2))
+        block[36], block[52] = rng.choice((1, 2, 3, 9)), rng.choice((1, 2, 3, 9))
+        if rng.random() < 0.5:  # the right image digest, so that the key and signature get checked
+            block[4:36] = digest
+        struct.pack_into("<I", block, 1196, zlib.crc32(bytes(block[:1196])))
+        variant = data[:a] + bytes(block) + data[a + BLOCK:]
+        verdict = imageinfo.inspect_bytes(variant)["secure_boot_v2"]["blocks"][0]["verdict"]
+        assert verdict in verdicts, verdict
+        seen.add(verdict)
+    assert {"bad-version", "bad-curve", "digest-mismatch", "bad-key"} <= seen, seen
+    (tmp_path / "last.mpb").write_bytes(variant)
+    assert run(capsys, "inspect", tmp_path / "last.mpb").code == 0

@@ -13,6 +13,7 @@ chip does; whether the chip trusts that key is the eFuse's business, so the key 
 hold (`espsecure digest-sbv2-public-key`) is reported, never assumed.
 
 espsecure is imported only when a sector holds something: it costs most of a second to load.
+Every bad block gets a verdict, whatever its bytes; nothing here raises on one.
 """
 
 import contextlib
@@ -20,6 +21,9 @@ import hashlib
 import io
 import struct
 import zlib
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from mpboot_fw import image
 
@@ -29,10 +33,11 @@ MAX_BLOCKS = 3
 MAGIC = 0xE7
 VERSION_RSA = 2
 VERSION_ECDSA = 3
-# ECDSA, by (hash version, curve id): name, coordinate length, and where the curve id and the key
-# field sit (the digest ends there). espsecure writes P-192 and P-256 with SHA-256 (hash version 0:
-# digest 32 bytes, key field 64), P-384 with SHA-384 (1: digest 48, key field 96).
-CURVES = {(0, 1): ("P192", 24, 36, 64), (0, 2): ("P256", 32, 36, 64), (1, 3): ("P384", 48, 52, 96)}
+# ECDSA, by (hash version, curve id): name, curve, coordinate length, where the curve id and the
+# key field sit (the digest ends there), the key field's length. espsecure writes P-192 and P-256
+# with SHA-256 (hash version 0: digest 32 bytes, key field 64), P-384 with SHA-384 (1: 48, 96).
+CURVES = {(0, 1): ("P192", ec.SECP192R1, 24, 36, 64), (0, 2): ("P256", ec.SECP256R1, 32, 36, 64),
+          (1, 3): ("P384", ec.SECP384R1, 48, 52, 96)}
 RSA_KEY = slice(36, 812)  # modulus, exponent, R^-1 mod n, -1/n mod 2^32: what the eFuse digest covers
 
 REASONS = {
@@ -127,32 +132,29 @@ def _scheme(block):
     if block[1] == VERSION_ECDSA:
         curve = CURVES.get((block[2], block[52 if block[2] == 1 else 36]))
         if curve is not None:
-            name, _, at, field = curve
+            name, _, _, at, field = curve
             return "ECDSA-" + name, curve, at - 4, block[at:at + 1 + field]
     return None
 
 
 def _public_pem(block, curve):
     """The block's public key as PEM, the form espsecure reads keys in; ValueError if it is none."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
     if curve is None:  # RSA
         n = int.from_bytes(block[36:420], "little")  # the signature block stores bignums little-endian
         (e,) = struct.unpack_from("<I", block, 420)
         key = rsa.RSAPublicNumbers(e, n).public_key()
     else:
-        name, coord, at, _ = curve
+        _, curve_class, coord, at, _ = curve
         x = int.from_bytes(block[at + 1:at + 1 + coord], "little")
         y = int.from_bytes(block[at + 1 + coord:at + 1 + 2 * coord], "little")
-        curve_class = {"P192": ec.SECP192R1, "P256": ec.SECP256R1, "P384": ec.SECP384R1}[name]
         key = ec.EllipticCurvePublicNumbers(x, y, curve_class()).public_key()  # ValueError: not on the curve
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _espsecure_key_problem(pem, key_digest):
-    """None if espsecure accepts the key and encodes it as the block does (RSA: the precomputed
-    Montgomery constants the chip's RSA peripheral uses must belong to the modulus), else why not."""
+    """None if espsecure accepts the key and encodes it as the block does, else why not. The chip
+    hashes the block's key field, and its RSA peripheral computes with the field's precomputed
+    Montgomery constants, which espsecure's own verify never reads."""
     import espsecure
     from esptool import FatalError
 
@@ -163,7 +165,8 @@ def _espsecure_key_problem(pem, key_digest):
     except FatalError as e:
         return str(e)
     if digest.hex() != key_digest:
-        return "its precomputed constants do not belong to its key (the chip would reject it)"
+        return ("its key field is not the encoding of its key (RSA: the precomputed constants R^-1 mod n "
+                "and -1/n mod 2^32 must belong to n), so its digest is not the key's")
     return None
 
 
@@ -177,9 +180,8 @@ def _espsecure_verify(pem, padded_app, block, index):
 
     sector = b"\xff" * (index * BLOCK_SIZE) + block
     data = padded_app + sector + b"\xff" * (image.SECTOR - len(sector))
-    log = io.StringIO()
     try:
-        with contextlib.redirect_stdout(log):
+        with contextlib.redirect_stdout(io.StringIO()):
             espsecure.verify_signature_v2(False, None, io.BytesIO(pem), io.BytesIO(data))
     except FatalError as e:
         return str(e)
