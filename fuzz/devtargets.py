@@ -62,18 +62,24 @@ def _loads_raw(text):
 
 
 def t_cjson(data, ctx):
+    # The device parses JSON as trust.load_envelope does: the strict syntax and depth check
+    # first (MicroPython's json.loads alone takes text CPython refuses), then json.loads, which
+    # must then accept the text on both runtimes.
     try:
-        obj = json.loads(data)
-    except (ValueError, RuntimeError):  # the harness's own parse: not what is under test
-        return "E:json", None
+        cjson.check_syntax(data, trust.MAX_DEPTH)
+    except ValueError as e:
+        return _declared(e), None
+    obj = json.loads(data)
     try:
         enc = cjson.encode(obj)
     except ValueError as e:
         return _declared(e), None
-    again = _loads_raw(enc)
     # Parse then encode is a fixed point. (Equality of the parsed objects is checked on CPython
-    # only: MicroPython parses an escaped surrogate pair into two surrogates, see cjson.)
-    check(cjson.encode(again) == enc, "encode/parse does not round-trip")
+    # only: MicroPython parses an escaped surrogate pair into two surrogates, see cjson.) Not for
+    # an encoding holding a raw NUL, which canonical JSON keeps raw and MicroPython's parser
+    # cannot read; the device never parses canonical JSON, it only encodes and compares it.
+    if b"\x00" not in enc:
+        check(cjson.encode(_loads_raw(enc)) == enc, "encode/parse does not round-trip")
     check(cjson.encoded_at(obj, enc) == len(enc), "encoded_at disagrees with encode")
     check(cjson.encoded_at(obj, enc + b" ") == len(enc), "encoded_at reads past its encoding")
     return "ok:" + _sha(enc), enc

@@ -75,7 +75,10 @@ class _Mismatch(Exception):
 
 
 def _utf8(text):
-    data = text.encode()
+    try:
+        data = text.encode()
+    except UnicodeError:  # CPython: a lone surrogate; MicroPython encodes it and it is caught below
+        raise ValueError("cjson: lone surrogate")
     return _join_surrogates(data) if b"\xed" in data else data
 
 

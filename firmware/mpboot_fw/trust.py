@@ -233,7 +233,8 @@ def parse_root(signed):
     if not isinstance(key_objects, dict) or not isinstance(role_objects, dict):
         raise TrustError("root: no keys/roles")
     keys = {}
-    for keyid, obj in key_objects.items():
+    for keyid in sorted(key_objects):  # dict order differs between runtimes; the reason logged must not
+        obj = key_objects[keyid]
         public = _check_key(keyid, obj)
         if public is not None:
             keys[keyid] = public
@@ -272,7 +273,10 @@ def _check_key(keyid, obj):
     except ValueError:
         raise TrustError("root: bad key")
     if computed != keyid:
-        raise TrustError("root: keyid mismatch " + keyid[:16])
+        # Named only when it is hex: other text may parse differently on the two runtimes
+        # (MicroPython splits an escaped surrogate pair), and the logged reason must not.
+        shown = keyid[:16] if all(c in "0123456789abcdef" for c in keyid[:16]) else "(not hex)"
+        raise TrustError("root: keyid mismatch " + shown)
     if keytype != "ed25519" or scheme != "ed25519":
         return None
     public = keyval.get("public")
