@@ -23,6 +23,7 @@ How it stays consistent (docs/state-log.md has the byte layout and the full argu
 """
 
 import struct
+from binascii import crc32
 
 from mpboot_fw import staterec as R
 
@@ -307,11 +308,19 @@ class State:
         n, mv = self._n, self._mv
         first = [-1] * n
         last = [-1] * n
+        tops = [[0, 0, 0] for _ in range(n)]  # each sector's monotonic values
+        ends = [0] * n  # where each sector's run ends, and the CRC-32 of it: _adopt reads it again
+        sums = [0] * n
         begins = []
-        self._g = [0, 0, 0]
         foreign = False
         for s in range(n):
-            for off, _, seq in self._run(s):
+            self._dev.readblocks(s, self._buf)
+            off = 0
+            while True:
+                size = R.parse(mv, off, self._bs)
+                seq = R.seq_at(mv, off) if size >= 0 else -1
+                if size < 0 or 0 <= last[s] != seq - 1:
+                    break
                 if first[s] < 0:
                     first[s] = seq
                     if mv[off + 2] == R.T_BEGIN and mv[off + 3] & R.F_SNAP:
@@ -320,37 +329,22 @@ class State:
                         else:
                             foreign = True
                 last[s] = seq
-                _note(self._g, mv[off + 2], mv, off + R.HEAD)
+                _note(tops[s], mv[off + 2], mv, off + R.HEAD)
+                off += R.size(size)
+            ends[s] = off
+            sums[s] = crc32(mv[:off])
         self._seq = max(last)
-        self._last = last
+        self._g = _most(tops, [True] * n)
         # Highest first; of two sectors that start with the same T_BEGIN, the longer run.
         begins.sort(key=lambda s: (first[s], last[s]), reverse=True)
         for s in begins:
-            if self._adopt(s, first, last):
+            if self._adopt(s, first, last, tops, ends, sums):
                 return
         if begins:
             raise StateError("no complete snapshot that holds a root: format the partition")
         raise StateError("state format not supported" if foreign else "no state: format the partition")
 
-    def _run(self, s):
-        """Read sector s into the buffer; yield (offset, payload length, sequence number) of each
-        record of its run."""
-        self._dev.readblocks(s, self._buf)
-        mv = self._mv
-        off = 0
-        prev = -1
-        while True:
-            size = R.parse(mv, off, self._bs)
-            if size < 0:
-                return
-            seq = R.seq_at(mv, off)
-            if prev >= 0 and seq != prev + 1:
-                return
-            yield off, size, seq
-            prev = seq
-            off += R.size(size)
-
-    def _adopt(self, s, first, last):
+    def _adopt(self, s, first, last, tops, ends, sums):
         """Take the snapshot that starts sector s, and the records that continue it, as the
         state, unless it is incomplete or holds no root (then False, and nothing changed)."""
         n, bs, mv = self._n, self._bs, self._mv
@@ -358,15 +352,21 @@ class State:
         snap = state = None
         cur = tail = tail_end = 0
         chain = [False] * n
-        hi = [0, 0, 0]  # the monotonic values as the chain's own sectors carry them
         while s >= 0:
+            self._dev.readblocks(s, self._buf)
+            if crc32(mv[:ends[s]]) != sums[s]:
+                raise StateError("state partition reads back differently")
+            off = 0
             prev = -1
-            more = True  # every record of this sector so far belongs to the state
-            for off, size, prev in self._run(s):
+            # The run _scan found, checked there: walk it by the lengths in its heads.
+            while off < ends[s]:
+                size = mv[off + 4] | mv[off + 5] << 8
+                prev = R.seq_at(mv, off)
                 typ = mv[off + 2]
                 snapped = mv[off + 3] & R.F_SNAP
                 pos = off + R.HEAD
-                if more and state is None:
+                off += R.size(size)
+                if state is None:
                     if not snapped:
                         return False
                     if typ == R.T_BEGIN:
@@ -378,51 +378,42 @@ class State:
                     elif struct.unpack_from("<I", mv, pos)[0] != begin or ROOT not in snap.blobs:
                         return False
                     else:
-                        state, cur, tail, tail_end = snap, prev, s, off + R.size(size)
-                elif more and snapped:
-                    more = False
-                elif more:
+                        state, cur, tail, tail_end = snap, prev, s, off
+                elif snapped:
+                    break  # what follows is not part of the state
+                else:
                     _apply(state, typ, mv, pos, size, s * bs + pos)
-                    cur, tail, tail_end = prev, s, off + R.size(size)
-                if not chain[s] and not more:
-                    break  # a sector of which the state holds nothing is not part of the chain
+                    cur, tail, tail_end = prev, s, off
                 chain[s] = True
-                _note(hi, typ, mv, pos)
-            # On into the sector whose run starts right after this one's; of two, the longer (an
-            # old copy of a sector is a prefix of it).
-            s = -1
-            if more and prev >= 0:
+            # On into the sector whose run starts right after this one's, if the state took all
+            # of this one; of two, the longer (an old copy of a sector is a prefix of it).
+            nxt = -1
+            if chain[s] and prev == last[s]:
                 for t in range(n):
-                    if first[t] == prev + 1 and (s < 0 or last[t] > last[s]):
-                        s = t
+                    if first[t] == prev + 1 and (nxt < 0 or last[t] > last[nxt]):
+                        nxt = t
+            s = nxt
         if state is None:
             return False
         self._v = state
         self._sec, self._off = tail, tail_end
         self._chain = chain
-        self._used = list(chain)
+        self._last = last
         self._ctop = max(last[t] for t in range(n) if chain[t])
         # Appending continues only where nothing but erased flash follows the last record, no
         # sector outside the chain holds a record of the live range or after it (an old copy of
         # a sector, a crafted fork), and the chain itself carries every monotonic value on flash.
+        hi = _most(tops, chain)
         clean = self._seq == cur and hi == self._g and all(chain[t] or last[t] < begin for t in range(n))
         if clean and tail_end < bs:
             self._dev.readblocks(tail, self._buf)
             clean = min(mv[tail_end:]) == 0xFF
         self._dirty = not clean
-        if hi != self._g:
-            self._keep(hi)
+        # A sector outside the chain with a value above the chain's counts as used, so that
+        # nothing erases it before a snapshot carries that value.
+        self._used = [chain[t] or tops[t][0] > hi[0] or tops[t][1] > hi[1] or tops[t][2] > hi[2]
+                      for t in range(n)]
         return True
-
-    def _keep(self, hi):
-        """Count as used every sector outside the chain that holds a monotonic value above the
-        chain's `hi`, so that nothing erases it before a snapshot carries that value."""
-        for s in range(self._n):
-            if not self._used[s] and self._last[s] >= 0:
-                mine = [0, 0, 0]
-                for off, _, _ in self._run(s):
-                    _note(mine, self._mv[off + 2], self._mv, off + R.HEAD)
-                self._used[s] = mine[0] > hi[0] or mine[1] > hi[1] or mine[2] > hi[2]
 
     def _read(self, addr, out):
         block, off = divmod(addr, self._bs)
@@ -610,6 +601,16 @@ def _note(g, typ, mv, pos):
         g[_G_TIME] = max(g[_G_TIME], struct.unpack_from("<Q", mv, pos)[0])
     elif typ == R.T_BOOT:
         g[_G_BOOT] = max(g[_G_BOOT], struct.unpack_from("<I", mv, pos)[0])
+
+
+def _most(tops, which):
+    """The largest of each monotonic value over the sectors `which` marks."""
+    g = [0, 0, 0]
+    for t in range(len(tops)):
+        if which[t]:
+            for i in range(3):
+                g[i] = max(g[i], tops[t][i])
+    return g
 
 
 def _check_int(value, top):

@@ -91,8 +91,15 @@ def _formed(mv, typ, flags, pos, n):
         off = _str_end(mv, pos, end, 16)
         return off > pos + 1 and off + 11 == end and _text(mv, pos, off)
     if typ == T_EVENT:
-        off = _str_end(mv, _str_end(mv, _str_end(mv, pos + 4, end, 16), end, 96), end, 64)
-        return off == end and _text(mv, pos + 4, off)
+        # Inline: every boot walks every event record.
+        a = pos + 4
+        if a >= end or mv[a] > 16:
+            return False
+        b = a + 1 + mv[a]
+        if b >= end or mv[b] > 96:
+            return False
+        c = b + 1 + mv[b]
+        return c < end and mv[c] <= 64 and c + 1 + mv[c] == end and _text(mv, a, end)
     return False
 
 
