@@ -159,7 +159,7 @@ class TrustedSet:
         self.timestamp = signed
         self._expires["timestamp"] = expires
         # 5.4.4: loaded either way (rollback protection for the next one), final only if fresh.
-        self._check_final_timestamp()
+        self.check_final_timestamp()
         return signed
 
     def update_snapshot(self, data, trusted=False):
@@ -169,7 +169,7 @@ class TrustedSet:
             raise RuntimeError("snapshot before timestamp")
         if self.targets_roles:
             raise RuntimeError("snapshot after targets")
-        self._check_final_timestamp()
+        self.check_final_timestamp()
         if not trusted:
             # 5.5.2: hashes and length from the timestamp, before anything else.
             check_length_and_hashes(data, self.timestamp["meta"]["snapshot.json"])
@@ -243,7 +243,8 @@ class TrustedSet:
     def _verify_top_level(self, role, message, signatures):
         _verify(self.root.keys, self.root.roles[role], message, signatures, role)
 
-    def _check_final_timestamp(self):
+    def check_final_timestamp(self):
+        """Raise Expired unless the trusted timestamp is fresh at the reference time."""
         if self.now >= self._expires["timestamp"]:
             raise Expired("timestamp")
 

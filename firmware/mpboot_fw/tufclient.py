@@ -31,20 +31,25 @@ def target_info(trusted, path):
     return trusted.targets["targets"].get(path)
 
 
-def find_image(targets, chip_id, board, channel, floor, current=None):
+def find_image(targets, chip_id, board, channel, floor, current=None, room=None):
     """The image to install from trusted `targets` metadata: (path, entry) or None.
 
     Candidates are entries whose `custom` fields (written by `mpboot publish`, docs/ota.md) say:
     this `channel`; this `chip_id`; this `board`, or "" (any board of the chip); a
     `security_version` not below the device's `floor`; a `version` newer than `current` (SemVer
-    precedence, mpboot_fw.version; None when nothing comparable runs). The newest wins, a
-    board-specific build before a chip-wide one of the same version. Entries with fields of the
-    wrong type are skipped. These fields only pre-select: install checks the signed manifest.
+    precedence, mpboot_fw.version; None when nothing comparable runs); a `length` that fits in
+    `room` bytes (the inactive slot; None: any), so that one release too large for this device
+    never hides the installable one below it. The newest wins, a board-specific build before a
+    chip-wide one of the same version. Entries with fields of the wrong type are skipped. These
+    fields only pre-select: install checks the signed manifest.
     """
     best = None
     for path, entry in targets["targets"].items():
         custom = entry.get("custom") if isinstance(entry, dict) else None
         if not isinstance(custom, dict) or custom.get("channel") != channel or custom.get("chip_id") != chip_id:
+            continue
+        length = entry.get("length")
+        if room is not None and (not tuf.is_count(length) or length > room):
             continue
         target_board = custom.get("board")
         security = custom.get("security_version")
@@ -86,6 +91,9 @@ def _update_timestamp(trusted, fetch, store):
 def _update_snapshot(trusted, fetch, store):
     if _load_local(lambda data: trusted.update_snapshot(data, trusted=True), store.load("snapshot")):
         return
+    # The same verdict as the remote snapshot's check would give, without downloading it: an
+    # unchanged timestamp that has expired (a freeze) fails every check until it is renewed.
+    trusted.check_final_timestamp()
     meta = trusted.timestamp["meta"]["snapshot.json"]
     data = _fetch_listed(trusted, fetch, "snapshot", meta, tuf.SNAPSHOT_MAX)
     trusted.update_snapshot(data)

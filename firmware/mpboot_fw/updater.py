@@ -12,7 +12,7 @@ One check (docs/updater.md walks through it):
    old set or new set after any power cut). A full, fresh set raises the time floor to the
    reference time, the only value safe to raise it to (tuf.TrustedSet.safe_time_floor).
 3. Choice: tufclient.find_image: this chip and board, the configured channel, newer than the
-   running image, security version not below the floor.
+   running image, security version not below the floor, small enough for the inactive slot.
 4. Download: in 4 KiB blocks through install.SlotWriter into the inactive slot (install.claim
    first: otadata must not select a slot while it is written), each block hashed against the
    TUF hashes on its way (tuf.FileCheck: never a byte past the TUF length); resumed with a
@@ -187,7 +187,7 @@ class Update:
         trusted = self.trusted
         ctx.root = trusted.root  # a rotation may have changed which keys sign images
         choice = tufclient.find_image(trusted.targets, self.chip_id, self.board, ctx.cfg.channel, ctx.state.floor,
-                                      self.current.version)
+                                      self.current.version, slots.other(self.running).info()[3])
         self.consistent = trusted.root.consistent_snapshot
         self.trusted = self.store = trusted = None
         if choice is None:
