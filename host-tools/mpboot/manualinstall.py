@@ -10,7 +10,7 @@ is read from the device's own state log: the events of the boots since the insta
 
 from dataclasses import dataclass, field
 
-from mpboot import boards
+from mpboot import boards, progress
 from mpboot.emulator.partition import FlashPartition
 from mpboot.errors import MpbootError
 from mpboot_fw import statelog
@@ -39,14 +39,25 @@ VERDICTS = ("confirmed", "refused", "trial-failed", "rolled-back", "recovery")
 class SerialLink:
     """The image, served to the device's reads in the sizes it asks for."""
 
-    def __init__(self, data):
+    def __init__(self, data, progress=progress.SILENT):
         self.data = data
         self.pos = 0
+        self.progress = progress
 
     def __call__(self, op, arg, body, n):
         chunk = self.data[self.pos:self.pos + n]
         self.pos += len(chunk)
+        sent(self.progress, self.pos, len(self.data))
         return len(chunk), chunk
+
+
+def sent(progress, done, total):
+    """Report `done` of `total` bytes sent to the device's installer: once it has them all, it
+    verifies the slot (asking once more, for the end)."""
+    if done < total:
+        progress("sending the image", done, total)
+    else:
+        progress("the device verifies the image in flash")
 
 
 @dataclass
@@ -71,15 +82,17 @@ def state_events(flash, board):
     return st.boot_count, list(st.events()), st.floor
 
 
-def install(emulated, image, max_boots=8):
+def install(emulated, image, max_boots=8, progress=progress.SILENT):
     """Install `image` (bytes) on the emulated board `emulated` (an emulator Board) and boot
-    until the application runs again; returns a Result."""
+    until the application runs again; returns a Result. `progress`: see mpboot.progress."""
     since, _, _ = state_events(emulated.flash, emulated.board)
-    emulated.services[SERVICE] = SerialLink(image)
+    emulated.services[SERVICE] = SerialLink(image, progress)
+    progress("booting to the REPL")
     try:
         records = [emulated.boot(repl=REPL_CODE % len(image))]
     finally:
         del emulated.services[SERVICE]
+    progress("trial boot")
     while records[-1].outcome in STILL_BOOTING and len(records) < max_boots:
         records.append(emulated.boot())
     _, events, floor = state_events(emulated.flash, emulated.board)

@@ -13,10 +13,12 @@ An emulated board is reached the same way: `mpboot emulate FLASH.bin --serial` g
 import ast
 import contextlib
 import io
+import time
 
 from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
+from mpboot import serialports
 from mpboot.errors import MpbootError
 
 WRITE_CHUNK = 1024  # bytes per exec when writing a file (mpremote's own default is 256)
@@ -58,18 +60,39 @@ class DeviceLink:
     def __init__(self, port, baud=115200, soft_reset=True):
         """Open `port` and enter the raw REPL, after a soft reset unless `soft_reset` is False
         (then a running main.py is interrupted with Ctrl-C instead)."""
-        self.port = port
+        self.port, self.baud = port, baud
         try:
-            # A read timeout: on a pty mpremote reads without checking for data first, and with
-            # none a port nobody answers would block it for ever instead of timing out.
-            self.transport = SerialTransport(port, baudrate=baud, timeout=1)
+            self.transport = self._open()
         except TransportError as e:
             raise MpbootError("cannot open %s: %s (is the board connected, and the port free?)" % (port, e)) from None
         try:
             self.enter(soft_reset)
         except MpbootError:
-            self.transport.close()
+            self._close_port()
             raise
+
+    def _open(self):
+        # A read timeout: on a pty mpremote reads without checking for data first, and with
+        # none a port nobody answers would block it for ever instead of timing out.
+        return SerialTransport(self.port, baudrate=self.baud, timeout=1)
+
+    def reopen(self, timeout):
+        """The port again after it went away: a board with native USB re-enumerates when it
+        resets. Waits up to `timeout` seconds for the port to come back and open."""
+        self._close_port()
+        deadline = time.monotonic() + timeout
+        why = "it did not come back"
+        while serialports.wait_for(self.port, deadline - time.monotonic()):
+            try:
+                self.transport = self._open()
+                return
+            except TransportError as e:  # there, but not ready yet (udev still setting it up)
+                why = "it came back but cannot be opened: %s" % e
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(serialports.POLL)
+        raise MpbootError("%s went away when the board reset, and %s within %s s (a board with native USB "
+                          "re-enumerates: check the cable, or raise --timeout)" % (self.port, why, timeout))
 
     def enter(self, soft_reset=False):
         try:
@@ -116,19 +139,25 @@ class DeviceLink:
         if dirs:
             self.exec(MAKEDIRS % (list(dirs),))
 
-    def write_file(self, path, data):
+    def write_file(self, path, data, progress=None):
         """Write `data` to `path` on the device: into a temporary file, then renamed over the
-        old one (littlefs renames atomically), so a cut leaves the old file or the new one."""
+        old one (littlefs renames atomically), so a cut leaves the old file or the new one.
+        `progress(written, total)` after each chunk."""
         tmp = path + ".new"
         try:
-            self.transport.fs_writefile(tmp, data, chunk_size=WRITE_CHUNK)
+            self.transport.fs_writefile(tmp, data, chunk_size=WRITE_CHUNK, progress_callback=progress)
         except (TransportError, OSError) as e:
             raise self.lost(e) from None
         self.exec("import os\nos.rename(%r, %r)" % (tmp, path))
 
     def reset(self):
         """machine.reset(), not waiting for an answer (the board reboots)."""
-        self.start("import machine\nmachine.reset()")
+        try:
+            self.transport.exec_raw_no_follow("import machine\nmachine.reset()")
+        except OSError:
+            pass  # a board with native USB can take its port away before its "OK" is read
+        except TransportError as e:
+            raise self.lost(e) from None
 
     def lost(self, e):
         return MpbootError("lost the device on %s: %s (check the cable, then retry)" % (self.port, e))
@@ -139,7 +168,13 @@ class DeviceLink:
                 self.transport.exit_raw_repl()
         except OSError:
             pass  # the port is gone already
-        self.transport.close()
+        self._close_port()
+
+    def _close_port(self):
+        try:
+            self.transport.close()
+        except OSError:  # gone already: mpremote's close sets the modem lines first
+            self.transport.serial.close()
 
     def __enter__(self):
         return self

@@ -80,8 +80,9 @@ class _Steps:
         if step != self.step:
             self.finish()
             self.step = step
-            self.task = self.bar.add_task(step, total=total, unit=unit)
-        self.bar.update(self.task, completed=done, total=total)
+            self.task = self.bar.add_task(step)
+        # no unit: nothing to count (a finished step of unknown length is shown full, not as 1/1)
+        self.bar.update(self.task, completed=done, total=total, unit=unit if total is not None else None)
 
     def finish(self):
         """Show the current step as done (a step of unknown length too)."""
@@ -97,8 +98,8 @@ class _Amount(ProgressColumn):
     """How far: bytes as 12.3/45.6 kB, other units as 2/3 boots; nothing for an unknown total."""
 
     def render(self, task):
-        unit = task.fields.get("unit", "B")
-        if task.total is None:
+        unit = task.fields.get("unit")
+        if unit is None:
             return Text("")
         if unit == "B":
             return Text("%s/%s" % (decimal(int(task.completed)), decimal(int(task.total))), style="progress.download")

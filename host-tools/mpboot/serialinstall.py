@@ -12,13 +12,18 @@
 3. Accepted: machine.reset(). The host only listens while the boot stage runs the trial boot (a
    Ctrl-C there would fail the trial), until the stage's last line says it is done and the
    console has been quiet for SETTLE seconds; then it reads the device's state log over the
-   REPL, and judges it as the emulated install does (manualinstall.judge).
+   REPL, and judges it as the emulated install does (manualinstall.judge). A board with
+   native USB re-enumerates when it resets: its port goes away and comes back, and the host
+   reopens it (within `timeout`) and listens on. Lines printed while the port was away are
+   lost, so after a reopen a console quiet for `timeout` seconds means the trial is over (the
+   log decides), where without one it means a board that hangs.
 """
 
+import contextlib
 import re
 import time
 
-from mpboot import manualinstall
+from mpboot import manualinstall, progress
 from mpboot.errors import MpbootError
 from mpboot.mpremotelink import DeviceError, DeviceLink
 
@@ -67,36 +72,41 @@ STAGE_LINE = re.compile(r"mpboot: (?:boot \d+: )?(.*)")
 NOT_DONE = re.compile(r"verified |restarting")
 
 
-def install(port, image, baud=115200, timeout=20.0, echo=None):
+def install(port, image, baud=115200, timeout=20.0, echo=None, progress=progress.SILENT):
     """Install `image` (bytes) on the board at `port`; returns a manualinstall.Result (boots
     empty: a real board's boots are seen only as console text, echoed to `echo`). `timeout`:
-    seconds the device may stay silent in any step."""
+    seconds the device may stay silent in any step, or its port stay away after the reset.
+    `progress(step, done, total)`: see mpboot.progress."""
+    progress("connecting to %s" % port)
     with DeviceLink(port, baud) as dev:
         try:
             since = dev.eval_printed(STATE)[0] - 1  # this boot's events count (it ran the stage)
         except DeviceError as e:
             raise MpbootError("%s is not provisioned for mpboot (%s): run mpboot provision first" % (port, e)) from None
-        outcome = transfer(dev, image, timeout)
+        outcome = transfer(dev, image, timeout, progress)
         if outcome == "ok":
             dev.reset()
-            _watch_trial(dev.serial, timeout, echo)
+            _watch_trial(dev, timeout, echo, progress)
             dev.enter()
+        progress("reading the device's log")
         _, floor, events, running = dev.eval_printed(STATE)
     accepted, reason, new = manualinstall.judge(events, since, "the installer said: %s" % outcome)
     return manualinstall.Result(accepted, reason, new, [], running, floor)
 
 
-def transfer(dev, image, timeout):
+def transfer(dev, image, timeout, progress=progress.SILENT):
     """Run the installer, serving the image as it asks; returns its last word."""
     ser = dev.serial
     dev.start(INSTALL % (len(image), DONE, DONE))
     sent, out, err = 0, bytearray(), bytearray()
+    manualinstall.sent(progress, 0, len(image))
     with _timeout(ser, timeout):
         while (c := _read(ser, 1)) != b"\x04":
             if c[0] == ASK:
                 n = int.from_bytes(_read(ser, 2), "little")
                 ser.write(image[sent:sent + n])
-                sent += n
+                sent = min(sent + n, len(image))
+                manualinstall.sent(progress, sent, len(image))
             else:
                 out += c
         while (c := _read(ser, 1)) != b"\x04":
@@ -108,19 +118,37 @@ def transfer(dev, image, timeout):
     return text[text.rindex(DONE) + len(DONE):].strip()
 
 
-def _watch_trial(ser, timeout, echo):
+def _watch_trial(dev, timeout, echo, progress):
     """Listen, never write, until the boot stage is done with the trial boot(s): its last line
     is a verdict and the console has been quiet for SETTLE seconds (or chatty for 4 x SETTLE:
-    the application runs). MpbootError after `timeout` seconds of silence or 10 x `timeout`."""
+    the application runs). A port that goes away (native USB) is reopened. MpbootError after
+    `timeout` seconds of silence (unless the port was reopened since the stage's last line) or
+    10 x `timeout`."""
     line, last, done_at = bytearray(), None, None
+    lost = False  # the port was reopened and no stage line came since: it may have gone meanwhile
     start = heard = time.monotonic()
-    with _timeout(ser, 0.1):
+    saved, ser = dev.serial.timeout, None  # mpremote expects its own timeout back
+    progress("trial boot")
+    try:
         while True:
-            c = ser.read(1)
+            try:
+                if ser is not dev.serial:
+                    ser = dev.serial
+                    ser.timeout = 0.1  # this reconfigures the port: it fails too once the port is gone
+                c = ser.read(1)
+            except OSError:  # pyserial's SerialException: the port went away (native USB re-enumerates)
+                progress("waiting for %s to come back after the reset" % dev.port)
+                dev.reopen(timeout)
+                progress("trial boot, on the port again")
+                line.clear()
+                lost, heard = True, time.monotonic()
+                continue
             now = time.monotonic()
             if done_at is not None and (now - heard >= SETTLE or now - done_at >= 4 * SETTLE):
                 return
             if not c:
+                if lost and now - heard > timeout:
+                    return  # what the stage said went while the port was away: the log tells
                 if now - heard > timeout or now - start > 10 * timeout:
                     raise MpbootError("the board did not finish its trial boot in time (the boot stage's "
                                       "last line: %s)" % last)
@@ -135,8 +163,11 @@ def _watch_trial(ser, timeout, echo):
                 echo(text)
             m = STAGE_LINE.search(text)
             if m:
-                last = m.group(1)
+                last, lost = m.group(1), False
                 done_at = None if NOT_DONE.match(last) else now
+    finally:
+        with contextlib.suppress(OSError):  # a port that is gone: its next use tells
+            dev.serial.timeout = saved
 
 
 class _timeout:

@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from mpboot import boards, manualinstall, serialinstall
+from mpboot import boards, manualinstall, progress, serialinstall, serialports
 from mpboot.emulator.board import Board
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
@@ -16,7 +16,8 @@ examples:
   mpboot install --flash flash.bin app-v2.mpb          # on the emulated board
   mpboot install --flash flash.bin app-v2.mpb -v       # and show the board's console
   mpboot install --flash flash.bin app-v2.mpb --json
-  mpboot install --port /dev/ttyUSB0 app-v2.mpb        # a board on USB (provisioned: mpboot provision)
+  mpboot install -p /dev/ttyUSB0 app-v2.mpb            # a board on USB (provisioned: mpboot provision)
+  mpboot install app-v2.mpb                            # the one board on USB, or $ESPTOOL_PORT
   mpboot log flash.bin                                 # what the device recorded
 
 The board boots FLASH.bin (updated in place), and at its REPL the device's installer receives
@@ -27,7 +28,10 @@ again, runs the health check and confirms it, or the previous image comes back. 
 only when the device confirmed the image; otherwise 1 and the device's reason from its log
 (refused <check>, trial-failed <check>, rolled-back). With --port the same happens on a board
 over its serial port, through mpremote's raw REPL (an emulated one: mpboot emulate --serial);
-docs/serial.md.
+without --flash or --port, the port is $ESPTOOL_PORT, else the one board found on USB. A board
+with native USB (ESP32-S3/C3) re-enumerates when it resets: the command waits up to --timeout
+for its port to come back. On a terminal a progress bar shows on stderr (not with --quiet or
+--json); docs/serial.md.
 """
 
 
@@ -38,35 +42,39 @@ def register(subparsers):
         "verify, switch, trial-boot and confirm, and report the device's verdict.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", metavar="IMAGE", help="signed image file (mpboot sign)")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--flash", metavar="FLASH.bin",
-                       help="the emulated board's whole-flash image (mpboot flash-image), updated in place")
-    where.add_argument("--port", help="a board's serial port (/dev/ttyUSB0, /dev/pts/N): install through mpremote")
-    p.add_argument("--baud", type=int, default=115200, metavar="N", help="with --port: baud rate (default 115200)")
+    p.add_argument("--flash", metavar="FLASH.bin",
+                   help="the emulated board's whole-flash image (mpboot flash-image), updated in place")
+    serialports.add_options(p, 115200, "with a port: baud rate of its REPL (default 115200)",
+                            port_help="a board's serial port (/dev/ttyUSB0, /dev/pts/N): install through mpremote")
     p.add_argument("--board", metavar="B", help="board definition (default: recognised from the image's partition table)")
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
-                   help="seconds a boot may run before it counts as hung; with --port, seconds the "
-                   "device may stay silent (default 20)")
+                   help="seconds a boot may run before it counts as hung; with a port, seconds the "
+                   "device may stay silent or its port away after a reset (default 20)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="show the board's console: bootloader decisions and MicroPython output")
     p.add_argument("--json", action="store_true", help="print the verdict and the device's events as JSON")
+    progress.add_option(p)
     p.set_defaults(func=run)
 
 
 def run(args):
     if args.timeout <= 0:
         raise MpbootError("--timeout must be more than 0 seconds")
-    if args.baud <= 0:
-        raise MpbootError("--baud must be a positive number (115200 is MicroPython's REPL rate)")
+    if args.flash and args.port:
+        raise MpbootError("--flash (the emulated board) or --port (a board), not both")
+    if args.flash is None:
+        args.port = serialports.resolve(args.port, args.baud, "115200 is MicroPython's REPL rate")
     data = read_input(args.image, "image")
     echo = _echo if args.verbose and not args.json else None
     if args.port:
-        return _report(args, serialinstall.install(args.port, data, args.baud, args.timeout, echo))
+        with progress.shown(args) as report:
+            result = serialinstall.install(args.port, data, args.baud, args.timeout, echo, report)
+        return _report(args, result)
     flash = read_input(args.flash, "flash image")
     board = boards.load_board(args.board) if args.board else boards.recognise(flash, args.flash)
     try:
-        with Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
-            result = manualinstall.install(emulated, data)
+        with progress.shown(args) as report, Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
+            result = manualinstall.install(emulated, data, progress=report)
     except RuntimeMissing as e:
         raise MpbootError(str(e)) from None
     return _report(args, result)

@@ -6,7 +6,7 @@ import json
 import sys
 from types import SimpleNamespace
 
-from mpboot import boards, floors
+from mpboot import boards, floors, progress, serialports
 from mpboot.commands.device_files import add_settings, files_for
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
@@ -18,7 +18,8 @@ ORDER = 66
 EXAMPLES = """\
 examples:
   mpboot provision --port /dev/ttyUSB0 --root root.json --app myapp/ --health app:healthy
-  mpboot provision --port /dev/ttyUSB0 --app myapp/              # again: only changed files are sent
+  mpboot provision -p /dev/ttyUSB0 --app myapp/                  # again: only changed files are sent
+  ESPTOOL_PORT=/dev/ttyACM0 mpboot provision --app myapp/         # the port as esptool takes it
   mpboot provision --port /dev/pts/3 --root root.json --reset     # an emulated board (emulate --serial)
   mpboot provision --port /dev/ttyUSB0 --root root.json --app myapp/ \\
       --update-url https://updates.lan:8443/ --tls-dir tls/      # ready for updates from `mpboot serve`
@@ -32,7 +33,8 @@ the device already holds the same bytes. The trust anchor goes into the state pa
 formats it on the device when it holds no state; a state with another root is kept unless
 --replace-root (that also resets both floors: only for a board you own); that check runs once
 the package is there, and a refusal leaves boot.py as it was. --reset reboots the board
-afterwards, into the boot stage.
+afterwards, into the boot stage. Without --port the port is $ESPTOOL_PORT, else the one board
+found on USB. On a terminal a progress bar shows on stderr (not with --quiet or --json).
 
 """ + floors.OPTIONS_HELP + """ The device verifies the image it runs against --root with its own
 code; if it does not verify, the floor starts at 0 (or --security-floor) and the command warns:
@@ -46,8 +48,7 @@ def register(subparsers):
         description="Provision a MicroPython board over its serial port: boot.py, the mpboot_fw "
         "package, the device configuration, your app, and the trust anchor in its state partition.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", required=True, help="the board's serial port (/dev/ttyUSB0, COM3, /dev/pts/N)")
-    p.add_argument("--baud", type=int, default=115200, metavar="N", help="baud rate of its REPL (default 115200)")
+    serialports.add_options(p, 115200, "baud rate of its REPL (default 115200)")
     p.add_argument("--board", metavar="B", help="board from boards/ (default: recognised from the device's partitions)")
     add_settings(p)
     p.add_argument("--root", metavar="ROOT.json", help="trust anchor (root metadata) for a board without one")
@@ -56,6 +57,7 @@ def register(subparsers):
     p.add_argument("--reset", action="store_true", help="reset the board when done: the boot stage runs")
     p.add_argument("-v", "--verbose", action="store_true", help="name each file as it is written")
     p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    progress.add_option(p)
     p.set_defaults(func=run)
 
 
@@ -97,7 +99,28 @@ def run(args):
         floors.choose(None, args.security_floor, args.time_floor)  # bad values refused before the device is touched
     elif args.security_floor is not None or args.time_floor is not None:
         raise MpbootError("--security-floor and --time-floor set up a state formatted with --root: they need --root")
+    args.port = serialports.resolve(args.port, args.baud, "115200 is MicroPython's REPL rate")
+    with progress.shown(args) as report_progress:
+        report = _provision(args, root, report_progress)
+    if report["running_image"] is not None:
+        print("mpboot: warning: the image the board runs does not verify against --root (%s): the boot stage "
+              "will not run it; install a signed image (mpboot install --port)" % report["running_image"],
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("%s: %s provisioned: %d files written, %d unchanged, trust anchor %s%s"
+              % (args.port, report["board"], len(report["written"]), len(report["unchanged"]), report["root"],
+                 "; resetting" if args.reset else ""))
+        if report["state"] is not None:
+            print("  the state starts with: %s" % floors.Start(**report["state"]).describe())
+
+
+def _provision(args, root, report_progress):
+    """The work on the device; returns the report."""
+    report_progress("connecting to %s" % args.port)
     with DeviceLink(args.port, args.baud) as dev:
+        report_progress("reading the device's partitions and files")
         board = _board(dev, args.board)
         files = files_for(args, board)
         report = dict(port=args.port, board=board.name, written=[], unchanged=[], root="kept", state=None,
@@ -108,29 +131,22 @@ def run(args):
             sorted(p for p in files if not p.startswith("/lib/") and p != "/boot.py") + ["/boot.py"]
         current = dev.hashes(sorted(files))
         dev.makedirs(_dirs(files))
+        changed = [p for p in files if current[p] != hashlib.sha256(files[p]).hexdigest()]
+        total, done = sum(len(files[p]) for p in changed), 0
         for path in order:
             if path == "state":
-                report.update(_anchor(dev, board, root, args, say))
-            elif current[path] == hashlib.sha256(files[path]).hexdigest():
+                report.update(_anchor(dev, board, root, args, say, report_progress))
+            elif path not in changed:
                 report["unchanged"].append(path)
             else:
                 say("  %s (%d bytes)" % (path, len(files[path])))
-                dev.write_file(path, files[path])
+                dev.write_file(path, files[path],
+                               lambda written, _, done=done: report_progress("writing files", done + written, total))
+                done += len(files[path])
                 report["written"].append(path)
         if args.reset:
             dev.reset()
-    if report["running_image"] is not None:
-        print("mpboot: warning: the image the board runs does not verify against --root (%s): the boot stage "
-              "will not run it; install a signed image (mpboot install --port)" % report["running_image"],
-              file=sys.stderr)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print("%s: %s provisioned: %d files written, %d unchanged, trust anchor %s%s"
-              % (args.port, board.name, len(report["written"]), len(report["unchanged"]), report["root"],
-                 "; resetting" if args.reset else ""))
-        if report["state"] is not None:
-            print("  the state starts with: %s" % floors.Start(**report["state"]).describe())
+    return report
 
 
 def _board(dev, name):
@@ -148,7 +164,7 @@ def _board(dev, name):
                       "layout first (mpboot flash-image, then mpboot flash), or pass --board" % found)
 
 
-def _anchor(dev, board, root, args, say):
+def _anchor(dev, board, root, args, say, progress):
     """Make sure the state partition holds a trust anchor. Returns what the report says about it:
     root (what was done), state (the floors.Start as a dict when the state was formatted now, else
     None), running_image (why the running image did not verify against the root, else None)."""
@@ -164,10 +180,12 @@ def _anchor(dev, board, root, args, say):
         raise MpbootError("the device already trusts another root: keep it (drop --root), or pass "
                           "--replace-root to reformat its state (the floors start again)")
     say("  state partition: verifying the running image against the root of --root")
+    progress("the device verifies its running image against the root")
     running = dev.eval_printed(RUNNING % (root, board.chip_id, board.name), timeout=FORMAT_TIMEOUT)
     refused = running.get("refused")
     start = floors.choose(None if refused else SimpleNamespace(**running), args.security_floor, args.time_floor)
     say("  state partition: formatting with the root of --root; %s" % start.describe())
+    progress("the device checks the root and formats its state")
     dev.exec(FORMAT % (boards.STATE_PARTITION, root, start.security_floor, start.time_floor), timeout=FORMAT_TIMEOUT)
     return dict(root="replaced" if held else "stored", state=start.as_dict(), running_image=refused)
 
