@@ -7,6 +7,12 @@ over the four bytes of `ota_seq` only (zlib's crc32 with 0xFFFFFFFF as the runni
 An entry is *valid* when `ota_seq` is not 0xFFFFFFFF, its state is not INVALID or ABORTED, and the
 CRC matches; the valid entry with the larger sequence number is the active one, and it selects
 OTA slot `(ota_seq - 1) % number_of_ota_slots`.
+
+ESP-IDF does this arithmetic in uint32_t, so it wraps: sequence 0 selects slot
+`0xFFFFFFFF % slots`, and the next sequence number after one near 2^32 can be 0xFFFFFFFF (an
+erased entry: the switch silently does not happen), be found only after ESP-IDF's counter has
+wrapped round, or never be found (ESP-IDF loops forever). The functions here compute what that C
+arithmetic gives without stepping through sequence numbers.
 """
 
 import binascii
@@ -16,6 +22,7 @@ from typing import NamedTuple
 SECTOR = 0x1000
 ENTRY = struct.Struct("<I20sII")
 SEQ_ERASED = 0xFFFFFFFF
+UINT32 = 1 << 32
 
 NEW = 0
 PENDING_VERIFY = 1
@@ -25,6 +32,12 @@ ABORTED = 4
 UNDEFINED = 0xFFFFFFFF
 STATE_NAMES = {NEW: "NEW", PENDING_VERIFY: "PENDING_VERIFY", VALID: "VALID", INVALID: "INVALID",
                ABORTED: "ABORTED", UNDEFINED: "UNDEFINED"}
+
+
+class RewriteNeverReturns(Exception):
+    """esp_rewrite_ota_data would loop forever: no uint32 value `base + i * slots` is at or above
+    the active sequence number (possible only with 4, 8 or 16 slots, whose multiples of 2^32 bring
+    the wrapped counter back to the same values), so the device hangs in esp_ota_set_boot_partition."""
 
 
 def seq_crc(seq):
@@ -96,28 +109,46 @@ def select(entries, valid=None):
 
 
 def slot_of(entry, slot_count):
-    return (entry.seq - 1) % slot_count
+    """`(ota_seq - 1) % slots` as the bootloader computes it: the subtraction in uint32_t."""
+    return ((entry.seq - 1) % UINT32) % slot_count
+
+
+def next_seq(current, slot, slot_count):
+    """compute_ota_seq_for_target_slot: with `base = (slot + 1) % slot_count`, the first value of
+    `base + i * slot_count` for i = 0, 1, ... that is not below `current`, where i, the product and
+    the sum are uint32_t. Raises RewriteNeverReturns when the C loop never ends.
+
+    The C loop steps through up to 2^32 values; this goes lap by lap instead. A lap is the run of
+    values from `start` (below slot_count) up to 2^32 - 1, where the sum wraps and the next lap
+    starts again below slot_count. After slot_count laps i itself has wrapped and the laps repeat.
+    """
+    start = (slot + 1) % slot_count
+    for _ in range(slot_count):
+        if start >= current:
+            return start
+        value = current + (start - current) % slot_count  # the lap's first value >= current
+        if value < UINT32:
+            return value
+        steps = (UINT32 - start + slot_count - 1) // slot_count  # from start to the first sum >= 2^32
+        start += steps * slot_count - UINT32
+    raise RewriteNeverReturns("esp_rewrite_ota_data: no sequence number from 0x%x selects ota_%d of %d: "
+                              "ESP-IDF's loop never ends" % (current, slot, slot_count))
 
 
 def boot_slot_entry(entries, slot, slot_count, state=NEW):
     """esp_rewrite_ota_data: (sector index, entry) that makes OTA slot `slot` the boot choice.
 
-    The new sequence number is the smallest `(slot + 1) % slot_count + i * slot_count` that is
-    not below the active one; it goes into the sector that does not hold the active entry (sector
-    0 when none is active), keeping that sector's label bytes. With rollback enabled (MicroPython
-    enables it) the new entry's state is NEW.
+    The new sequence number is next_seq from the active one (it can wrap, see next_seq); it goes
+    into the sector that does not hold the active entry (sector 0 when none is active), keeping
+    that sector's label bytes. With rollback enabled (MicroPython enables it) the new entry's
+    state is NEW.
     """
     active = select(entries)
     if active == -1:
         target = 0
         seq = slot + 1
     else:
-        current = entries[active].seq
-        base = (slot + 1) % slot_count
-        i = 0
-        while current > base + i * slot_count:
-            i += 1
-        seq = base + i * slot_count
+        seq = next_seq(entries[active].seq, slot, slot_count)
         target = 1 - active
     return target, OtaEntry.make(seq, state, entries[target].label)
 
