@@ -38,6 +38,16 @@ def test_dry_run_prints_the_esptool_command(images, capsys):
                                  str(images / "esp32s3.bin")]
 
 
+def test_port_and_baud_as_esptool_takes_them(images, capsys, monkeypatch):
+    # -p/-b as esptool spells them, $ESPTOOL_PORT without -p, and --quiet silences esptool too.
+    r = clihelp.run(capsys, "flash", "-p", "/dev/ttyACM0", "-b", "115200", images / "esp32.bin", "--dry-run", "--json")
+    assert json.loads(r.out)[3:7] == ["-p", "/dev/ttyACM0", "-b", "115200"]
+    monkeypatch.setenv("ESPTOOL_PORT", "/dev/ttyUSB7")
+    r = clihelp.run(capsys, "flash", images / "esp32.bin", "--dry-run", "--json", "--quiet")
+    assert json.loads(r.out)[:8] == ["esptool", "--silent", "--chip", "esp32", "-p", "/dev/ttyUSB7", "-b", "460800"]
+    clihelp.fails(capsys, "flash", images / "esp32.bin", "-b", "0", "--dry-run", match="--baud must be a positive")
+
+
 def test_a_pty_gets_no_reset_no_stub_and_compression(images, capsys):
     master, slave = os.openpty()
     try:

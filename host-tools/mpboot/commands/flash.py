@@ -7,7 +7,7 @@ import shlex
 import subprocess
 import sys
 
-from mpboot import boards
+from mpboot import boards, progress, serialports
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
 
@@ -44,19 +44,21 @@ def register(subparsers):
         description="Flash a whole-flash image (mpboot flash-image) to a board over its serial "
         "port with esptool, at offset 0.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("image", metavar="FLASH.bin", help="whole-flash image (mpboot flash-image)")
-    p.add_argument("--port", required=True, help="the board's serial port (/dev/ttyUSB0, COM3)")
+    serialports.add_options(p, 460800, "baud rate while flashing (default 460800)")
     p.add_argument("--board", metavar="B", help="board from boards/ (default: the one whose partition table the image has)")
-    p.add_argument("--baud", type=int, default=460800, metavar="N", help="baud rate while flashing (default 460800)")
     p.add_argument("--connect-attempts", type=int, metavar="N", help="esptool's connection attempts (its default: 7)")
     p.add_argument("--dry-run", action="store_true", help="print the esptool command instead of running it")
     p.add_argument("--json", action="store_true", help="with --dry-run: the command as a JSON list")
+    progress.add_option(p)
     p.set_defaults(func=run)
 
 
-def esptool_args(board, port, baud, image_path, connect_attempts=None):
+def esptool_args(board, port, baud, image_path, connect_attempts=None, quiet=False):
     """esptool's arguments (after the program name) to write `image_path` at offset 0."""
     pty = is_pty(port)
     args = ["--chip", board.chip, "-p", port, "-b", str(baud)] + (PTY_OPTIONS if pty else [])
+    if quiet:
+        args.insert(0, "--silent")  # esptool draws its own progress: --quiet silences it too
     if connect_attempts is not None:
         args += ["--connect-attempts", str(connect_attempts)]
     return args + ["write-flash"] + (["--compress"] if pty else []) + ["0x0", str(image_path)]
@@ -72,9 +74,8 @@ def run(args):
     board = _board(args.board, image, args.image)
     if args.json and not args.dry_run:
         raise MpbootError("--json goes with --dry-run (esptool prints its own progress)")
-    if args.baud <= 0:
-        raise MpbootError("--baud must be a positive number (460800 suits most boards)")
-    esptool = esptool_args(board, args.port, args.baud, args.image, args.connect_attempts)
+    args.port = serialports.resolve(args.port, args.baud, "460800 suits most boards")
+    esptool = esptool_args(board, args.port, args.baud, args.image, args.connect_attempts, args.quiet)
     if args.dry_run:
         print(json.dumps(["esptool"] + esptool) if args.json else shlex.join(["esptool"] + esptool))
         return 0
