@@ -248,3 +248,58 @@ def test_power_cut_in_the_bootloaders_otadata_write(mode):
             assert choice.partition.name == "ota_1" and state == PENDING_VERIFY
         else:
             assert choice.partition.name == "ota_0"
+
+
+def boot_table(partitions, otadata=(ERASED, ERASED), bootable=()):
+    """bootloader.run on a 0x40000-byte flash with this table; apps named in `bootable` hold a good image."""
+    flash = NorFlash(size=0x40000)
+    flash.load(pt.TABLE_OFFSET, pt.to_binary(partitions))
+    for p in partitions:
+        if p.type == pt.TYPE_APP and p.offset < flash.size:
+            flash.load(p.offset, GOOD_APP if p.name in bootable else b"\xe9" + GOOD_APP[1:100])
+        if p.type == pt.TYPE_DATA and p.subtype == 0 and p.end <= flash.size:
+            flash.load(p.offset, otadata[0])
+            flash.load(p.offset + SECTOR, otadata[1])
+    log = []
+    return bootloader.run(flash, 0, log), log
+
+
+@pytest.mark.parametrize("where", ["otadata", "unused"])
+def test_an_entry_past_the_end_of_the_flash_stops_the_boot(where):
+    parts = list(LAYOUTS["ota"])
+    if where == "otadata":
+        index = 0
+        parts[0] = parts[0]._replace(offset=0x3F000)  # its second sector would be past the end
+    else:
+        index = len(parts)
+        parts.append(pt.Partition("spare", 1, 0x81, 0x38000, 0x10000))  # never read, refused all the same
+    choice, log = boot_table(parts, bootable=("ota_0", "ota_1"))
+    assert choice.outcome == "bad_partition_table" and choice.partition is None
+    bad = parts[index]
+    assert log == ["partition table at 0x8000 rejected: partition %d (%s) at 0x%x size 0x%x exceeds the "
+                   "0x40000-byte flash" % (index, bad.name, bad.offset, bad.size)]
+
+
+def test_an_otadata_partition_of_one_sector_stops_the_boot():
+    parts = list(LAYOUTS["ota"])
+    parts[0] = parts[0]._replace(size=SECTOR)
+    choice, log = boot_table(parts, otadata=(entry(2, VALID), ERASED), bootable=("ota_0", "ota_1"))
+    assert choice.outcome == "bad_partition_table" and "less than two sectors" in log[-1]
+
+
+def test_the_last_entry_of_a_kind_is_the_one_the_bootloader_uses():
+    # Two otadata partitions: bootloader_utility_load_partition_table keeps the second.
+    second = pt.Partition("otadata2", 1, 0, 0xF000, 0x2000)
+    flash = NorFlash(size=0x40000)
+    flash.load(pt.TABLE_OFFSET, pt.to_binary(LAYOUTS["ota"][:1] + [second] + LAYOUTS["ota"][1:]))
+    flash.load(second.offset, entry(2, VALID))  # selects ota_1; the first otadata stays erased
+    for p in LAYOUTS["ota"][1:]:
+        flash.load(p.offset, GOOD_APP)
+    assert bootloader.run(flash, 0, []).partition.name == "ota_1"
+    # Two factory partitions, only the first bootable: the bootloader tries only the second.
+    factories = [pt.Partition("factory", 0, 0, 0x10000, 0x10000), pt.Partition("factory2", 0, 0, 0x20000, 0x10000)]
+    choice, log = boot_table(factories, bootable=("factory",))
+    assert choice.outcome == "no_app"
+    assert [line.split(":")[0] for line in log if "bootable" in line] == ["factory2 is not bootable",
+                                                                          "no bootable app partition"]
+

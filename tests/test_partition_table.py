@@ -72,8 +72,11 @@ def test_malformed_tables_are_refused(real_table):
         pt.from_binary(b"\x00" * 0xC00)
     with pytest.raises(pt.PartitionTableError, match="no MD5"):
         pt.from_binary(HAND_ROWS + b"\xff" * (0xC00 - len(HAND_ROWS)))
-    with pytest.raises(pt.PartitionTableError, match="at most 95"):
-        pt.to_binary([pt.Partition("p%d" % i, 1, 2, 0x9000 + i * 0x1000, 0x1000) for i in range(96)])
+    # 94 entries, the MD5 row and the end marker fill the 0xC00 bytes; one more leaves no end marker.
+    most = [pt.Partition("p%d" % i, 1, 2, 0x9000 + i * 0x1000, 0x1000) for i in range(94)]
+    assert pt.from_binary(pt.to_binary(most)) == most
+    with pytest.raises(pt.PartitionTableError, match="at most 94"):
+        pt.to_binary(most + [pt.Partition("p94", 1, 2, 0x67000, 0x1000)])
 
 
 def test_names_and_numbers():
@@ -83,3 +86,70 @@ def test_names_and_numbers():
     assert pt.subtype_name(pt.TYPE_DATA, 0x81) == "fat" and pt.subtype_name(0x40, 0x81) == "0x81"
     with pytest.raises(pt.PartitionTableError):
         pt.parse_type("0x1ff")
+
+
+def table_with(rows):
+    """A 0xC00-byte table of the given 32-byte rows, FF after them."""
+    data = b"".join(rows)
+    return data + b"\xff" * (pt.TABLE_MAX_LEN - len(data))
+
+
+def md5_row(before):
+    return b"\xeb\xeb" + b"\xff" * 14 + hashlib.md5(before).digest()
+
+
+def test_rows_after_the_md5_row_are_refused():
+    entry = HAND_ROWS[:32]
+    md5 = md5_row(entry)
+    assert pt.from_binary(table_with([entry, md5])) == [pt.Partition("nvs", 1, 2, 0x9000, 0x4000)]
+    for after in (HAND_ROWS[32:], md5_row(entry + md5), b"\x00" * 32):
+        with pytest.raises(pt.PartitionTableError, match="after its MD5 row"):
+            pt.from_binary(table_with([entry, md5, after]))
+    # The end marker is what esp_partition_table_verify looks for: magic FF FF, type FF, subtype FF.
+    assert pt.from_binary(table_with([entry, md5, b"\xff" * 4 + b"\x00" * 28])) == pt.from_binary(table_with([entry, md5]))
+    with pytest.raises(pt.PartitionTableError, match="no end"):
+        pt.from_binary(entry * 95 + md5_row(entry * 95))  # the MD5 row ends the 0xC00 bytes
+
+
+@pytest.mark.parametrize("name", boards.list_boards())
+def test_every_entry_must_fit_in_the_flash(name):
+    board = boards.load_board(name)
+    table = pt.to_binary(board.partitions)
+    assert tuple(pt.from_binary(table, board.flash_size)) == board.partitions
+    for i, p in enumerate(board.partitions):
+        for bad in (p._replace(size=board.flash_size - p.offset + 0x1000),   # ends one sector past the flash
+                    p._replace(offset=board.flash_size),                     # starts at its end
+                    p._replace(size=(1 << 32) - p.offset)):                  # ESP-IDF's uint32 sum wraps to 0
+            parts = list(board.partitions)
+            parts[i] = bad
+            data = pt.to_binary(parts)
+            assert pt.from_binary(data) == parts  # the format itself is fine ...
+            with pytest.raises(pt.PartitionTableError, match="partition %d \\(%s\\) .* exceeds the 0x%x-byte flash"
+                               % (i, p.name, board.flash_size)):
+                pt.from_binary(data, board.flash_size)  # ... the bootloader's check is not
+
+
+@pytest.mark.parametrize("field", [
+    b"vf\xe9s", b"\xc3\xa9t\xc3\xa9",   # Latin-1, and UTF-8 (what gen_esp32part writes for "été")
+    b"vfs\x00junk", b"a\x01b", b"tab\there", b"del\x7f",
+])
+def test_labels_must_be_printable_ascii_padded_with_nuls(field):
+    row = b"\xaa\x50\x01\x02" + (0x9000).to_bytes(4, "little") + (0x4000).to_bytes(4, "little") \
+        + field.ljust(16, b"\x00") + bytes(4)
+    with pytest.raises(pt.PartitionTableError, match="label .* is not printable ASCII"):
+        pt.from_binary(table_with([row, md5_row(row)]))
+
+
+@pytest.mark.parametrize("name", ["\xe9t\xe9", "vfs\x00", "x" * 17, "caf\u00e9"])
+def test_labels_that_would_not_read_back_are_not_written(name):
+    with pytest.raises(pt.PartitionTableError, match="printable ASCII"):
+        pt.to_binary([pt.Partition(name, 1, 2, 0x9000, 0x4000)])
+    with pytest.raises(pt.PartitionTableError, match="printable ASCII"):
+        pt.validate([pt.Partition(name, 1, 2, 0x9000, 0x4000)], 0x400000)
+
+
+@pytest.mark.parametrize("name", ["a", "sixteen_chars_ok", "with space", "~!#$%&()*+,-./:;"])
+def test_every_label_written_reads_back_as_the_same_bytes(name):
+    data = pt.to_binary([pt.Partition(name, 1, 2, 0x9000, 0x4000)])
+    parts = pt.from_binary(data)
+    assert parts[0].name == name and pt.to_binary(parts) == data

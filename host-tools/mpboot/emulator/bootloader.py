@@ -2,7 +2,11 @@
 
 With CONFIG_BOOTLOADER_APP_ROLLBACK_ENABLE (MicroPython's setting) and no anti-rollback:
 
-1. Read the partition table at 0x8000; a table that fails its checks stops the boot.
+1. Read the partition table at 0x8000 (bootloader_utility_load_partition_table): a table that
+   fails esp_partition_table_verify (MD5, structure, an entry past the end of the flash; see
+   espidf/partition_table.py) stops the boot, and so does an otadata partition smaller than two
+   sectors (read_otadata). Where an entry kind repeats, the last one counts (factory, test,
+   otadata, each OTA slot number), and every OTA entry counts towards the number of slots.
 2. bootloader_utility_get_selected_boot_partition:
    - every otadata entry still PENDING_VERIFY becomes ABORTED (its sector rewritten): the app
      booted last time never confirmed itself;
@@ -22,7 +26,7 @@ land in the bootloader too.
 
 from typing import NamedTuple
 
-from mpboot.emulator.ota import OtaData, image_ok, ota_slots, otadata_partition
+from mpboot.emulator.ota import OtaData, image_ok
 from mpboot.espidf import otadata as od
 from mpboot.espidf import partition_table as pt
 
@@ -40,17 +44,18 @@ class BootChoice(NamedTuple):
 def run(flash, chip_id, log):
     try:
         raw = flash.read(pt.TABLE_OFFSET, pt.TABLE_MAX_LEN)
-        partitions = tuple(pt.from_binary(raw))
+        partitions = tuple(pt.from_binary(raw, flash.size))
     except pt.PartitionTableError as e:
         log.append("partition table at 0x8000 rejected: %s" % e)
         return BootChoice(None, None, (), "bad_partition_table")
-    slots = ota_slots(partitions)
-    factory = _find(partitions, pt.SUBTYPE_FACTORY)
-    test = _find(partitions, pt.SUBTYPE_TEST)
-    part = otadata_partition(partitions)
-    otadata = OtaData(flash, part) if part else None
-    start, initial = _select(otadata, slots, factory, log)
-    chosen = _load(flash, chip_id, start, slots, factory, test, log)
+    table = _Table(partitions)
+    if table.otadata and table.otadata.size < 2 * od.SECTOR:
+        log.append("otadata partition is 0x%x bytes, less than two sectors: the chip resets and tries again, forever"
+                   % table.otadata.size)
+        return BootChoice(None, None, partitions, "bad_partition_table")
+    otadata = OtaData(flash, table.otadata) if table.otadata else None
+    start, initial = _select(otadata, table.slot_count, table.factory, log)
+    chosen = _load(flash, chip_id, start, table, log)
     if chosen is None:
         log.append("no bootable app partition: the chip resets and tries again, forever")
         return BootChoice(None, None, partitions, "no_app")
@@ -65,14 +70,27 @@ def run(flash, chip_id, log):
     return BootChoice(partition, image, partitions, "app")
 
 
-def _find(partitions, subtype):
-    for p in partitions:
-        if p.type == pt.TYPE_APP and p.subtype == subtype:
-            return p
-    return None
+class _Table:
+    """bootloader_state_t as bootloader_utility_load_partition_table fills it in: each entry
+    overwrites the one of its kind before it; app_count counts every OTA entry."""
+
+    def __init__(self, partitions):
+        self.factory = self.test = self.otadata = None
+        self.slots = {}
+        self.slot_count = 0
+        for p in partitions:
+            if p.ota_index is not None:
+                self.slots[p.ota_index] = p
+                self.slot_count += 1
+            elif p.type == pt.TYPE_APP and p.subtype == pt.SUBTYPE_FACTORY:
+                self.factory = p
+            elif p.type == pt.TYPE_APP and p.subtype == pt.SUBTYPE_TEST:
+                self.test = p
+            elif p.type == pt.TYPE_DATA and p.subtype == pt.SUBTYPE_OTADATA:
+                self.otadata = p
 
 
-def _select(otadata, slots, factory, log):
+def _select(otadata, count, factory, log):
     """bootloader_utility_get_selected_boot_partition: (start index, otadata initial?)."""
     if otadata is None:
         log.append("no otadata partition: factory app")
@@ -84,7 +102,6 @@ def _select(otadata, slots, factory, log):
             entries[i] = entries[i].with_state(od.ABORTED)
             otadata.write(i, entries[i])
             log.append("otadata[%d] was still PENDING_VERIFY: marked ABORTED (rollback)" % i)
-    count = len(slots)
     if (entries[0].invalid and entries[1].invalid) or count == 0:
         if factory:
             log.append("no usable otadata entry: factory app")
@@ -103,14 +120,15 @@ def _select(otadata, slots, factory, log):
     return index, False
 
 
-def _load(flash, chip_id, start, slots, factory, test, log):
+def _load(flash, chip_id, start, table, log):
     """bootloader_utility_load_boot_image: (index, partition, image) of the first that loads."""
-    count = len(slots)
+    count = table.slot_count
 
     def partition_at(index):
         if index == FACTORY_INDEX:
-            return factory
-        return slots.get(index) if 0 <= index < count else None
+            return table.factory
+        # index_to_partition: a slot number below app_count with no entry of its own is empty.
+        return table.slots.get(index) if 0 <= index < count else None
 
     order = list(range(start, FACTORY_INDEX - 1, -1)) + list(range(start + 1, count))
     for index in order:
@@ -121,9 +139,9 @@ def _load(flash, chip_id, start, slots, factory, test, log):
         if not isinstance(image, Exception):
             return index, partition, image
         log.append("%s is not bootable: image %s check failed" % (partition.name, image))
-    if test:
-        image = image_ok(flash, test, chip_id)
+    if table.test:
+        image = image_ok(flash, table.test, chip_id)
         if not isinstance(image, Exception):
             log.append("falling back to the test app as the only bootable partition")
-            return TEST_APP_INDEX, test, image
+            return TEST_APP_INDEX, table.test, image
     return None

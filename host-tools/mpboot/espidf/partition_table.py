@@ -3,9 +3,21 @@
 Format (components/partition_table/gen_esp32part.py, esp_flash_partitions.h): 32-byte entries
 `<2sBBII16sI` (magic AA 50, type, subtype, offset, size, NUL-padded label, flags; flags bit 0 =
 encrypted), then an MD5 row (EB EB, 14 x FF, MD5 of every entry byte before it), then FF up to
-0xC00 bytes. ESP-IDF's `esp_partition_table_verify` rejects a table whose MD5 does not match or
-whose rows are neither entries nor the MD5 row; this reader also requires the MD5 row (the
-default of current ESP-IDF, and what every MicroPython download has).
+0xC00 bytes.
+
+What ESP-IDF's bootloader accepts (esp_partition_table_verify, flash_partitions.c): rows up to
+the end marker (magic FF FF, type FF, subtype FF), each an entry or one MD5 row whose digest
+matches the rows before it; no end marker within 0xC00 bytes, another magic, a second MD5 row or
+an entry with `offset > flash size or offset + size > flash size` refuses the table. This reader
+refuses the same tables and, deliberately, a few more that no ESP-IDF tool writes:
+- no MD5 row (the app's esp_partition, CONFIG_PARTITION_TABLE_MD5 on by default, then finds no
+  partition at all; every MicroPython download has one);
+- entries after the MD5 row (the bootloader and the app would read different tables);
+- an entry whose end passes 2^32 (ESP-IDF adds in uint32_t, so its check lets such an entry
+  through: the flash chip would wrap the address);
+- a label that is not printable ASCII padded with NULs: labels are names here (the vfs and state
+  partitions are found by label) and are printed by `mpboot inspect` and `mpboot log`, so every
+  label read must be one exact string that writes back as the same 16 bytes.
 """
 
 import hashlib
@@ -38,6 +50,9 @@ SUBTYPES = {
     TYPE_DATA: {"ota": 0x00, "phy": 0x01, "nvs": 0x02, "coredump": 0x03, "nvs_keys": 0x04, "efuse": 0x05,
                 "undefined": 0x06, "esphttpd": 0x80, "fat": 0x81, "spiffs": 0x82, "littlefs": 0x83},
 }
+
+ENTRIES_MAX = TABLE_MAX_LEN // ENTRY.size - 2  # room for the MD5 row and the end marker
+END_MAGIC = b"\xff\xff"
 
 APP_ALIGN = 0x10000
 DATA_ALIGN = 0x1000
@@ -117,40 +132,65 @@ def _parse_name(text, names, what):
 
 def to_binary(partitions):
     """The 0xC00-byte table ESP-IDF's gen_esp32part.py writes (entries, MD5 row, FF padding)."""
+    if len(partitions) > ENTRIES_MAX:
+        raise PartitionTableError("partition table too long: %d entries (at most %d)" % (len(partitions), ENTRIES_MAX))
     rows = b"".join(
-        ENTRY.pack(MAGIC, p.type, p.subtype, p.offset, p.size, p.name.encode(), p.flags) for p in partitions)
+        ENTRY.pack(MAGIC, p.type, p.subtype, p.offset, p.size, label_bytes(p.name), p.flags) for p in partitions)
     rows += MD5_MAGIC + b"\xff" * 14 + hashlib.md5(rows).digest()
-    if len(rows) >= TABLE_MAX_LEN:
-        raise PartitionTableError("partition table too long: %d entries (at most 95)" % len(partitions))
     return rows + b"\xff" * (TABLE_MAX_LEN - len(rows))
 
 
-def from_binary(data):
-    """Entries of a binary table; raises if the MD5 row is wrong or the table is malformed."""
+def label_bytes(name):
+    """The 16-byte label field for `name`: printable ASCII, at most 16 bytes, NUL-padded."""
+    if not isinstance(name, str) or len(name) > LABEL_MAX or not all(" " <= c <= "~" for c in name):
+        raise PartitionTableError("partition label %r must be at most 16 printable ASCII characters" % (name,))
+    return name.encode("ascii").ljust(LABEL_MAX, b"\x00")
+
+
+def from_binary(data, flash_size=None):
+    """Entries of a binary table, refusing what the module docstring lists; with `flash_size`,
+    also an entry that does not fit in the flash (the bootloader's check)."""
     data = bytes(data[:TABLE_MAX_LEN])
     partitions = []
+    md5_at = None
     for pos in range(0, len(data) - ENTRY.size + 1, ENTRY.size):
         row = data[pos:pos + ENTRY.size]
+        if row[:2] == END_MAGIC and row[2:4] == b"\xff\xff":
+            if md5_at is None:
+                raise PartitionTableError("partition table has no MD5 row (ESP-IDF requires one)")
+            return partitions
+        if md5_at is not None:
+            raise PartitionTableError("partition table continues after its MD5 row")
         if row[:2] == MD5_MAGIC:
             if row[16:] != hashlib.md5(data[:pos]).digest():
                 raise PartitionTableError("partition table MD5 does not match its entries")
-            return partitions
+            md5_at = pos
+            continue
         if row[:2] != MAGIC:
-            if row == b"\xff" * ENTRY.size:
-                raise PartitionTableError("partition table has no MD5 row (ESP-IDF requires one)")
             raise PartitionTableError("partition table entry %d has no AA 50 magic" % len(partitions))
         _, ptype, subtype, offset, size, label, flags = ENTRY.unpack(row)
-        name = label.split(b"\x00", 1)[0].decode("ascii", "replace")
+        name = _label(label, len(partitions))
+        if flash_size is not None and offset + size > flash_size:
+            raise PartitionTableError("partition %d (%s) at 0x%x size 0x%x exceeds the 0x%x-byte flash"
+                                      % (len(partitions), name, offset, size, flash_size))
         partitions.append(Partition(name, ptype, subtype, offset, size, flags))
-    raise PartitionTableError("partition table has no end (no MD5 row within 0xC00 bytes)")
+    raise PartitionTableError("partition table has no end (no end marker within 0xC00 bytes)")
+
+
+def _label(field, index):
+    name, _, padding = field.partition(b"\x00")
+    if padding.strip(b"\x00") or not all(0x20 <= b <= 0x7E for b in name):
+        raise PartitionTableError("partition %d label %r is not printable ASCII padded with NULs" % (index, field))
+    return name.decode("ascii")
 
 
 def validate(partitions, flash_size, table_offset=TABLE_OFFSET):
     """The checks gen_esp32part.py makes, plus: everything fits in the flash."""
     seen = set()
     for p in partitions:
-        if not p.name or len(p.name.encode()) > LABEL_MAX:
-            raise PartitionTableError("partition label %r must be 1..16 bytes" % p.name)
+        if not p.name:
+            raise PartitionTableError("a partition has an empty label")
+        label_bytes(p.name)
         if p.name in seen:
             raise PartitionTableError("partition label %r is used twice" % p.name)
         seen.add(p.name)
