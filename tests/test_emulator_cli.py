@@ -6,6 +6,7 @@ import pytest
 
 from emuboard import new_flash
 from mpboot.cli import main as cli
+from mpboot.espidf import partition_table as pt
 
 MAIN = ("import esp32, machine\nprint('cause', machine.reset_cause())\n"
         "esp32.Partition('mpboot').writeblocks(0, b'x' * 4096)\n"
@@ -65,3 +66,21 @@ def test_bad_input(tmp_path, flash_file, capsys, args, message):
     assert cli(["emulate"] + args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(offset=0x3FF000), "partition 1 (otadata) at 0x3ff000 size 0x2000 exceeds the 0x400000-byte flash"),
+    (dict(size=0x1000), "otadata partition is 0x1000 bytes, less than two sectors"),
+])
+def test_a_table_the_bootloader_refuses_is_one_line_per_boot(flash_file, capsys, change, message):
+    data = bytearray(flash_file.read_bytes())
+    parts = [p._replace(**change) if p.name == "otadata" else p for p in pt.from_binary(data[0x8000:0x8C00])]
+    data[0x8000:0x8C00] = pt.to_binary(parts)
+    flash_file.write_bytes(bytes(data))
+    assert cli(["emulate", str(flash_file), "--board", "esp32-4mb", "--boots", "2"]) == 0
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert captured.err == "" and "Traceback" not in captured.out
+    boot_lines = [line for line in out if line.startswith("boot: ")]
+    assert len(boot_lines) == 2 and all(message in line for line in boot_lines), out
+    assert sum(line.startswith("--- outcome: bad_partition_table;") for line in out) == 2

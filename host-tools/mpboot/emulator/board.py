@@ -36,6 +36,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from littlefs import LittleFSError
+
 from mpboot import boards
 from mpboot.emulator import bootloader
 from mpboot.emulator.app import AppSession
@@ -222,7 +224,14 @@ class Board:
         volume = Volume(self.flash, vfs[0], self._vfs_cache)
         session = AppSession(self.flash, self.board.chip_id, choice.partitions, choice.partition, volume,
                              self.services)
-        state = volume.open()
+        try:
+            state = volume.open()
+        except LittleFSError as e:
+            # inisetup.setup on a partition too small for a filesystem: _boot.py raises, and with
+            # nothing mounted there is no boot.py or main.py to run.
+            record.outcome = "exception"
+            record.error = "vfs partition (0x%x bytes) cannot hold a LittleFS filesystem: %s" % (vfs[0].size, e)
+            return session
         if state == "corrupt":
             # inisetup.check_bootsec: a filesystem it cannot mount and will not format.
             record.outcome = "hang"

@@ -53,7 +53,7 @@ def run(flash, chip_id, log):
         log.append("otadata partition is 0x%x bytes, less than two sectors: the chip resets and tries again, forever"
                    % table.otadata.size)
         return BootChoice(None, None, partitions, "bad_partition_table")
-    otadata = OtaData(flash, table.otadata) if table.otadata else None
+    otadata = _BootOtaData(flash, table.otadata) if table.otadata else None
     start, initial = _select(otadata, table.slot_count, table.factory, log)
     chosen = _load(flash, chip_id, start, table, log)
     if chosen is None:
@@ -88,6 +88,15 @@ class _Table:
                 self.test = p
             elif p.type == pt.TYPE_DATA and p.subtype == pt.SUBTYPE_OTADATA:
                 self.otadata = p
+
+
+class _BootOtaData(OtaData):
+    def write(self, index, entry):
+        """write_otadata: bootloader_flash_erase_sector(offset / 4096) erases the sector the entry
+        starts in, also when the partition is not sector aligned, then the entry is programmed."""
+        addr = self.partition.offset + index * od.SECTOR
+        self.flash.erase(addr - addr % od.SECTOR, od.SECTOR)
+        self.flash.write(addr, entry.encode())
 
 
 def _select(otadata, count, factory, log):

@@ -10,8 +10,9 @@ ports/esp32/esp32_partition.c over ESP-IDF's esp_partition_* range checks:
   `writeblocks(n, buf, off)` only programs;
 - `ioctl(6, n)` erases one 4 KiB block (only when the block size is 4096; else -EINVAL);
 - out-of-range access raises OSError as the board does: check_esp_err turns ESP-IDF's
-  ESP_ERR_INVALID_ARG (start past the end, unaligned erase start) and ESP_ERR_INVALID_SIZE (end
-  past the end, erase length not a multiple of 4096) into OSError(-code, name).
+  ESP_ERR_INVALID_ARG (start past the end, unaligned erase start, also when the partition itself
+  is not sector aligned) and ESP_ERR_INVALID_SIZE (end past the end, erase length not a
+  multiple of 4096) into OSError(-code, name).
 
 `guard(addr, length)`, when set, sees every erase and write first: the emulated board uses it to
 abort like ESP-IDF's SPI flash driver on a write to the bootloader, the partition table or the
@@ -81,6 +82,9 @@ class FlashPartition:
             raise esp_error(ESP_ERR_INVALID_ARG)
         if self.guard:
             self.guard(addr, length)
+        if addr % SECTOR_SIZE:
+            # esp_flash_erase_region: a partition that is not sector aligned cannot be erased.
+            raise esp_error(ESP_ERR_INVALID_ARG)
         self.flash.erase(addr, length)
 
     def _write(self, start, data):
