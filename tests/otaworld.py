@@ -49,10 +49,14 @@ import json, _host
 from mpboot_fw import updater
 p = json.loads(_host.call("test.params", None, 0, 0, 0))
 clock = None if p.get("clock") is None else (lambda: p["clock"])
+seen = []
+progress = (lambda done, total: seen.append((done, total))) if p.get("progress") else None
 try:
-    print("ota:", updater.check(reset=p.get("reset", True), clock=clock, options=p.get("options")))
+    print("ota:", updater.check(reset=p.get("reset", True), clock=clock, options=p.get("options"), progress=progress))
 except updater.UpdateError as e:
     print("ota-failed:", e.code, e.reason, e.detail)
+if seen:
+    print("progress:", len(seen), seen[0][0], seen[-1][0], seen[-1][1])
 print("status:", json.dumps(updater.status(clock=clock)))
 """
 

@@ -121,9 +121,7 @@ def claim(ctx, running, slot):
       into `slot` would boot on the next reset or rollback, whatever the checks say of them. An
       earlier install's record goes: `slot` is about to be overwritten.
     A cut before the end leaves `slot` as it was, or a rolled-back install to the stage."""
-    pending = ctx.state.pending
-    if pending is not None and pending["slot"] == slots.label(running):
-        raise InstallError("trial-in-progress", pending["slot"] + " " + pending["version"])
+    pending = refuse_during_trial(ctx, running)
     try:
         if slots.label(slots.boot()) != slots.label(running):
             slots.set_boot(running)
@@ -132,6 +130,15 @@ def claim(ctx, running, slot):
         raise InstallError("not-confirmed", repr(e))
     if pending is not None:
         ctx.state.clear_pending()
+
+
+def refuse_during_trial(ctx, running):
+    """Raise InstallError("trial-in-progress") while the running image is a pending install's
+    trial (see claim); else return the pending record (or None)."""
+    pending = ctx.state.pending
+    if pending is not None and pending["slot"] == slots.label(running):
+        raise InstallError("trial-in-progress", pending["slot"] + " " + pending["version"])
+    return pending
 
 
 def discard(slot):

@@ -44,15 +44,17 @@ class UpdateError(Exception):
         self.detail = detail
 
 
-def check(reset=True, clock=None, path=otaconfig.PATH, ctx=None, options=None):
+def check(reset=True, clock=None, path=otaconfig.PATH, ctx=None, options=None, progress=None):
     """One update check (see the module docstring). Returns "current" (nothing newer),
     "pending" (an install awaits its reset) or "revoked" (see status()); after an install it
     resets (with reset=False it returns "installed"). Raises UpdateError after logging why the
     check failed.
 
     clock: returns the time in Unix seconds (default: the RTC, tuftime.unix_time). options:
-    fetch.Fetcher settings over the configured ones (window_ms, retries, attempts, backoff_ms...)."""
-    update = Update(clock, path, ctx, options)
+    fetch.Fetcher settings over the configured ones (window_ms, retries, attempts, backoff_ms...).
+    progress: called as progress(bytes written, total) after each 4 KiB block of a download
+    (for a display: keep it short, it runs between blocks)."""
+    update = Update(clock, path, ctx, options, progress)
     for _ in update.steps(reset):
         pass
     return update.outcome
@@ -92,11 +94,13 @@ def status(clock=None, path=otaconfig.PATH, ctx=None):
 class Update:
     """One check, as a generator of steps (`steps()`), so a caller can pause between them."""
 
-    def __init__(self, clock=None, path=otaconfig.PATH, ctx=None, options=None):
+    def __init__(self, clock=None, path=otaconfig.PATH, ctx=None, options=None, progress=None):
         self.clock = clock or tuftime.unix_time
         self.path = path
         self.ctx = ctx
         self.options = options or {}
+        self.progress = progress
+        self.writer = None
         self.outcome = None
         self.fetch = None  # mpboot_fw.fetch, imported by a check (status() needs no socket or ssl)
         self.fetcher = None
@@ -119,9 +123,10 @@ class Update:
             self.ctx = context.load()
         ctx = self.ctx
         running = slots.running()
-        pending = ctx.state.pending
-        if pending is not None and pending["slot"] != slots.label(running) \
-                and slots.label(slots.boot()) == pending["slot"]:
+        # A health check that runs the updater: refused before any network traffic, as the
+        # install would be refused after it (install.claim).
+        pending = install.refuse_during_trial(ctx, running)
+        if pending is not None and slots.label(slots.boot()) == pending["slot"]:
             self.outcome = "pending"  # installed already: it waits for its reset
             return
         self._start(running)
@@ -139,10 +144,19 @@ class Update:
         yield "chosen"
         slot = slots.other(running)
         install.claim(ctx, running, slot)
-        written, buf = self._download(slot)
-        yield "downloaded"
-        _check_manifest(image.read_manifest(slot, written), self.entry["custom"], self.chip_id, self.board)
-        install.commit(ctx, slot, written, buf)
+        self.writer = install.SlotWriter(slot)
+        try:
+            written, buf = self._download()
+            yield "downloaded"
+            _check_manifest(image.read_manifest(slot, written), self.entry["custom"], self.chip_id, self.board)
+            install.commit(ctx, slot, written, buf)
+        except BaseException:
+            # Whatever reached the slot was not installed (refused, cut short, or the check was
+            # abandoned): it must never be what a bootloader fallback boots, as for a manual
+            # install. A slot nothing was written to keeps what it held.
+            if self.writer.written:
+                install.discard(slot)
+            raise
         self.outcome = "installed"
         yield "installed"
         if reset:
@@ -224,14 +238,14 @@ class Update:
             raise
         return buf if n == max_length else bytes(memoryview(buf)[:n])
 
-    def _download(self, slot):
-        """Stream the chosen target into `slot`, checked against its TUF entry; (bytes, buffer)."""
-        name, entry = self.name, self.entry
+    def _download(self):
+        """Stream the chosen target through self.writer into its slot, checked against its TUF
+        entry; (bytes, buffer)."""
+        name, entry, writer = self.name, self.entry, self.writer
         check = tuf.target_check(entry)
-        writer = install.SlotWriter(slot)
         if check.length > writer.size:
             raise install.InstallError("too-large", "%d bytes, slot is %d" % (check.length, writer.size))
-        sink = _Sink(writer, entry, check)
+        sink = _Sink(writer, entry, check, self.progress)
         self.where = "targets/" + tuf.target_path(name, entry, self.consistent)
         self.fetcher.download(self.url + self.where, sink, check.length)
         sink.check.verify()
@@ -267,17 +281,21 @@ class Update:
 
 class _Sink:
     """The download sink: each block is hashed (and its length policed) against the TUF entry
-    before the SlotWriter puts it in flash; a restart from byte 0 restarts both."""
+    before the SlotWriter puts it in flash; a restart from byte 0 restarts both. `progress`
+    (or None) is told (bytes written, total) after each block."""
 
-    def __init__(self, writer, entry, check):
+    def __init__(self, writer, entry, check, progress=None):
         self.writer = writer
         self.entry = entry
         self.check = check
+        self.progress = progress
         self.restarts = 0
 
     def write(self, mv):
         self.check.update(mv)
         self.writer.write(mv)
+        if self.progress is not None:
+            self.progress(self.writer.written, self.check.length)
 
     def reset(self):
         self.writer.reset()
