@@ -303,11 +303,11 @@ def _string_end(mv, i, n):
             else:
                 raise ValueError("json: bad escape at %d" % i)
         else:
-            i = _utf8_end(mv, i, c, n)
+            i = utf8_end(mv, i, c, n)
     raise ValueError("json: unterminated string")
 
 
-def _utf8_end(mv, i, c, n):
+def utf8_end(mv, i, c, n):
     # RFC 3629, as CPython's decoder: no overlong forms, no surrogates (ED A0..BF), nothing past
     # U+10FFFF. MicroPython's str takes some of these.
     lo = 0x80

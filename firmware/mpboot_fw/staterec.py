@@ -22,7 +22,7 @@ The getters below then never fail on what `parse` accepted.
 import struct
 from binascii import crc32
 
-from mpboot_fw.cjson import _utf8_end
+from mpboot_fw.cjson import utf8_end
 
 try:
     from micropython import const
@@ -118,7 +118,7 @@ def _text(mv, start, end):
     i = start
     try:
         while i < end:
-            i = i + 1 if mv[i] < 0x80 else _utf8_end(mv, i, mv[i], end)
+            i = i + 1 if mv[i] < 0x80 else utf8_end(mv, i, mv[i], end)
     except ValueError:
         return False
     return True
