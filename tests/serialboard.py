@@ -23,8 +23,8 @@ class SerialBoard:
         deadline = time.monotonic() + 30
         while not self.link.is_symlink():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("the serial board did not start: %s" % self.proc.stderr.read())
+                code, output = self.stop()  # stop() has read and closed the pipes
+                raise AssertionError("the serial board did not start (exit %s): %s" % (code, output))
             time.sleep(0.05)
         # mpremote reads a /dev/pts/N path without polling (it recognises a pty by its name)
         self.port = os.path.realpath(self.link)
