@@ -52,7 +52,7 @@ SUBTYPES = {
 }
 
 ENTRIES_MAX = TABLE_MAX_LEN // ENTRY.size - 2  # room for the MD5 row and the end marker
-END_MAGIC = b"\xff\xff"
+END_MARKER = b"\xff" * 4  # magic FF FF, type FF, subtype FF: all esp_partition_table_verify looks at
 
 APP_ALIGN = 0x10000
 DATA_ALIGN = 0x1000
@@ -152,19 +152,19 @@ def from_binary(data, flash_size=None):
     also an entry that does not fit in the flash (the bootloader's check)."""
     data = bytes(data[:TABLE_MAX_LEN])
     partitions = []
-    md5_at = None
+    md5_seen = False
     for pos in range(0, len(data) - ENTRY.size + 1, ENTRY.size):
         row = data[pos:pos + ENTRY.size]
-        if row[:2] == END_MAGIC and row[2:4] == b"\xff\xff":
-            if md5_at is None:
+        if row[:4] == END_MARKER:
+            if not md5_seen:
                 raise PartitionTableError("partition table has no MD5 row (ESP-IDF requires one)")
             return partitions
-        if md5_at is not None:
+        if md5_seen:
             raise PartitionTableError("partition table continues after its MD5 row")
         if row[:2] == MD5_MAGIC:
             if row[16:] != hashlib.md5(data[:pos]).digest():
                 raise PartitionTableError("partition table MD5 does not match its entries")
-            md5_at = pos
+            md5_seen = True
             continue
         if row[:2] != MAGIC:
             raise PartitionTableError("partition table entry %d has no AA 50 magic" % len(partitions))
