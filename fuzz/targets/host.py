@@ -46,6 +46,15 @@ class OtadataTarget(Target):
         for slots in (2, 3):
             for slot in range(slots):
                 sector, entry = otadata.boot_slot_entry(entries, slot, slots)
+                if active >= 0 and (entry.seq == 0xFFFFFFFF or entry.seq < entries[active].seq
+                                    or entries[active].seq == 0):
+                    # ESP-IDF's uint32 loop wrapped (0xFFFFFFFF reads as erased, a lower number
+                    # loses to the active one), or the active entry has sequence 0, which ESP-IDF
+                    # never writes and whose slot its arithmetic gets wrong: the switch does not
+                    # happen on a board either (the model is checked against ESP-IDF's C loop in
+                    # tests/test_otadata.py). Reaching it takes ~2^32 updates or writing otadata
+                    # by hand.
+                    continue
                 new = list(entries)
                 new[sector] = otadata.OtaEntry.decode(entry.encode())
                 chosen = otadata.select(new)
