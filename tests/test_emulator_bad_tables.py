@@ -52,3 +52,18 @@ def test_a_vfs_partition_too_small_for_a_filesystem_fails_the_boot():
     with Board(flash, BOARD) as board:
         record = board.boot()
     assert record.outcome == "exception" and "cannot hold a LittleFS filesystem" in record.error
+
+
+def test_a_set_boot_esp_idf_never_returns_from_is_a_hang(monkeypatch):
+    # With 4, 8 or 16 slots and a sequence number near 2^32, esp_rewrite_ota_data loops for ever
+    # (espidf/otadata.next_seq); the board hangs there, and so must the emulated one, not crash.
+    # Reaching it on the shipped two-slot boards is impossible, so the rewrite is made to raise.
+    def never(*args):
+        raise od.RewriteNeverReturns("esp_rewrite_ota_data: ESP-IDF's loop never ends")
+
+    monkeypatch.setattr(od, "boot_slot_entry", never)
+    flash = new_flash({"/main.py": "import esp32\nesp32.Partition('ota_0').set_boot()\nprint('returned')\n"})
+    with Board(flash, BOARD) as board:
+        record = board.boot()
+    assert record.outcome == "hang", (record.outcome, record.output)
+    assert "returned" not in record.output

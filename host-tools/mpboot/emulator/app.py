@@ -13,7 +13,7 @@ from mpboot.emulator.flash import PowerCut
 from mpboot.emulator.nvs import Nvs
 from mpboot.emulator.ota import OtaOps
 from mpboot.emulator.partition import ESP_ERR_NVS_NOT_INITIALIZED, FlashPartition, esp_error
-from mpboot.espidf import partition_table as pt
+from mpboot.espidf import otadata as od, partition_table as pt
 from mpboot.mpy.runtime import HALT
 
 
@@ -73,6 +73,8 @@ class AppSession:
         except Panic as e:
             self.panic = str(e)
             return self._stop("panic")
+        except od.RewriteNeverReturns:
+            return self._stop("hang")  # ESP-IDF's esp_rewrite_ota_data loops for ever: so does the board
         except OSError as e:
             return "OSError %d %s" % (e.args[0], e.args[1] if len(e.args) > 1 else "")
 
