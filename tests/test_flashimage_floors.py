@@ -72,11 +72,11 @@ def test_options_override_the_floors(tmp_path, firmware, capsys):
     assert (report["floor"], report["time_floor"]) == (2, 1767225600)
     first = out.read_bytes()
     time.sleep(1.1)
-    flash_image(capsys, tmp_path, firmware, "--security-floor", "2", "--time-floor", "1767225600")
+    flash_image(capsys, tmp_path, firmware, "--security-floor", "2", "--time-floor", "1767225600", "--force")
     assert out.read_bytes() == first  # a fixed time floor makes the same bytes on every run
-    r, out = flash_image(capsys, tmp_path, firmware, "--time-floor", "none", "--json")
+    r, out = flash_image(capsys, tmp_path, firmware, "--time-floor", "none", "--json", "--force")
     assert json.loads(r.out)["state"]["time_floor"] == 0 and log(capsys, out)["time_floor"] == 0
-    r, out = flash_image(capsys, tmp_path, firmware, "--json", root=None)
+    r, out = flash_image(capsys, tmp_path, firmware, "--json", "--force", root=None)
     assert json.loads(r.out)["state"] is None  # no root: no state partition, no floors
 
 

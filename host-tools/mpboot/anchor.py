@@ -19,6 +19,7 @@ from mpboot.fileio import read_input
 from mpboot_fw import trust
 
 ROLES = trust.ROLE_NAMES
+U32_MAX = 0xFFFFFFFF
 
 
 def create_root(root_keys, role_public_keys, thresholds=None, expires_days=365, version=1, now=None):
@@ -33,6 +34,8 @@ def create_root(root_keys, role_public_keys, thresholds=None, expires_days=365, 
     members["root"] = [k.public_key() for k in root_keys]
     if version < 1:
         raise MpbootError("--version must be at least 1")
+    if version > U32_MAX:  # the device's state log keeps the root's version in 32 bits
+        raise MpbootError("--version must be at most %d (a device stores it in 32 bits)" % U32_MAX)
     if expires_days < 1:
         raise MpbootError("--expires must be at least 1 day")
     now = now or datetime.now(timezone.utc)
@@ -42,7 +45,9 @@ def create_root(root_keys, role_public_keys, thresholds=None, expires_days=365, 
         public_keys = members.get(role) or []
         if not public_keys:
             raise MpbootError("no keys for the %s role: pass --%s-key" % (role, role))
-        threshold = thresholds.get(role) or 1
+        threshold = thresholds.get(role, 1)
+        if threshold < 1:
+            raise MpbootError("--%s-threshold must be at least 1" % role)
         ids = {keymod.tuf_key(k).keyid for k in public_keys}
         if threshold > len(ids):
             raise MpbootError(

@@ -44,6 +44,10 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if sys.stdout is None:  # started with file descriptor 1 closed (`mpboot ... >&-`)
+        print("mpboot: error: standard output is closed: give the command one (>/dev/null to discard "
+              "what it prints)", file=sys.stderr)
+        return 1
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

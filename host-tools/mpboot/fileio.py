@@ -1,4 +1,8 @@
-"""Output files are written whole or not at all: a temporary file beside the target, then rename."""
+"""Output files are written whole or not at all: a temporary file beside the target, then rename.
+
+A command's output file that exists already is refused unless the user passes --force
+(FORCE_HELP): without it the file is linked into place, which fails if another one got there
+first, so a file that exists is never replaced, even by a race."""
 
 import os
 import tempfile
@@ -7,22 +11,35 @@ from pathlib import Path
 from mpboot.errors import MpbootError
 
 
+FORCE_HELP = "replace output files that exist (by default they are refused)"
+
+
+def add_force_option(parser, help=FORCE_HELP):
+    parser.add_argument("--force", action="store_true", help=help)
+
+
 def refuse_existing(path, what="file"):
     path = Path(path)
-    if path.exists():
-        raise MpbootError("%s exists: %s (refusing to overwrite; remove it or choose another name)" % (what, path))
+    if path.exists() or path.is_symlink():
+        raise MpbootError(_exists_message(path, what))
 
 
-def atomic_write(path, data, mode=0o644, overwrite=True):
-    """Write `data` (bytes or str) to `path` atomically, with permissions `mode` from the start."""
+def _exists_message(path, what):
+    return "%s exists: %s (refusing to overwrite it: pass --force to replace it, or choose another name)" % (what, path)
+
+
+def atomic_write(path, data, mode=0o644, overwrite=True, what="output file"):
+    """Write `data` (bytes or str) to `path` atomically, with permissions `mode` from the start.
+    With `overwrite` False a file at `path` is refused (MpbootError naming --force), however late
+    it appeared."""
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
-    if not overwrite:
-        refuse_existing(path)
-    directory = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise MpbootError("cannot write %s: it is a directory (give a file name inside it)" % path)
+    if not overwrite:
+        refuse_existing(path, what)
+    directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=directory)
     except OSError as e:
@@ -33,9 +50,17 @@ def atomic_write(path, data, mode=0o644, overwrite=True):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if not overwrite and path.exists():
-            raise MpbootError("file exists: %s (refusing to overwrite)" % path)
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if a file got there since refuse_existing: never replaced
+            except FileExistsError:
+                raise MpbootError(_exists_message(path, what)) from None
+            except OSError:  # no hard links on this file system (FAT): refuse_existing was the check
+                os.replace(tmp, path)
+            else:
+                os.unlink(tmp)
     except BaseException as e:
         try:
             os.unlink(tmp)

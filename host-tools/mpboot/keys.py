@@ -37,22 +37,25 @@ def passphrase_from_env(var):
     return value.encode()
 
 
-def generate_keypair(key_path, passphrase=None):
+def generate_keypair(key_path, passphrase=None, overwrite=False):
     """Write a new private key to `key_path` (0600) and its public key to `key_path`.pub.
 
-    Refuses to overwrite either file; if the second write fails, the first is removed.
+    Refuses to overwrite either file unless `overwrite`; if the second write fails, the first is
+    removed (with `overwrite`, a replaced private key is gone then: the pair is replaced as one
+    only when both writes work).
     """
     pub_path = public_path(key_path)
-    refuse_existing(key_path, "key file")
-    refuse_existing(pub_path, "public key file")
+    if not overwrite:
+        refuse_existing(key_path, "key file")
+        refuse_existing(pub_path, "public key file")
     key = Ed25519PrivateKey.generate()
     encryption = (
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
     private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    atomic_write(key_path, private_pem, mode=0o600, overwrite=False)
+    atomic_write(key_path, private_pem, mode=0o600, overwrite=overwrite, what="key file")
     try:
-        atomic_write(pub_path, public_pem(key.public_key()), overwrite=False)
+        atomic_write(pub_path, public_pem(key.public_key()), overwrite=overwrite, what="public key file")
     except BaseException:
         os.unlink(key_path)
         raise

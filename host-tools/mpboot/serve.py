@@ -118,11 +118,17 @@ def start_server(repo_dir, host="127.0.0.1", port=0, ssl_context=None, timeout=D
     return RunningServer(httpd, thread, "https" if ssl_context else "http")
 
 
-def make_server(repo_dir, host, port, ssl_context, timeout, log, deadline=DEFAULT_DEADLINE,
-                max_connections=DEFAULT_MAX_CONNECTIONS):
+def repository_root(repo_dir):
+    """The absolute directory of the repository at `repo_dir`, or MpbootError if there is none."""
     root = Path(repo_dir).resolve()
     if not (root / "metadata").is_dir():
         raise MpbootError("not a repository: %s has no metadata/ directory (create one with `mpboot repo init %s`)" % (repo_dir, repo_dir))
+    return root
+
+
+def make_server(repo_dir, host, port, ssl_context, timeout, log, deadline=DEFAULT_DEADLINE,
+                max_connections=DEFAULT_MAX_CONNECTIONS):
+    root = repository_root(repo_dir)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         return _Server(family, (host, port), root, ssl_context, timeout, log or _print_log, deadline, max_connections)

@@ -5,7 +5,7 @@ import json
 
 from mpboot import anchor, boards, flashimage, floors
 from mpboot.errors import MpbootError
-from mpboot.fileio import atomic_write, read_input
+from mpboot.fileio import add_force_option, atomic_write, read_input, refuse_existing
 
 ORDER = 60
 
@@ -25,7 +25,8 @@ state partition starts out holding that root metadata as the trust anchor, and -
 against it as the boot stage checks it. --files DIR becomes the LittleFS filesystem (boot.py,
 main.py, lib/...); without it the vfs partition is left erased and MicroPython formats it on
 first boot. The result is byte for byte what `esptool merge-bin --pad-to-size <flash size>`
-makes from the same parts.
+makes from the same parts. A FLASH.bin that exists is refused unless --force, which replaces it
+whole (an emulated board's flash: its state and log go with it).
 
 """ + floors.OPTIONS_HELP + "\n"
 
@@ -42,11 +43,14 @@ def register(subparsers):
     floors.add_options(p)
     p.add_argument("--files", metavar="DIR", help="files for the vfs partition (LittleFS)")
     p.add_argument("-o", "--output", required=True, metavar="FLASH.bin", help="image to write")
+    add_force_option(p, "replace FLASH.bin if it exists (by default it is refused)")
     p.add_argument("--json", action="store_true", help="print the parts as JSON")
     p.set_defaults(func=run)
 
 
 def run(args):
+    if not args.force:
+        refuse_existing(args.output, "output file")
     if args.root is None and (args.security_floor is not None or args.time_floor is not None):
         raise MpbootError("--security-floor and --time-floor set up the state partition: they need --root")
     board = boards.load_board(args.board)
@@ -61,7 +65,7 @@ def run(args):
     if root is not None:
         start = flashimage.state_start(board, app, root, args.security_floor, args.time_floor)
     image, parts = flashimage.build(board, app, firmware, root, files, start)
-    atomic_write(args.output, image)
+    atomic_write(args.output, image, overwrite=args.force)
     summary = [dict(offset=offset, size=len(data), part=name) for offset, data, name in parts]
     if args.json:
         print(json.dumps(dict(output=str(args.output), board=board.name, flash_size=board.flash_size,

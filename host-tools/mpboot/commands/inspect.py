@@ -4,7 +4,7 @@ import argparse
 import json
 
 from mpboot import anchor, imageinfo, keys, signing
-from mpboot.fileio import atomic_write, read_input
+from mpboot.fileio import add_force_option, atomic_write, read_input, refuse_existing
 
 ORDER = 50
 
@@ -24,7 +24,8 @@ eFuse must hold for it, and whether its CRC, image digest and signature (checked
 with the block's own key) are valid. Nothing is refused: use `mpboot verify` for a yes/no answer.
 
 espsecure verify-signature reads the last 4 KiB of its input as the signature sector, and a
-signed image has its manifest after that sector: give espsecure the --extract-app file.
+signed image has its manifest after that sector: give espsecure the --extract-app file. An OUT
+that exists is refused unless --force, which replaces it whole.
 """
 
 
@@ -42,10 +43,13 @@ def register(subparsers):
                    help="write the part the ESP-IDF bootloader checks under Secure Boot v2 (the app, its "
                    "padding and the signature sector, without the manifest) to OUT, for espsecure "
                    "verify-signature; refused when the sector holds no signature")
+    add_force_option(p, "with --extract-app: replace OUT if it exists (by default it is refused)")
     p.set_defaults(func=run)
 
 
 def run(args):
+    if args.extract_app and not args.force:
+        refuse_existing(args.extract_app, "output file")
     trusted = None
     if args.root:
         trusted = anchor.load_root_file(args.root)
@@ -55,7 +59,7 @@ def run(args):
     info = imageinfo.inspect_bytes(data, trusted, args.image)
     if args.extract_app:
         part = imageinfo.secure_boot_part(data, info, args.image)
-        atomic_write(args.extract_app, part)
+        atomic_write(args.extract_app, part, overwrite=args.force)
         info["extracted"] = {"path": args.extract_app, "length": len(part)}
     if args.json:
         print(json.dumps(info, indent=2))

@@ -4,6 +4,7 @@ import argparse
 import json
 
 from mpboot import keys
+from mpboot.fileio import add_force_option
 
 ORDER = 10
 
@@ -14,7 +15,8 @@ examples:
   mpboot keygen release.pem --passphrase-env MPBOOT_PASS   # encrypted private key
 
 Keep the private key offline; give devices and other people the .pub file. Existing files are
-never overwritten. The keyid printed is the key's TUF identity (SHA-256 of its key object), as
+refused unless --force, which replaces both: the old private key is gone for good, so keep a
+copy while a root or a repository still trusts it. The keyid printed is the key's TUF identity (SHA-256 of its key object), as
 it appears in root.json and in signed images.
 """
 
@@ -28,13 +30,14 @@ def register(subparsers):
     p.add_argument("keyfile", metavar="KEYFILE", help="private key file to create")
     p.add_argument("--passphrase-env", metavar="VAR",
                    help="encrypt the private key with the passphrase held in environment variable VAR")
+    add_force_option(p, "replace KEYFILE and KEYFILE.pub if they exist (by default they are refused)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
 
 def run(args):
     passphrase = keys.passphrase_from_env(args.passphrase_env)
-    key = keys.generate_keypair(args.keyfile, passphrase)
+    key = keys.generate_keypair(args.keyfile, passphrase, overwrite=args.force)
     tuf_key = keys.tuf_key(key.public_key())
     result = {
         "private_key": str(args.keyfile),

@@ -5,7 +5,7 @@ import json
 
 from mpboot import anchor, keys
 from mpboot.errors import MpbootError
-from mpboot.fileio import atomic_write, refuse_existing
+from mpboot.fileio import add_force_option, atomic_write, refuse_existing
 from mpboot.repo import settings
 
 ORDER = 20
@@ -23,7 +23,8 @@ Roles: `root` keys sign root.json itself (and its successors); `targets` keys si
 images and targets metadata; `snapshot` and `timestamp` sign the update repository's freshness
 metadata (they default to the targets keys, which suits one release machine; give online keys
 of their own for a server that re-signs timestamps). Every threshold defaults to 1.
-The file is python-tuf root metadata (spec 1.0), written as compact canonical JSON.
+The file is python-tuf root metadata (spec 1.0), written as compact canonical JSON. A ROOT.json
+that exists is refused unless --force, which replaces it whole.
 """
 
 
@@ -66,7 +67,7 @@ def register(subparsers):
     init.add_argument("--version", type=int, default=1, metavar="N", help="root version (default 1)")
     init.add_argument("--passphrase-env", metavar="VAR",
                       help="environment variable holding the passphrase of encrypted root keys")
-    init.add_argument("--force", action="store_true", help="replace an existing ROOT.json")
+    add_force_option(init, "replace ROOT.json if it exists (by default it is refused)")
     init.add_argument("--json", action="store_true", help="print a summary as JSON")
     init.set_defaults(func=run_init)
 
@@ -104,7 +105,7 @@ def run_init(args):
         expires_days=_whole_days(args.expires),
         version=args.version,
     )
-    atomic_write(args.output, data)
+    atomic_write(args.output, data, overwrite=args.force, what="root file")
     report(args, anchor.load_root_file(args.output), "wrote %s" % args.output)
 
 

@@ -77,6 +77,7 @@ def run(args):
     tls_dir = args.tls_dir or _default_tls_dir()
     if args.issue_client_cert:
         return _issue_client_cert(tls_dir, args.issue_client_cert, args.name)
+    serve.repository_root(args.repo)  # before a CA is created for a server that cannot start
     context = None
     if not args.insecure_http:
         names = list(args.name)

@@ -5,7 +5,7 @@ import json
 
 from mpboot import anchor, boards, keys, signing
 from mpboot.errors import MpbootError
-from mpboot.fileio import atomic_write, read_input
+from mpboot.fileio import add_force_option, atomic_write, read_input, refuse_existing
 from mpboot_fw import image, version as versions
 from mpboot_fw.blockdev import BytesDevice
 
@@ -27,6 +27,7 @@ checksum, appended SHA-256) and its chip against --board.
 chip name esp32, esp32s3, esp32c3 (any board with that chip accepts it).
 --security-version is the anti-rollback counter: devices refuse images below the highest one
 they have confirmed. With --root, the result is verified against that root before it is written.
+An OUT that exists is refused unless --force, which replaces it whole.
 """
 
 
@@ -48,11 +49,14 @@ def register(subparsers):
     p.add_argument("--board", required=True, metavar="B", help="board name from boards/, or esp32/esp32s3/esp32c3")
     p.add_argument("--root", metavar="ROOT.json", help="verify the signed image against this root before writing")
     p.add_argument("--passphrase-env", metavar="VAR", help="environment variable holding the keys' passphrase")
+    add_force_option(p, "replace OUT if it exists (by default it is refused)")
     p.add_argument("--json", action="store_true", help="print a summary as JSON")
     p.set_defaults(func=run)
 
 
 def run(args):
+    if not args.force:  # before the keys' passphrases and the signing, not after
+        refuse_existing(args.output, "output file")
     try:
         versions.parse(args.version)
     except ValueError:
@@ -77,7 +81,7 @@ def run(args):
                    if "signature-threshold" in str(e) else "")
             raise MpbootError("not written: the signed image would not verify against %s: %s%s"
                               % (args.root, e, fix)) from None
-    atomic_write(args.output, data)
+    atomic_write(args.output, data, overwrite=args.force)
     manifest = image.read_manifest(BytesDevice(data))
     result = {
         "output": str(args.output),

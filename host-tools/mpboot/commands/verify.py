@@ -47,6 +47,8 @@ def register(subparsers):
 
 
 def run(args):
+    if not 0 <= args.security_floor <= 0xFFFFFFFF:
+        raise MpbootError("--security-floor must be from 0 to 4294967295 (a security version)")
     if args.root:
         trusted = anchor.load_root_file(args.root)
     else:

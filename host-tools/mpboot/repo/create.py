@@ -34,7 +34,7 @@ def init_repository(repo_dir, key_dir=None, given=None, thresholds=None, lifetim
     """Create the repository; returns a report dict (what was generated, where, what to do next)."""
     repo_dir = Path(repo_dir)
     given = {role: [Path(p) for p in paths] for role, paths in (given or {}).items() if paths}
-    thresholds = {role: n for role, n in (thresholds or {}).items() if n}
+    thresholds = {role: n for role, n in (thresholds or {}).items() if n is not None}
     key_dir = Path(key_dir) if key_dir else default_key_dir(repo_dir)
     now = now or utcnow()
     if layout.metadata_dir(repo_dir).exists():
@@ -141,6 +141,7 @@ def _adopt_root(root_file):
 
 
 def _commit_version_one(repo_dir, conf, keyring, root_md, now):
+    made = not repo_dir.exists()
     try:
         repo_dir.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=".init-", dir=repo_dir))
@@ -155,6 +156,10 @@ def _commit_version_one(repo_dir, conf, keyring, root_md, now):
         change.commit()
         (repo_dir / layout.TARGETS).mkdir(exist_ok=True)
         os.rename(layout.metadata_dir(stage), layout.metadata_dir(repo_dir))
+    except BaseException:
+        if made:  # a failed init leaves no half repository for the next one to refuse
+            shutil.rmtree(repo_dir, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
