@@ -23,7 +23,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mpboot import cli, tls
+from mpboot import cli
 from realfirmware import micropython_firmware
 
 PASS_VAR = "MPBOOT_NOTB_PASS"
@@ -85,7 +85,7 @@ def w(tmp_path_factory):
     (d / "half-fw.bin").write_bytes(fw.read_bytes()[:0x3000])  # cut inside the bootloader
     (d / "adir").mkdir()
     (d / "afile").write_text("a file, not a directory\n")
-    tls.ensure_dev_tls(d / "tls")
+    ok("serve", d / "repo", "--tls-dir", d / "tls", "--issue-client-cert", "dev1")
     (d / "tls-garbage").mkdir()
     for name in ("ca.pem", "ca.key", "server.pem", "server.key"):
         (d / "tls-garbage" / name).write_bytes((d / "garbage").read_bytes())
@@ -358,6 +358,8 @@ CASES = [
     ("serve", "client-ca-garbage", "serve {repo} --port 0 --tls-dir {tls} --client-ca {garbage}"),
     ("serve", "client-ca-missing", "serve {repo} --port 0 --tls-dir {tls} --client-ca {o}/nope.pem"),
     ("serve", "client-cert-name", "serve {repo} --tls-dir {o}/tls --issue-client-cert ../x"),
+    ("serve", "client-cert-exists", "serve {repo} --tls-dir {tls} --issue-client-cert dev1"),
+    ("serve", "force-without-cert", "serve {repo} --port 0 --tls-dir {tls} --force"),
     ("serve", "bad-host", "serve {repo} --port 0 --host 999.1.1.1 --insecure-http"),
     # flash (esptool)
     ("flash", "missing-image", "flash --port /dev/null {o}/nope.bin"),
@@ -533,7 +535,7 @@ def test_force_replaces_the_output_whole(w, tmp_path, capsys, command, template,
 
 def test_force_is_in_the_help_of_every_command_that_writes_a_file():
     parser = cli.build_parser()
-    for path in (("keygen",), ("root", "init"), ("sign",), ("flash-image",), ("inspect",)):
+    for path in (("keygen",), ("root", "init"), ("sign",), ("flash-image",), ("inspect",), ("serve",)):
         p = parser
         for name in path:
             p = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[name]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mpboot import serve, tls
 from mpboot.errors import MpbootError
+from mpboot.fileio import add_force_option, refuse_existing
 
 ORDER = 60
 
@@ -53,6 +54,8 @@ def register(subparsers):
                        help="write NAME.pem and NAME.key (a client certificate from the development CA) into TLS_DIR/clients/ and exit")
     group.add_argument("--insecure-http", action="store_true",
                        help="plain HTTP without TLS: ONLY for local tests such as tuf-conformance; never for devices")
+    add_force_option(p, "with --issue-client-cert: replace NAME.pem and NAME.key if they exist (by default they "
+                     "are refused)")
     p.add_argument("--timeout", type=float, default=serve.DEFAULT_TIMEOUT, metavar="S",
                    help="drop a client after this many seconds without progress (default %(default)s)")
     p.add_argument("--request-deadline", type=float, default=serve.DEFAULT_DEADLINE, metavar="S",
@@ -76,7 +79,9 @@ def run(args):
         raise MpbootError("--max-connections must be at least 1")
     tls_dir = args.tls_dir or _default_tls_dir()
     if args.issue_client_cert:
-        return _issue_client_cert(tls_dir, args.issue_client_cert, args.name)
+        return _issue_client_cert(tls_dir, args.issue_client_cert, args.name, args.force)
+    if args.force:
+        raise MpbootError("--force goes with --issue-client-cert (serving writes no files of yours)")
     serve.repository_root(args.repo)  # before a CA is created for a server that cannot start
     context = None
     if not args.insecure_http:
@@ -124,13 +129,16 @@ def _explain_tls(dev, client_ca):
         print("  Clients must present a certificate signed by %s." % client_ca)
 
 
-def _issue_client_cert(tls_dir, name, names):
+def _issue_client_cert(tls_dir, name, names, force):
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
         raise MpbootError("--issue-client-cert %r: use 1-64 letters, digits, '.', '_' or '-' (it names the files)" % name)
     dev = tls.ensure_dev_tls(tls_dir, names)
     out = dev.directory / "clients"
     out.mkdir(exist_ok=True, mode=0o700)
     cert, key = out / (name + ".pem"), out / (name + ".key")
+    if not force:  # a device may hold the old pair: replacing it is a decision, not a default
+        refuse_existing(cert, "client certificate")
+        refuse_existing(key, "client key")
     tls.issue_client_cert(dev, name, cert, key)
     print("client certificate: %s\nclient key:         %s (mode 0600)" % (cert, key))
     print("signed by the development CA %s; serve with --require-client-cert to require one." % dev.ca_cert)
