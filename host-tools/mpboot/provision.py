@@ -1,7 +1,7 @@
 """The files a device needs on its filesystem to run the boot stage, for `flash-image --files`.
 
     /boot.py             firmware/boot.py: runs mpboot_fw.stage before anything else
-    /lib/mpboot_fw/*.py  the device package
+    /lib/mpboot_fw/*.py  the device package (*.mpy: compiled for the board's .mpy version)
     /mpboot.json         the device's configuration (mpboot_fw.config checks every field)
 
 The trust anchor is not among them: `flash-image --root` puts it in the state partition.
@@ -9,7 +9,7 @@ The trust anchor is not among them: `flash-image --root` puts it in the state pa
 
 import json
 
-from mpboot import boards, resources
+from mpboot import boards, mpycross, resources
 from mpboot.errors import MpbootError
 from mpboot_fw import config
 
@@ -28,13 +28,16 @@ def device_config(board, policy=None, health=None, health_ms=None, channel=None)
     return doc
 
 
-def device_files(board, files=None, **settings):
+def device_files(board, files=None, mpy=None, **settings):
     """{"/path": bytes}: boot.py, the package, the configuration (`settings` as device_config
-    takes them), then `files` (the application: main.py, a health check module...)."""
+    takes them), then `files` (the application: main.py, a health check module...). `mpy`: a
+    mpycross.Version to compile the package for (None: its source). MicroPython runs boot.py
+    only as source, so it stays .py."""
+    package = {mpycross.COMPILED_DIR + path.name: path.read_bytes()
+               for path in sorted(resources.device_package_dir().glob("*.py"))}
     out = {"/boot.py": resources.boot_py(),
            config.PATH: json.dumps(device_config(board, **settings), sort_keys=True).encode()}
-    for path in sorted(resources.device_package_dir().glob("*.py")):
-        out["/lib/mpboot_fw/" + path.name] = path.read_bytes()
+    out.update(mpycross.compile_package(package, mpy) if mpy is not None else package)
     for path, data in (files or {}).items():
         out[path] = data.encode() if isinstance(data, str) else data
     return out

@@ -6,7 +6,7 @@ import json
 import sys
 from types import SimpleNamespace
 
-from mpboot import boards, floors, progress, serialports
+from mpboot import boards, floors, mpycross, progress, serialports
 from mpboot.commands.device_files import add_settings, files_for
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
@@ -23,13 +23,17 @@ examples:
   mpboot provision --port /dev/pts/3 --root root.json --reset     # an emulated board (emulate --serial)
   mpboot provision --port /dev/ttyUSB0 --root root.json --app myapp/ \\
       --update-url https://updates.lan:8443/ --tls-dir tls/      # ready for updates from `mpboot serve`
+  mpboot provision --port /dev/ttyUSB0 --py                       # the device package as source, not .mpy
 
 The board must run MicroPython with the partition table of a board in boards/ (the one that
 `mpboot flash` wrote; --board names it, or it is recognised from the table the device reports).
 Through the real mpremote, the command copies lib/mpboot_fw/, your --app files and mpboot.json
 (the same files as `mpboot device-files`), then boot.py last, so that a board cut off half way
-still boots as before. Each file is written to a temporary name and renamed, and skipped when
-the device already holds the same bytes. The trust anchor goes into the state partition: --root
+still boots as before. The package goes as .mpy files compiled for the .mpy version the board
+reports (sys.implementation._mpy), or as source with --py; the other kind's files of the package
+are removed from the board once the new ones are there (a .py is imported before its .mpy).
+Each file is written to a temporary name and renamed, and skipped when the device already holds
+the same bytes. The trust anchor goes into the state partition: --root
 formats it on the device when it holds no state; a state with another root is kept unless
 --replace-root (that also resets both floors: only for a board you own); that check runs once
 the package is there, and a refusal leaves boot.py as it was. --reset reboots the board
@@ -87,6 +91,15 @@ from mpboot_fw import slots, statelog
 statelog.format_partition(slots.state_partition(%r), %r, floor=%d, time_floor=%d)
 """
 FORMAT_TIMEOUT = 120  # seconds: the device verifies the root's signatures in pure Python
+MPY = """
+import sys
+print(repr(getattr(sys.implementation, '_mpy', None)))
+"""
+REMOVE = """
+import os
+for _p in %r:
+    os.remove(_p)
+"""
 
 
 def run(args):
@@ -109,8 +122,10 @@ def run(args):
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print("%s: %s provisioned: %d files written, %d unchanged, trust anchor %s%s"
-              % (args.port, report["board"], len(report["written"]), len(report["unchanged"]), report["root"],
+        print("%s: %s provisioned: %d files written, %d unchanged%s, package as %s, trust anchor %s%s"
+              % (args.port, report["board"], len(report["written"]), len(report["unchanged"]),
+                 ", %d removed" % len(report["removed"]) if report["removed"] else "",
+                 "source" if report["mpy_version"] is None else ".mpy " + report["mpy_version"], report["root"],
                  "; resetting" if args.reset else ""))
         if report["state"] is not None:
             print("  the state starts with: %s" % floors.Start(**report["state"]).describe())
@@ -122,19 +137,27 @@ def _provision(args, root, report_progress):
     with DeviceLink(args.port, args.baud) as dev:
         report_progress("reading the device's partitions and files")
         board = _board(dev, args.board)
-        files = files_for(args, board)
-        report = dict(port=args.port, board=board.name, written=[], unchanged=[], root="kept", state=None,
-                      running_image=None)
+        mpy = None if args.source else _mpy_version(dev)
+        files = files_for(args, board, mpy)
+        report = dict(port=args.port, board=board.name, mpy_version=None if mpy is None else str(mpy), written=[],
+                      unchanged=[], removed=[], root="kept", state=None, running_image=None)
         say = print if args.verbose and not args.json else (lambda text: None)
-        # boot.py last: until it lands the board boots as before, whatever else was copied.
-        order = sorted(p for p in files if p.startswith("/lib/")) + ["state"] + \
+        # boot.py last: until it lands the board boots as before, whatever else was copied. The
+        # other kind's package files go before the state step, which imports the new package.
+        order = sorted(p for p in files if p.startswith("/lib/")) + ["stale", "state"] + \
             sorted(p for p in files if not p.startswith("/lib/") and p != "/boot.py") + ["/boot.py"]
-        current = dev.hashes(sorted(files))
+        others = sorted(filter(None, (mpycross.counterpart(p) for p in files)))
+        current = dev.hashes(sorted(files) + others)
         dev.makedirs(_dirs(files))
         changed = [p for p in files if current[p] != hashlib.sha256(files[p]).hexdigest()]
         total, done = sum(len(files[p]) for p in changed), 0
         for path in order:
-            if path == "state":
+            if path == "stale":
+                report["removed"] = [p for p in others if current[p] is not None]
+                if report["removed"]:
+                    say("  removing %s" % ", ".join(report["removed"]))
+                    dev.exec(REMOVE % (report["removed"],))
+            elif path == "state":
                 report.update(_anchor(dev, board, root, args, say, report_progress))
             elif path not in changed:
                 report["unchanged"].append(path)
@@ -147,6 +170,17 @@ def _provision(args, root, report_progress):
         if args.reset:
             dev.reset()
     return report
+
+
+def _mpy_version(dev):
+    """The .mpy version the board's MicroPython imports, refused when mpy-cross cannot write it."""
+    value = dev.eval_printed(MPY)
+    if not isinstance(value, int):
+        raise MpbootError("the board's MicroPython cannot import .mpy files (it has no sys.implementation._mpy): "
+                          "pass --py to install the device code as source")
+    version = mpycross.from_sys(value)
+    mpycross.compiler(version)
+    return version
 
 
 def _board(dev, name):
