@@ -6,8 +6,8 @@ A board imports a .mpy file only if it was written for its .mpy version, which M
 reports as `sys.implementation._mpy` (version in bits 0-7, sub-version in bits 8-9, native
 architecture above; docs.micropython.org reference/mpyfiles). The files here hold bytecode
 only, so the architecture does not matter; the compiler is chosen by version and sub-version.
-A .mpy is not reproducible by accident: its embedded source name is given (-s), so the bytes
-depend on the source and the compiler alone.
+The bytes depend on the source and the compiler alone: the source name a .mpy embeds is given
+(-s, the path on the device, which tracebacks show), not the temporary file's.
 """
 
 import functools
