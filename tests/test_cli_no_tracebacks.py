@@ -108,7 +108,7 @@ CASES = [
     ("keygen", "is-a-dir", "keygen {adir}"),
     ("keygen", "missing-dir", "keygen {o}/missing/k.pem"),
     ("keygen", "under-a-file", "keygen {afile}/k.pem"),
-    ("keygen", "unwritable-dir", "keygen /proc/k.pem"),
+    ("keygen", "unwritable-dir", "keygen /sys/k.pem"),
     ("keygen", "passphrase-unset", "keygen {out} --passphrase-env " + UNSET_VAR),
     # root init
     ("root init", "exists", "root init {root.json} --root-key {root.pem} --targets-key {rel.pem.pub}"),
@@ -137,7 +137,7 @@ CASES = [
     ("root init", "version-huge", "root init {out} --root-key {root.pem} --targets-key {rel.pem.pub} "
      "--version 99999999999999999999999"),
     ("root init", "missing-dir", "root init {o}/missing/r.json --root-key {root.pem} --targets-key {rel.pem.pub}"),
-    ("root init", "unwritable-dir", "root init /proc/r.json --root-key {root.pem} --targets-key {rel.pem.pub}"),
+    ("root init", "unwritable-dir", "root init /sys/r.json --root-key {root.pem} --targets-key {rel.pem.pub}"),
     # root show
     ("root show", "missing", "root show {o}/nope.json"),
     ("root show", "is-a-dir", "root show {adir}"),
@@ -202,7 +202,7 @@ CASES = [
     ("sign", "output-missing-dir", "sign --key {rel.pem} --version 1.0.0 --security-version 1 --board esp32-4mb "
      "{fw} -o {o}/missing/app.mpb"),
     ("sign", "output-unwritable", "sign --key {rel.pem} --version 1.0.0 --security-version 1 --board esp32-4mb "
-     "{fw} -o /proc/app.mpb"),
+     "{fw} -o /sys/app.mpb"),
     # verify
     ("verify", "missing", "verify --root {root.json} {o}/nope.mpb"),
     ("verify", "is-a-dir", "verify --root {root.json} {adir}"),
@@ -270,6 +270,7 @@ CASES = [
     ("repo rotate", "add-rsa", "repo rotate {repo} --role targets --add-key {rsa.pub}"),
     ("repo rotate", "remove-unknown", "repo rotate {repo} --role targets --remove-key 0123456789abcdef"),
     ("repo rotate", "threshold-0", "repo rotate {repo} --role targets --threshold 0"),
+    ("repo rotate", "threshold-negative", "repo rotate {repo} --role timestamp --threshold -1"),
     ("repo rotate", "threshold-too-high", "repo rotate {repo} --role targets --threshold 5"),
     ("repo rotate", "nothing", "repo rotate {repo} --role targets"),
     ("repo prune", "missing", "repo prune {o}/nope --keep 1"),
@@ -296,7 +297,7 @@ CASES = [
     pytest.param("device-files", "output-exists", "device-files --board esp32-4mb -o {dev}", marks=pytest.mark.xfail(
         strict=True, reason="device-files rewrites the files of an existing DIR (commands/device_files.py, "
         "another helper's now): it should refuse them unless --force")),
-    ("device-files", "unwritable", "device-files --board esp32-4mb -o /proc/dev"),
+    ("device-files", "unwritable", "device-files --board esp32-4mb -o /sys/dev"),
     ("device-files", "app-missing", "device-files --board esp32-4mb --app {o}/nope -o {o}/dev"),
     ("device-files", "app-a-file", "device-files --board esp32-4mb --app {afile} -o {o}/dev"),
     ("device-files", "health-bad", "device-files --board esp32-4mb --health 'not a function' -o {o}/dev"),
@@ -423,6 +424,22 @@ CASES = [
     ("log", "other-board", "log {flash.bin} --board esp32s3-8mb"),
 ]
 
+# What the line must say where a clean-looking line could still be the wrong one.
+MATCH = {
+    ("keygen", "is-a-dir"): "it is a directory",
+    ("sign", "output-is-dir"): "it is a directory",
+    ("root init", "threshold-0"): "--targets-threshold must be at least 1",
+    ("repo init", "threshold-0"): "--targets-threshold must be at least 1",
+    ("repo rotate", "threshold-0"): "--threshold must be at least 1",
+    ("repo rotate", "threshold-negative"): "--threshold must be at least 1",
+    ("repo timestamp", "a-file"): "not a repository",
+    ("repo status", "a-file"): "not a repository",
+    ("verify", "floor-negative"): "--security-floor must be from 0",
+    ("flash", "port-missing"): "does not exist",
+    ("flash", "port-dev-null"): "is not a serial port",
+    ("flash", "port-a-file"): "is not a serial port",
+}
+
 
 def _argv(template, w, case_dir):
     names = dict(w, out=str(case_dir / "out"), o=str(case_dir))
@@ -449,9 +466,9 @@ def _alarm(signum, frame):
     raise _Hung("still running after %d s" % CASE_SECONDS)
 
 
-def run_in_process(argv, capsys):
+def run_in_process(argv, capfd):
     """(exit status, stdout, stderr) of `mpboot ARGV`; an exception that escapes main is a failure."""
-    capsys.readouterr()
+    capfd.readouterr()
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(CASE_SECONDS)
     try:
@@ -459,13 +476,13 @@ def run_in_process(argv, capsys):
     except SystemExit as e:
         code = e.code
     except BaseException:
-        out, err = capsys.readouterr()
+        out, err = capfd.readouterr()
         pytest.fail("mpboot %s raised instead of printing one error line:\n%s%s"
                     % (" ".join(argv), err, traceback.format_exc()))
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     return code, out, err
 
 
@@ -486,13 +503,14 @@ def _case(entry):
 
 @pytest.mark.parametrize("command,case,template", CASES,
                          ids=["%s:%s" % (_case(c)[0].replace(" ", "-"), _case(c)[1]) for c in CASES])
-def test_bad_input_is_one_error_line(w, tmp_path, capsys, command, case, template):
+def test_bad_input_is_one_error_line(w, tmp_path, capfd, command, case, template):
     argv = _argv(template, w, tmp_path)
     before = _snapshot(tmp_path, w["d"])
-    code, out, err = run_in_process(argv, capsys)
+    code, out, err = run_in_process(argv, capfd)
     check_clean_failure(argv, code, out, err)
     if case.endswith("exists"):
         assert "--force" in err, err
+    assert MATCH.get((command, case), "") in err, (MATCH[command, case], err)
     after = _snapshot(tmp_path, w["d"])
     assert after == before, ("mpboot %s changed files: added %s, removed %s, modified %s" % (
         " ".join(argv), sorted(set(after) - set(before)), sorted(set(before) - set(after)),
@@ -500,6 +518,7 @@ def test_bad_input_is_one_error_line(w, tmp_path, capsys, command, case, templat
 
 
 def test_every_command_has_bad_inputs():
+    assert set(MATCH) <= {tuple(_case(c)[:2]) for c in CASES}
     covered = {tuple(_case(c)[0].split()) for c in CASES}
     missing = [" ".join(c) for c in leaf_commands() if c not in covered]
     assert not missing, "commands without bad inputs in CASES: %s" % ", ".join(missing)
@@ -517,13 +536,13 @@ FORCED = [
 
 
 @pytest.mark.parametrize("command,template,model", FORCED, ids=[c for c, _, _ in FORCED])
-def test_force_replaces_the_output_whole(w, tmp_path, capsys, command, template, model):
+def test_force_replaces_the_output_whole(w, tmp_path, capfd, command, template, model):
     target = tmp_path / model
     target.write_bytes(b"the old contents\n")
     argv = _argv(template.replace("{k}", str(target)), w, tmp_path)
-    code, out, err = run_in_process([a for a in argv if a != "--force"], capsys)
+    code, out, err = run_in_process([a for a in argv if a != "--force"], capfd)
     assert code == 1 and "--force" in err and target.read_bytes() == b"the old contents\n", err
-    code, out, err = run_in_process(argv, capsys)
+    code, out, err = run_in_process(argv, capfd)
     assert code == 0, err
     assert target.read_bytes() != b"the old contents\n" and target.stat().st_size > 32
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({model, model + ".pub"} & {

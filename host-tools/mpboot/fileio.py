@@ -20,6 +20,8 @@ def add_force_option(parser, help=FORCE_HELP):
 
 def refuse_existing(path, what="file"):
     path = Path(path)
+    if path.is_dir():  # --force would not help
+        raise MpbootError("cannot write %s: it is a directory (give a file name inside it)" % path)
     if path.exists() or path.is_symlink():
         raise MpbootError(_exists_message(path, what))
 
@@ -35,10 +37,10 @@ def atomic_write(path, data, mode=0o644, overwrite=True, what="output file"):
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
-    if path.is_dir():
-        raise MpbootError("cannot write %s: it is a directory (give a file name inside it)" % path)
     if not overwrite:
         refuse_existing(path, what)
+    elif path.is_dir():
+        raise MpbootError("cannot write %s: it is a directory (give a file name inside it)" % path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=directory)

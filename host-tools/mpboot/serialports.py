@@ -9,6 +9,7 @@ it resets: its port goes away and comes back. `wait_for` waits for it, bounded.
 """
 
 import os
+import stat
 import time
 
 from serial.tools import list_ports
@@ -50,6 +51,32 @@ def resolve(port, baud=None, baud_hint=""):
     others = ", ".join(p.device for p in ports)
     raise MpbootError("no --port given, %s is not set, and no board found on USB (%s): connect the board, or "
                       "name its port with --port" % (ENV, "serial ports here: " + others if others else "no serial ports"))
+
+
+def check_serial(port):
+    """Refuse, in one line, a port given as a path that is no serial port (missing, a file,
+    /dev/null): a tool run on it would print its own traceback-like report first."""
+    if not os.path.isabs(port):
+        return  # COM3 and the like: the tool that opens it says what is wrong
+    try:
+        mode = os.stat(port).st_mode
+    except FileNotFoundError:
+        raise MpbootError("serial port %s does not exist: connect the board, or name its port with --port" % port) from None
+    except OSError as e:
+        raise MpbootError("cannot use serial port %s: %s" % (port, e.strerror or e)) from None
+    if stat.S_ISCHR(mode):
+        try:
+            fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError as e:
+            raise MpbootError("cannot open serial port %s: %s (is the port free, and yours to use?)"
+                              % (port, e.strerror or e)) from None
+        try:
+            if os.isatty(fd):
+                return
+        finally:
+            os.close(fd)
+    raise MpbootError("%s is not a serial port: name the board's port with --port (/dev/ttyUSB0, /dev/ttyACM0, "
+                      "/dev/pts/N of `mpboot emulate --serial`)" % port)
 
 
 def _describe(p):

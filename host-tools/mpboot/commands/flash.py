@@ -79,6 +79,7 @@ def run(args):
     if args.dry_run:
         print(json.dumps(["esptool"] + esptool) if args.json else shlex.join(["esptool"] + esptool))
         return 0
+    serialports.check_serial(args.port)
     code = subprocess.call([sys.executable, "-m", "esptool"] + esptool)
     if code and is_pty(args.port):
         raise MpbootError("esptool failed (exit %d, its message is above): a pseudo-terminal cannot reset the board "

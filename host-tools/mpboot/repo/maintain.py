@@ -62,8 +62,10 @@ def rotate(repo, keyring, role, add=(), remove=(), threshold=None, now=None, for
     """Add keys (files: private or .pub), remove keys (keyid, unique keyid prefix, or key file),
     and/or set the threshold of `role`, in a new root version. Refuses a targets rotation under
     which a listed image no longer verifies, unless `force` (then the report lists them)."""
-    if not (add or remove or threshold):
+    if not (add or remove or threshold is not None):
         raise MpbootError("nothing to rotate: give --add-key, --remove-key and/or --threshold")
+    if threshold is not None and threshold < 1:
+        raise MpbootError("--threshold must be at least 1")
     before = set(repo.root.roles["root"].keyids)
     change = repo.change(keyring, now)
     root = change.edit("root")

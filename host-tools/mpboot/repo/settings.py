@@ -60,7 +60,7 @@ def load(repo_dir):
         doc = json.loads(path.read_text())
         lifetimes = {role: int(doc["lifetimes"][role]) for role in ROLES}
         keys = {role: {str(k): str(v) for k, v in doc["keys"].get(role, {}).items()} for role in ROLES}
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise MpbootError("not a repository: %s is missing (create one with `mpboot repo init %s`)" % (path, repo_dir)) from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise MpbootError("unreadable repository settings %s: %s (restore it from a backup)" % (path, e)) from None
