@@ -84,6 +84,8 @@ def w(tmp_path_factory):
     (d / "half-flash.bin").write_bytes((d / "flash.bin").read_bytes()[:0x9000])
     (d / "half-fw.bin").write_bytes(fw.read_bytes()[:0x3000])  # cut inside the bootloader
     (d / "adir").mkdir()
+    (d / "kd-stray").mkdir()
+    (d / "kd-stray" / "targets.pem.pub").write_bytes((d / "rel.pem.pub").read_bytes())
     (d / "afile").write_text("a file, not a directory\n")
     ok("serve", d / "repo", "--tls-dir", d / "tls", "--issue-client-cert", "dev1")
     (d / "tls-garbage").mkdir()
@@ -251,6 +253,7 @@ CASES = [
     ("repo init", "expires-0", "repo init {o}/r --timestamp-expires 0d"),
     ("repo init", "key-dir-is-a-file", "repo init {o}/r --key-dir {afile}"),
     ("repo init", "under-a-file", "repo init {afile}/r"),
+    ("repo init", "stray-public-key", "repo init {o}/r --key-dir {kd-stray}"),
     ("repo init", "passphrase-unset", "repo init {o}/r --passphrase-env " + UNSET_VAR),
     # repo actions
     ("repo timestamp", "missing", "repo timestamp {o}/nope"),
@@ -433,6 +436,7 @@ MATCH = {
     ("repo rotate", "threshold-0"): "--threshold must be at least 1",
     ("repo rotate", "threshold-negative"): "--threshold must be at least 1",
     ("repo timestamp", "a-file"): "not a repository",
+    ("repo init", "stray-public-key"): "without its private key",
     ("repo status", "a-file"): "not a repository",
     ("verify", "floor-negative"): "--security-floor must be from 0",
     ("flash", "port-missing"): "does not exist",

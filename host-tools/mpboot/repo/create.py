@@ -104,6 +104,9 @@ def _generate(key_dir, role, count, passphrase, generated):
         raise MpbootError("cannot create key directory %s: %s" % (key_dir, e.strerror or e)) from None
     paths = [key_dir / ("%s.pem" % role if i == 1 else "%s-%d.pem" % (role, i)) for i in range(1, count + 1)]
     for path in paths:
+        if keymod.public_path(path).exists():  # a key is reused, never replaced: this one has no private half
+            raise MpbootError("%s exists without its private key %s: give the %s key with --%s-key, or move the "
+                              ".pub away to generate a new pair" % (keymod.public_path(path), path, role, role))
         keymod.generate_keypair(path, passphrase)
         generated.append(path)
     return paths
