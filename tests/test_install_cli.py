@@ -42,7 +42,7 @@ def flash(made, tmp_path):
 def test_device_files_layout(made):
     dev = made / "dev"
     assert (dev / "boot.py").read_text().count("\nstage.main()\n") == 1
-    assert (dev / "lib" / "mpboot_fw" / "stage.py").exists() and (dev / "main.py").read_text() == "print('APP')\n"
+    assert (dev / "lib" / "mpboot_fw" / "stage.mpy").exists() and (dev / "main.py").read_text() == "print('APP')\n"
     assert json.loads((dev / "mpboot.json").read_text()) == {
         "board": "esp32-4mb", "chip_id": 0, "health": "health:ok", "state": "mpboot"}
 

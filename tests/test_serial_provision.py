@@ -42,7 +42,7 @@ def test_provision_then_the_boot_stage_runs(unprovisioned, tmp_path, capsys):
         state = report["state"]
         assert (state["security_floor"], state["security_from"], state["time_from"]) == (1, "image", "now")
         assert before <= state["time_floor"] <= time.time() and report["running_image"] is None
-        assert report["written"][-1] == "/boot.py" and "/lib/mpboot_fw/stage.py" in report["written"]
+        assert report["written"][-1] == "/boot.py" and "/lib/mpboot_fw/stage.mpy" in report["written"]
         again = clihelp.run(capsys, "provision", "--port", board.port, *SETTINGS, "--reset", "--json")
         assert again.code == 0, again.err
         second = json.loads(again.out)
