@@ -297,17 +297,13 @@ CASES = [
     ("device-files", "unknown-board", "device-files --board esp99 -o {o}/dev"),
     ("device-files", "output-is-a-file", "device-files --board esp32-4mb -o {afile}"),
     ("device-files", "under-a-file", "device-files --board esp32-4mb -o {afile}/dev"),
-    pytest.param("device-files", "output-exists", "device-files --board esp32-4mb -o {dev}", marks=pytest.mark.xfail(
-        strict=True, reason="device-files rewrites the files of an existing DIR (commands/device_files.py, "
-        "another helper's now): it should refuse them unless --force")),
+    ("device-files", "output-exists", "device-files --board esp32-4mb -o {dev}"),
     ("device-files", "unwritable", "device-files --board esp32-4mb -o /sys/dev"),
     ("device-files", "app-missing", "device-files --board esp32-4mb --app {o}/nope -o {o}/dev"),
     ("device-files", "app-a-file", "device-files --board esp32-4mb --app {afile} -o {o}/dev"),
     ("device-files", "health-bad", "device-files --board esp32-4mb --health 'not a function' -o {o}/dev"),
     ("device-files", "health-ms-negative", "device-files --board esp32-4mb --health a:b --health-ms -5 -o {o}/dev"),
-    pytest.param("device-files", "channel-bad", "device-files --board esp32-4mb --channel ../x -o {o}/dev",
-                 marks=pytest.mark.xfail(strict=True, reason="a channel `mpboot publish` refuses is written into "
-                                         "mpboot.json (provision.device_config, another helper's now)")),
+    ("device-files", "channel-bad", "device-files --board esp32-4mb --channel ../x -o {o}/dev"),
     ("device-files", "url-without-ca", "device-files --board esp32-4mb --update-url https://a.lan/ -o {o}/dev"),
     ("device-files", "url-http", "device-files --board esp32-4mb --update-url http://a.lan/ --update-ca {rel.pem.pub} "
      "-o {o}/dev"),

@@ -70,7 +70,7 @@ def test_the_default_is_mpy_and_py_opts_out(tmp_path, capsys):
     assert clihelp.run(capsys, "device-files", "--board", "esp32-4mb", "--py", "-o", out).code == 0
     assert sorted((out / "lib" / "mpboot_fw").iterdir())[0].name == "__init__.py"
     source = read_tree(out)
-    r = clihelp.run(capsys, "device-files", "--board", "esp32-4mb", "-o", out)
+    r = clihelp.run(capsys, "device-files", "--board", "esp32-4mb", "-o", out, "--force")
     assert r.code == 0 and "as .mpy 6.3" in r.out, r.out
     # The earlier run's .py files are gone: MicroPython would import them before the .mpy.
     names = sorted(p.name for p in (out / "lib" / "mpboot_fw").iterdir())

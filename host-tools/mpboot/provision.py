@@ -11,12 +11,15 @@ import json
 
 from mpboot import boards, mpycross, resources
 from mpboot.errors import MpbootError
+from mpboot.repo.publish import check_channel
 from mpboot_fw import config
 
 
 def device_config(board, policy=None, health=None, health_ms=None, channel=None):
     """The configuration document for a device of `board` (a boards.Board), checked as the
     device checks it."""
+    if channel is not None:
+        check_channel(channel)
     doc = {"board": board.name, "chip_id": board.chip_id, "state": boards.STATE_PARTITION}
     for key, value in (("policy", policy), ("health", health), ("health_ms", health_ms), ("channel", channel)):
         if value is not None:

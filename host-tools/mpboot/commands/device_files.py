@@ -58,6 +58,7 @@ def register(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--board", required=True, metavar="B", help="board from boards/ (%s)" % ", ".join(boards.list_boards()))
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write (created if missing)")
+    p.add_argument("--force", action="store_true", help="replace files DIR already holds (refused otherwise)")
     add_settings(p)
     target = p.add_mutually_exclusive_group()
     target.add_argument("--mpy-version", metavar="V.S",
@@ -155,6 +156,10 @@ def run(args):
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise MpbootError("-o %s is a file: give a directory" % out)
+    held = [path for path in sorted(files) if (out / path.lstrip("/")).exists()]
+    if held and not args.force:
+        raise MpbootError("%s already holds %s%s: refusing to overwrite; give --force to replace them, or a new "
+                          "directory" % (out, held[0].lstrip("/"), " and %d more" % (len(held) - 1) if held[1:] else ""))
     for path, data in files.items():
         target = out / path.lstrip("/")
         try:

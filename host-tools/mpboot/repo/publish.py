@@ -29,12 +29,18 @@ SUFFIX = ".mpb"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,31}$")
 
 
+def check_channel(channel):
+    """Raise MpbootError unless `channel` is a name a repository publishes on (a device's
+    configuration names one of these: any other it would follow for ever without an update)."""
+    if not _NAME.match(channel):
+        raise MpbootError("channel %r: use 1-32 lower-case letters, digits, '.', '_' or '-' (e.g. stable, beta)" % channel)
+
+
 def publish(repo, keyring, image_path, channel, force=False, keep=None, now=None):
     """Add the image at `image_path` to `channel`; with `keep`, drop all but the newest `keep`
     versions of its board and channel in the same change. Returns a report dict."""
     _check_keep(keep)
-    if not _NAME.match(channel):
-        raise MpbootError("channel %r: use 1-32 lower-case letters, digits, '.', '_' or '-' (e.g. stable, beta)" % channel)
+    check_channel(channel)
     data = read_input(image_path, "image")
     manifest = _authorized_manifest(repo, data, image_path)
     boards.check_fits(len(data), manifest.board, manifest.chip_id, str(image_path))
