@@ -28,6 +28,7 @@ from mpboot_fw.ed25519 import in_prime_subgroup
 from mpboot_fw.ed25519 import verify as _ed25519_verify
 
 ROLE_NAMES = ("root", "snapshot", "targets", "timestamp")
+VERSION_MAX = 0xFFFFFFFF  # versions are stored in 32 bits on the device (statelog, tufstore)
 # Arrays and objects open at once in metadata. TUF's own structure needs 6 (delegations: the
 # document, signed, delegations, roles [], a role, paths []); the rest is room for the custom
 # fields of targets. It also bounds the recursion of cjson.encode over what was parsed.
@@ -220,7 +221,7 @@ def parse_root(signed):
     """A Root from the `signed` dict of root metadata, structure checked, signatures NOT: for a
     caller that orders the rotation checks itself (tuf.TrustedSet.update_root)."""
     version = signed.get("version")
-    if not _is_int(version) or version < 1:
+    if not _is_int(version) or not 1 <= version <= VERSION_MAX:
         raise TrustError("root: bad version")
     spec = signed.get("spec_version")
     if not spec_supported(spec):

@@ -46,6 +46,10 @@ TARGETS_MAX = const(12288)
 # device that missed more rotations catches up over several refreshes.
 MAX_ROOT_ROTATIONS = const(32)
 
+# The device stores every version in 32 bits (the state log, tufstore's head): a larger one is
+# refused when it is verified, not found unstorable later (or wrapped, on MicroPython).
+VERSION_MAX = trust.VERSION_MAX
+
 _HASHES = {"sha256": hashlib.sha256, "sha512": sha512}
 
 
@@ -355,7 +359,7 @@ def _verify(keys, role_keys, message, signatures, name):
 
 def _version(signed):
     version = signed.get("version")
-    if not is_count(version) or version < 1:
+    if not is_count(version) or not 1 <= version <= VERSION_MAX:
         raise BadMetadata(signed["_type"] + ": bad version")
     if not trust.spec_supported(signed.get("spec_version")):
         raise BadMetadata(signed["_type"] + ": unsupported spec_version")
@@ -376,7 +380,7 @@ def _metafile(entry):
     version = entry.get("version")
     length = entry.get("length")
     hashes = entry.get("hashes")
-    if not is_count(version) or version < 1:
+    if not is_count(version) or not 1 <= version <= VERSION_MAX:
         raise BadMetadata("bad meta version")
     if length is not None and (not is_count(length) or length < 1):
         raise BadMetadata("bad meta length")
