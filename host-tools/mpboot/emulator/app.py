@@ -63,6 +63,8 @@ class AppSession:
         if fn is None:
             service = self.services.get(op.split(".", 1)[0])
             if service is None:
+                if op.startswith("net."):
+                    return "OSError 113 no network: run mpboot emulate with --net (EHOSTUNREACH)"
                 return "ValueError 0 the emulated board has no host call %s" % op
             fn = lambda arg, body, n: service(op, arg, body, n)  # noqa: E731
         try:
