@@ -425,6 +425,7 @@ CASES = [
 
 # What the line must say where a clean-looking line could still be the wrong one.
 MATCH = {
+    ("provision", "app-missing"): "is not a directory: give the directory holding main.py",
     ("keygen", "is-a-dir"): "it is a directory",
     ("sign", "output-is-dir"): "it is a directory",
     ("root init", "threshold-0"): "--targets-threshold must be at least 1",

@@ -93,11 +93,16 @@ def add_settings(p):
 _OTA_OPTIONS = ("update_ca", "tls_dir", "client_cert", "client_key", "token_env", "stale_after")
 
 
+def check_app(args):
+    """--app, when given, must be a directory (checked before a board is touched)."""
+    if args.app and not Path(args.app).is_dir():
+        raise MpbootError("--app %s is not a directory: give the directory holding main.py" % args.app)
+
+
 def files_for(args, board, mpy):
     """{path: bytes} of the device's files, from the add_settings() options; the package
     compiled for .mpy version `mpy` (a mpycross.Version), or its source when `mpy` is None."""
-    if args.app and not Path(args.app).is_dir():
-        raise MpbootError("--app %s is not a directory: give the directory holding main.py" % args.app)
+    check_app(args)
     app = dict(update_files(args))
     app.update(read_files(args.app) if args.app else {})
     return provision.device_files(board, app, mpy=mpy, policy=args.policy, health=args.health, health_ms=args.health_ms,

@@ -7,7 +7,7 @@ import sys
 from types import SimpleNamespace
 
 from mpboot import boards, floors, mpycross, progress, serialports
-from mpboot.commands.device_files import add_settings, files_for
+from mpboot.commands.device_files import add_settings, check_app, files_for
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
 from mpboot.mpremotelink import DeviceLink
@@ -112,6 +112,7 @@ def run(args):
         floors.choose(None, args.security_floor, args.time_floor)  # bad values refused before the device is touched
     elif args.security_floor is not None or args.time_floor is not None:
         raise MpbootError("--security-floor and --time-floor set up a state formatted with --root: they need --root")
+    check_app(args)
     args.port = serialports.resolve(args.port, args.baud, "115200 is MicroPython's REPL rate")
     with progress.shown(args) as report_progress:
         report = _provision(args, root, report_progress)
