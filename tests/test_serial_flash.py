@@ -46,6 +46,11 @@ def test_port_and_baud_as_esptool_takes_them(images, capsys, monkeypatch):
     r = clihelp.run(capsys, "flash", images / "esp32.bin", "--dry-run", "--json", "--quiet")
     assert json.loads(r.out)[:8] == ["esptool", "--silent", "--chip", "esp32", "-p", "/dev/ttyUSB7", "-b", "460800"]
     clihelp.fails(capsys, "flash", images / "esp32.bin", "-b", "0", "--dry-run", match="--baud must be a positive")
+    # --chip as esptool takes it: the image's board decides, so a different chip is refused.
+    r = clihelp.run(capsys, "flash", "-p", "X", "--chip", "esp32s3", images / "esp32s3.bin", "--dry-run", "--json")
+    assert json.loads(r.out)[1:3] == ["--chip", "esp32s3"]
+    clihelp.fails(capsys, "flash", "-p", "X", "--chip", "esp32c3", images / "esp32.bin", "--dry-run",
+                  match="--chip esp32c3, but")
 
 
 def test_a_pty_gets_no_reset_no_stub_and_compression(images, capsys):

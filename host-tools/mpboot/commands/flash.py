@@ -46,6 +46,8 @@ def register(subparsers):
     p.add_argument("image", metavar="FLASH.bin", help="whole-flash image (mpboot flash-image)")
     serialports.add_options(p, 460800, "baud rate while flashing (default 460800)")
     p.add_argument("--board", metavar="B", help="board from boards/ (default: the one whose partition table the image has)")
+    p.add_argument("--chip", choices=sorted(boards.CHIPS),
+                   help="the chip, as esptool's --chip: checked against the image's board (default: the board's)")
     p.add_argument("--connect-attempts", type=int, metavar="N", help="esptool's connection attempts (its default: 7)")
     p.add_argument("--dry-run", action="store_true", help="print the esptool command instead of running it")
     p.add_argument("--json", action="store_true", help="with --dry-run: the command as a JSON list")
@@ -72,6 +74,10 @@ def is_pty(port):
 def run(args):
     image = read_input(args.image, "flash image")
     board = _board(args.board, image, args.image)
+    if args.chip is not None and args.chip != board.chip:
+        raise MpbootError("--chip %s, but %s is for board %s, an %s: flash it to an %s board, or make an image for "
+                          "this chip (mpboot flash-image --board ...)" % (args.chip, args.image, board.name, board.chip,
+                                                                         board.chip))
     if args.json and not args.dry_run:
         raise MpbootError("--json goes with --dry-run (esptool prints its own progress)")
     args.port = serialports.resolve(args.port, args.baud, "460800 suits most boards")
