@@ -159,6 +159,35 @@ def test_a_cut_after_the_floor_rose_finishes_the_confirmation(micropython):
     assert app_line(b.boot()) == ("ota_1", "flaky-2.0.0")
 
 
+def test_a_repeated_trial_that_keeps_the_security_version_still_runs_its_health_check(micropython):
+    # The same cut right after otadata said VALID, for an update that keeps the security version:
+    # the previous image is still allowed, so nothing is decided yet. The repeated trial runs the
+    # health check again ("flaky": it fails now) and rolls back to v1, instead of confirming an
+    # image whose health check fails.
+    flaky = signed("flaky-1.1.0", 1)
+    b = board(provisioned(V1), micropython)
+    b.boot()
+    base = bytes(b.flash.mem)
+    probe = board(NorFlash(data=base), micropython)
+    probe.flash.reset_log()
+    assert manualinstall.install(probe, flaky).accepted
+    otadata = BOARD.otadata
+    mark_valid = [op[0] for op in probe.flash.ops if otadata.offset <= op[2] < otadata.offset + otadata.size][5]
+    flash = NorFlash(data=base)
+    flash.cut = CutPlan(mark_valid, "after")
+    dev = board(flash, micropython)
+    dev.services[SERVICE] = SerialLink(flaky)
+    assert dev.boot(repl=REPL_CODE % len(flaky)).outcome == "reset"
+    assert dev.boot().outcome == "power_cut"
+    assert state(dev.flash).pending is not None and state(dev.flash).floor == 1
+    since = state(dev.flash).boot_count
+    record = dev.boot()
+    assert record.outcome == "reset" and [e[0] for e in events(dev.flash, since)] == ["verified", "trial-failed"]
+    record = dev.boot()
+    assert app_line(record) == ("ota_0", "1.0.0"), record.text
+    assert state(dev.flash).floor == 1
+
+
 def test_power_cuts_around_the_switch_and_the_refused_install_never_boot_the_refused_image(micropython):
     """The boot after the switch (confirm ota_0, log) and the refused install in it (claim, the
     blocks, verify, erase, log), cut before, torn and after each flash operation: the forged

@@ -12,8 +12,9 @@ cannot read otadata's states), compared with the slot that is running:
   to the image's security version, log "confirmed", drop the pending record. Any failure
   before otadata says VALID: log "trial-failed" with the reason and reset; the bootloader
   finds the entry still PENDING_VERIFY, aborts it and boots the previous slot. A repeated
-  trial (a cut after VALID) whose floor already reached the image's security version is past
-  the point of no return: it finishes the confirmation without a second health check.
+  trial (a cut after VALID) whose floor already rose to the image's security version, above the
+  previous image's, is past the point of no return: it finishes the confirmation without a
+  second health check.
 - pending, another slot running, and otadata no longer selecting the pending slot: the trial
   was rolled back or never started. Log "rolled-back", verify the running image, confirm it,
   drop the record. If the running image fails too, the stage never switches to the abandoned
@@ -101,10 +102,12 @@ class _Boot:
                 raise image.ImageError("not-installed", "slot holds another image")
             self.log("verified", "", describe(self.label, m))
             # A repeated trial runs only once otadata said VALID (the bootloader rolls back any
-            # other). With the floor at the image's security version too, the decision is made:
-            # the previous image may now be below the floor, so a failing health check could only
-            # roll back into recovery. Finish the confirmation instead.
-            if not (self.repeat and self.ctx.state.floor >= m.security_version):
+            # other). When the floor has also risen to this image's security version past the
+            # previous image's, the decision is made: a failing health check could only roll
+            # back into an image the stage refuses, and so into recovery. Finish the
+            # confirmation instead. Otherwise the health check runs again, and a failure rolls
+            # back as on a first trial.
+            if not (self.repeat and self.past_the_floor(m)):
                 self.health()
             slots.confirm()
         except Exception as e:
@@ -120,6 +123,17 @@ class _Boot:
             print("mpboot: restarting without the health check's watchdog")
             _reset()
         return True
+
+    def past_the_floor(self, m):
+        """Has the floor risen to `m`'s security version above the previous slot's image (whose
+        manifest is only read: a slot that has none cannot be rolled back to either)?"""
+        floor = self.ctx.state.floor
+        if floor < m.security_version:
+            return False
+        try:
+            return image.read_manifest(slots.other(self.running)).security_version < floor
+        except image.ImageError:
+            return True
 
     def health(self):
         """Call the configured hook under a watchdog; raise HealthError unless it returns true."""
