@@ -94,7 +94,9 @@ def run_on_terminal(argv, timeout=300):
     stdout, what the terminal showed)."""
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE")}
-    env.update(TERM="xterm-256color", COLUMNS="120")
+    # Wide enough for a step that names a long path (pytest's temporary directories under xdist):
+    # rich cuts a line at the width, and a test looks for the whole text.
+    env.update(TERM="xterm-256color", COLUMNS="400")
     proc = subprocess.Popen([sys.executable, "-m", "mpboot", *map(str, argv)], stdout=subprocess.PIPE,
                             stderr=slave, stdin=subprocess.DEVNULL, env=env)
     os.close(slave)
