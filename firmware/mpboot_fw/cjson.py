@@ -294,8 +294,10 @@ def _string_end(mv, i, n):
                 if i + 4 >= n:
                     break
                 for k in range(i + 1, i + 5):
-                    h = mv[k] | 0x20  # lower case for letters
-                    if not (0x30 <= h <= 0x39 or 0x61 <= h <= 0x66):
+                    h = mv[k]
+                    # Digits as they are, letters in either case (OR-ing 0x20 into a digit
+                    # test would pass control bytes 0x10-0x19 as digits).
+                    if not (0x30 <= h <= 0x39 or 0x61 <= (h | 0x20) <= 0x66):
                         raise ValueError("json: bad \\u escape at %d" % i)
                 i += 5
             elif c == 0x22 or c == 0x5C or c == 0x2F or c == 0x62 or c == 0x66 or c == 0x6E or c == 0x72 or c == 0x74:

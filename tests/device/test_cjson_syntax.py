@@ -174,3 +174,20 @@ def _without_top_level_comma(data):
         elif c == 0x2C and depth == 1:
             return data[:i] + data[i + 1:]
     raise AssertionError("no top-level comma")
+
+
+def test_a_u_escape_takes_exactly_the_hex_digits():
+    # Every byte in each of the four digit places: only 0-9, a-f, A-F pass (the fuzzer found
+    # control bytes 0x10-0x19 taken as digits, and CPython's json.loads refusing the text).
+    hexdigits = b"0123456789abcdefABCDEF"
+    for place in range(4):
+        for b in range(256):
+            digits = bytearray(b"00e9")
+            digits[place] = b
+            text = b'"\\u' + bytes(digits) + b'"'
+            ok = True
+            try:
+                cjson.check_syntax(text, 4)
+            except ValueError:
+                ok = False
+            assert ok == (b in hexdigits), (place, b)
