@@ -117,6 +117,7 @@ def check_fields(doc, defaults, error):
     for key in doc:
         if not printable(key, _TEXT_MAX):
             raise error("unknown field: not text of 1-32 printable ASCII characters")
+    for key in sorted(doc):  # dict order differs between runtimes; the reason logged must not
         if key not in defaults.__dict__:
             raise error("unknown field " + key)
 

@@ -56,7 +56,7 @@ def check(doc):
     """An OtaConfig from a parsed document, every field checked (unknown fields are refused)."""
     cfg = OtaConfig()
     config.check_fields(doc, cfg, OtaConfigError)
-    for key in doc:
+    for key in sorted(doc):  # the first bad field named is the same on both runtimes
         value = doc[key]
         default = getattr(cfg, key)
         if isinstance(default, int):

@@ -25,3 +25,18 @@ def test_a_keyid_mismatch_names_only_a_hex_keyid():
     assert str(e) == "root: keyid mismatch (not hex)", str(e)
     e = devtest.raises(trust.TrustError, trust.load_root, text.replace("\\ud83d\\ude00x", "0" * 64).encode())
     assert str(e) == "root: keyid mismatch " + "0" * 16, str(e)
+
+
+def test_the_first_bad_field_named_does_not_depend_on_dict_order():
+    # Two unknown fields (fuzz seed 2): the runtimes iterate a dict in different orders.
+    from mpboot_fw import config, otaconfig
+
+    for keys in (("chip_iolicy", "hennel"), ("hennel", "chip_iolicy"), ("zz", "aa", "mm")):
+        doc = {}
+        for k in keys:
+            doc[k] = 1
+        e = devtest.raises(config.ConfigError, config.check, doc)
+        assert str(e) == "unknown field " + sorted(keys)[0], str(e)
+    bad = {"url": "https://a/", "ca": "/ca.pem", "timeout_ms": "x", "min_rate": "y", "stale_after": "z"}
+    e = devtest.raises(otaconfig.OtaConfigError, otaconfig.check, bad)
+    assert str(e) == "min_rate must be a positive integer", str(e)
