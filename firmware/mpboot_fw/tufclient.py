@@ -40,8 +40,8 @@ def find_image(targets, chip_id, board, channel, floor, current=None, room=None)
     precedence, mpboot_fw.version; None when nothing comparable runs); a `length` that fits in
     `room` bytes (the inactive slot; None: any), so that one release too large for this device
     never hides the installable one below it. The newest wins, a board-specific build before a
-    chip-wide one of the same version. Entries with fields of the wrong type are skipped. These
-    fields only pre-select: install checks the signed manifest.
+    chip-wide one of the same version, then the smaller path. Entries with fields of the wrong
+    type are skipped. These fields only pre-select: install checks the signed manifest.
     """
     best = None
     for path, entry in targets["targets"].items():
@@ -63,6 +63,8 @@ def find_image(targets, chip_id, board, channel, floor, current=None, room=None)
             order = 1 if best is None else versions.compare(version, best[2])
         except ValueError:
             continue
+        if order == 0 and bool(target_board) == bool(best[3]):
+            order = 1 if path < best[0] else -1  # a tie: not by dict order, which the runtimes differ in
         if order > 0 or (order == 0 and target_board and not best[3]):
             best = (path, entry, version, target_board)
     return None if best is None else best[:2]

@@ -30,3 +30,13 @@ def test_nothing_fits_means_nothing_to_install():
 def test_without_a_room_the_newest_is_chosen():
     path, _ = tufclient.find_image(TARGETS, 0, "esp32-4mb", "stable", 1, "1.0.0")
     assert path == "esp32-4mb/stable/2.0.0.mpb", path
+
+
+def test_a_tie_is_decided_by_path_not_by_dict_order():
+    for order in ((0, 1), (1, 0)):
+        paths = ("esp32-4mb/stable/a.mpb", "esp32-4mb/stable/b.mpb")
+        targets = {"targets": {}}
+        for i in order:
+            targets["targets"][paths[i]] = _entry("2.0.0", 1000)
+        path, _ = tufclient.find_image(targets, 0, "esp32-4mb", "stable", 1, "1.0.0", SLOT)
+        assert path == paths[0], (order, path)
