@@ -120,33 +120,42 @@ def test_an_image_whose_confirmation_fails_does_not_run(micropython, monkeypatch
     assert [e[:2] for e in events(b.flash, since)] == [("stage-error", "OSError")]
 
 
+class TrialCuts:
+    """An install of `image` over v1 and its trial boot, run once to number the trial's flash
+    operations; `cut_after(k)` replays both with the power cut right after operation k."""
+
+    def __init__(self, runtime, image):
+        self.runtime = runtime
+        self.image = image
+        b = board(provisioned(V1), runtime)
+        b.boot()
+        self.base = bytes(b.flash.mem)
+        probe = board(NorFlash(data=self.base), runtime)
+        probe.flash.reset_log()
+        assert manualinstall.install(probe, image).accepted
+        otadata, st = BOARD.otadata, BOARD.partition("mpboot")
+        self.mark_valid = [op[0] for op in probe.flash.ops
+                           if otadata.offset <= op[2] < otadata.offset + otadata.size][5]
+        self.state_ops = [op[0] for op in probe.flash.ops
+                          if op[0] > self.mark_valid and st.offset <= op[2] < st.offset + st.size]
+
+    def cut_after(self, k):
+        flash = NorFlash(data=self.base)
+        flash.cut = CutPlan(k, "after")
+        dev = board(flash, self.runtime)
+        dev.services[SERVICE] = SerialLink(self.image)
+        assert dev.boot(repl=REPL_CODE % len(self.image)).outcome == "reset"
+        assert dev.boot().outcome == "power_cut"
+        return dev
+
+
 def test_a_cut_after_the_floor_rose_finishes_the_confirmation(micropython):
     # The first trial passes its health check ("flaky": healthy once), marks otadata VALID and
     # raises the floor; the power goes right after. The repeated trial would fail its health
     # check, and rolling back would land on v1, below the floor now: the decision was made.
-    flaky = signed("flaky-2.0.0", 2)
-    b = board(provisioned(V1), micropython)
-    b.boot()
-    base = bytes(b.flash.mem)
-    probe = board(NorFlash(data=base), micropython)
-    probe.flash.reset_log()
-    assert manualinstall.install(probe, flaky).accepted
-    otadata, st = BOARD.otadata, BOARD.partition("mpboot")
-    mark_valid = [op[0] for op in probe.flash.ops if otadata.offset <= op[2] < otadata.offset + otadata.size][5]
-    state_ops = [op[0] for op in probe.flash.ops if op[0] > mark_valid and st.offset <= op[2] < st.offset + st.size]
-
-    def cut_after(k):
-        """The install boot, then its trial boot cut right after flash operation k."""
-        flash = NorFlash(data=base)
-        flash.cut = CutPlan(k, "after")
-        dev = board(flash, micropython)
-        dev.services[SERVICE] = SerialLink(flaky)
-        assert dev.boot(repl=REPL_CODE % len(flaky)).outcome == "reset"
-        assert dev.boot().outcome == "power_cut"
-        return dev
-
-    for k in state_ops:  # the floor record's commit: the first cut after which the floor is 2
-        b = cut_after(k)
+    cuts = TrialCuts(micropython, signed("flaky-2.0.0", 2))
+    for k in cuts.state_ops:  # the floor record's commit: the first cut after which the floor is 2
+        b = cuts.cut_after(k)
         if state(b.flash).floor == 2:
             break
     assert state(b.flash).pending is not None and [e[0] for e in events(b.flash)][-1] == "verified"
@@ -164,21 +173,8 @@ def test_a_repeated_trial_that_keeps_the_security_version_still_runs_its_health_
     # the previous image is still allowed, so nothing is decided yet. The repeated trial runs the
     # health check again ("flaky": it fails now) and rolls back to v1, instead of confirming an
     # image whose health check fails.
-    flaky = signed("flaky-1.1.0", 1)
-    b = board(provisioned(V1), micropython)
-    b.boot()
-    base = bytes(b.flash.mem)
-    probe = board(NorFlash(data=base), micropython)
-    probe.flash.reset_log()
-    assert manualinstall.install(probe, flaky).accepted
-    otadata = BOARD.otadata
-    mark_valid = [op[0] for op in probe.flash.ops if otadata.offset <= op[2] < otadata.offset + otadata.size][5]
-    flash = NorFlash(data=base)
-    flash.cut = CutPlan(mark_valid, "after")
-    dev = board(flash, micropython)
-    dev.services[SERVICE] = SerialLink(flaky)
-    assert dev.boot(repl=REPL_CODE % len(flaky)).outcome == "reset"
-    assert dev.boot().outcome == "power_cut"
+    cuts = TrialCuts(micropython, signed("flaky-1.1.0", 1))
+    dev = cuts.cut_after(cuts.mark_valid)
     assert state(dev.flash).pending is not None and state(dev.flash).floor == 1
     since = state(dev.flash).boot_count
     record = dev.boot()
