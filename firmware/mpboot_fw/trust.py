@@ -88,9 +88,14 @@ def check_keys(root):
     signatures verified (one scalar multiplication per key, not for unsigned input); a root
     stored after this check is not checked again at boot (context.anchor).
     """
-    for keyid, public in root.keys.items():
-        if not in_prime_subgroup(public):
-            raise TrustError("root: key %s is not an Ed25519 point of prime order" % keyid[:16])
+    check_key_points(root.keys, "root")
+
+
+def check_key_points(keys, where):
+    """check_keys for any keyid -> public key dict (a delegating role's keys too)."""
+    for keyid in sorted(keys):
+        if not in_prime_subgroup(keys[keyid]):
+            raise TrustError("%s: key %s is not an Ed25519 point of prime order" % (where, keyid[:16]))
 
 
 def load_envelope(data, type_name):
@@ -233,18 +238,26 @@ def parse_root(signed):
     role_objects = signed.get("roles")
     if not isinstance(key_objects, dict) or not isinstance(role_objects, dict):
         raise TrustError("root: no keys/roles")
-    keys = {}
-    for keyid in sorted(key_objects):  # dict order differs between runtimes; the reason logged must not
-        obj = key_objects[keyid]
-        public = _check_key(keyid, obj)
-        if public is not None:
-            keys[keyid] = public
+    keys = parse_keys(key_objects, "root")
     if sorted(role_objects) != list(ROLE_NAMES):
         raise TrustError("root: roles must be root/snapshot/targets/timestamp")
     roles = {}
     for name in ROLE_NAMES:
-        roles[name] = _check_role(name, role_objects[name])
+        roles[name] = parse_role(name, role_objects[name], "root")
     return Root(version, signed.get("expires"), keys, roles, consistent, spec)
+
+
+def parse_keys(key_objects, where):
+    """keyid -> public key for the usable keys of a `keys` object (a root's, or a delegating
+    targets role's `delegations.keys`); raise TrustError naming `where` for a malformed one."""
+    if not isinstance(key_objects, dict):
+        raise TrustError(where + ": bad keys")
+    keys = {}
+    for keyid in sorted(key_objects):  # dict order differs between runtimes; the reason logged must not
+        public = _check_key(keyid, key_objects[keyid], where)
+        if public is not None:
+            keys[keyid] = public
+    return keys
 
 
 def spec_supported(spec):
@@ -260,46 +273,47 @@ def spec_supported(spec):
     return parts[0] == "1"
 
 
-def _check_key(keyid, obj):
+def _check_key(keyid, obj, where):
     """Check one key entry; return its Ed25519 public key, or None for another key type."""
     if not isinstance(obj, dict):
-        raise TrustError("root: bad key")
+        raise TrustError(where + ": bad key")
     keytype = obj.get("keytype")
     scheme = obj.get("scheme")
     keyval = obj.get("keyval")
     if not isinstance(keytype, str) or not isinstance(scheme, str) or not isinstance(keyval, dict):
-        raise TrustError("root: bad key")
+        raise TrustError(where + ": bad key")
     try:
         computed = keyid_of(obj)
     except ValueError:
-        raise TrustError("root: bad key")
+        raise TrustError(where + ": bad key")
     if computed != keyid:
         # Named only when it is hex: other text may parse differently on the two runtimes
         # (MicroPython splits an escaped surrogate pair), and the logged reason must not.
         shown = keyid[:16] if all(c in "0123456789abcdef" for c in keyid[:16]) else "(not hex)"
-        raise TrustError("root: keyid mismatch " + shown)
+        raise TrustError(where + ": keyid mismatch " + shown)
     if keytype != "ed25519" or scheme != "ed25519":
         return None
     public = keyval.get("public")
     if not isinstance(public, str) or len(public) != 64:
-        raise TrustError("root: bad ed25519 key")
+        raise TrustError(where + ": bad ed25519 key")
     try:
         return unhexlify(public)
     except ValueError:
-        raise TrustError("root: bad ed25519 key")
+        raise TrustError(where + ": bad ed25519 key")
 
 
-def _check_role(name, obj):
+def parse_role(name, obj, where):
+    """(keyids tuple, threshold) of a role object: a root's role or a delegation entry."""
     if not isinstance(obj, dict):
-        raise TrustError("root: bad role " + name)
+        raise TrustError("%s: bad role %s" % (where, name))
     keyids = obj.get("keyids")
     threshold = obj.get("threshold")
     if not isinstance(keyids, list) or not _is_int(threshold) or threshold < 1:
-        raise TrustError("root: bad role " + name)
+        raise TrustError("%s: bad role %s" % (where, name))
     for keyid in keyids:
         if not isinstance(keyid, str):
-            raise TrustError("root: bad role " + name)
+            raise TrustError("%s: bad role %s" % (where, name))
     if len(set(keyids)) != len(keyids):
         # A repeated keyid would let one key count twice towards the threshold.
-        raise TrustError("root: duplicate keyid in " + name)
+        raise TrustError("%s: duplicate keyid in %s" % (where, name))
     return (tuple(keyids), threshold)
