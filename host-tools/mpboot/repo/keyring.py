@@ -4,6 +4,13 @@ signs anything, and a missing signature is reported before any file is written."
 
 from mpboot import keys as keymod
 from mpboot.errors import MpbootError
+from mpboot.repo.layout import ROLES
+
+
+def key_option(role):
+    """The command-line option that gives `role` a key file: top-level roles have their own
+    (--targets-key FILE), a delegated role's keys are named with the role (any name is possible)."""
+    return "--%s-key FILE" % role if role in ROLES else "--delegated-key %s=FILE" % role
 
 
 class KeyRing:
@@ -43,14 +50,14 @@ class KeyRing:
                     loaded_id, private = self.load(path)
                     if loaded_id != keyid:
                         raise MpbootError(
-                            "%s no longer holds the %s key %s (the file was replaced): pass --%s-key FILE"
-                            % (path, role, keyid[:16], role)
+                            "%s no longer holds the %s key %s (the file was replaced): pass %s"
+                            % (path, role, keyid[:16], key_option(role))
                         )
                     found[keyid] = private
         if threshold is not None and len(found) < threshold:
             missing = [k[:16] for k in keyids if k not in found]
             raise MpbootError(
-                "signing %s needs %d key(s) of the role, %d at hand: pass --%s-key FILE for more of "
-                "its keys (keyids %s)" % (role, threshold, len(found), role, ", ".join(missing))
+                "signing %s needs %d key(s) of the role, %d at hand: pass %s for more of "
+                "its keys (keyids %s)" % (role, threshold, len(found), key_option(role), ", ".join(missing))
             )
         return [keymod.tuf_signer(private) for private in found.values()]
