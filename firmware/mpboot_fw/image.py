@@ -10,12 +10,14 @@ Layout (docs/image-format.md has the byte table and a worked example):
         magic "MPB1", format_version u16 = 1, signed_size u16 = 128, chip_id u16, flags u16 = 0,
         security_version u32, payload_len u32, created u64, payload_sha256 [32],
         board [32], version [32] (UTF-8, NUL padded), reserved u32 = 0
-      unsigned part: sig_count u16, reserved u16, then sig_count x (keyid [32], ed25519 sig [64])
+      unsigned part: sig_count u16, reserved u16, then sig_count x (keyid [32], signature [64])
 
 The payload is the app image bytes [0, app_len). A device finds M by walking the app image's
 headers (appimage.parse) and requires payload_len to equal that length, so the manifest cannot
-point anywhere else. Each signature is an Ed25519 signature over the 128 signed bytes; its keyid
-is the raw form of a TUF keyid, and a threshold of the root's `targets` keys must have signed.
+point anywhere else. Each signature is over the 128 signed bytes, by the key its keyid (the raw
+form of a TUF keyid) names: Ed25519 (R || S), or ECDSA P-256 over their SHA-256 as r || s, each
+32 bytes big-endian (IEEE P1363, not DER: the slot has a fixed size). A threshold of the root's
+`targets` keys must have signed.
 The magic starts the signed bytes, so a manifest signature can never be mistaken for one over
 TUF metadata (canonical JSON starts with `{`), although the same keys sign both.
 
@@ -29,7 +31,7 @@ import struct
 from binascii import hexlify
 
 from mpboot_fw import appimage
-from mpboot_fw.trust import TrustError, collect_signatures
+from mpboot_fw.trust import SlotSignature, TrustError, collect_signatures
 
 try:
     from micropython import const
@@ -44,7 +46,7 @@ SIGNED_FORMAT = "<4sHHHHIIQ32s32s32sI"
 COUNT_FORMAT = "<HH"
 COUNT_SIZE = const(4)
 KEYID_SIZE = const(32)
-ENTRY_SIZE = const(96)  # keyid, then the 64-byte Ed25519 signature
+ENTRY_SIZE = const(96)  # keyid, then the 64-byte signature
 MAX_SIGNATURES = const(16)
 TEXT_SIZE = const(32)
 SECTOR = const(4096)
@@ -124,7 +126,7 @@ def verify_slot(dev, root, chip_id=None, board=None, floor=0, limit=None, buf=No
         raise ImageError("length-mismatch")
     # Authenticate the manifest first, so every later decision rests on signed fields only.
     try:
-        signatures = collect_signatures(m.signatures)
+        signatures = collect_signatures([(keyid, SlotSignature(sig)) for keyid, sig in m.signatures])
     except TrustError:
         raise ImageError("duplicate-signature")
     try:

@@ -4,15 +4,18 @@
 well formed, every keyid is the SHA-256 of its key object's canonical JSON, and a threshold of
 the root role's own keys signed it. With `trusted=` (the root the device already holds) it is
 one step of root rotation (spec 5.3): the new root must also carry a threshold of the trusted
-root's root-role signatures, and its version must be exactly one more. Every Ed25519 key of an
-accepted root is a point of prime order (check_keys), so no two keys share a secret.
+root's root-role signatures, and its version must be exactly one more. Every key of an accepted
+root is a point of prime order (check_keys), so no two keys share a secret.
 
 Every signature decision goes through `verify_role(keys, role, message, signatures, name)`,
 which the update client uses for timestamp, snapshot and targets metadata and the image check
-uses for firmware manifests. Only Ed25519 keys count; other key types may appear in a root (its
-structure is still checked) but never satisfy a threshold. Each authorized public key counts
-once, whatever keyids it is listed under, and metadata carrying two signatures with the same
-keyid is rejected outright.
+uses for firmware manifests. Ed25519 keys and ECDSA P-256 keys (`ecdsa-sha2-nistp256`, under
+the keytypes python-tuf accepts for it: `ecdsa` and the legacy `ecdsa-sha2-nistp256`) count, in
+any mix; other key types may appear in a root (its structure is still checked) but never satisfy
+a threshold. An ECDSA signature is DER in metadata and r || s in an image manifest's 64-byte slot
+(a SlotSignature): the source says which, never the signature's length. Each authorized public
+key counts once, whatever keyids it is listed under, and metadata carrying two signatures with
+the same keyid is rejected outright.
 
 Expiry is not checked here: a root's own expiry does not matter while it is the anchor (spec
 5.2), and the clock belongs to the caller. `Root.expires_at` is the expiry in integer Unix
@@ -23,7 +26,7 @@ import hashlib
 import json
 from binascii import hexlify, unhexlify
 
-from mpboot_fw import cjson
+from mpboot_fw import cjson, p256
 from mpboot_fw.ed25519 import in_prime_subgroup
 from mpboot_fw.ed25519 import verify as _ed25519_verify
 
@@ -34,16 +37,28 @@ VERSION_MAX = 0xFFFFFFFF  # versions are stored in 32 bits on the device (statel
 # fields of targets. It also bounds the recursion of cjson.encode over what was parsed.
 MAX_DEPTH = 16
 _TIME_PATTERN = "0000-00-00T00:00:00Z"
+ED25519_KEY_SIZE = 32
+# (keytype, scheme) pairs read as P-256 keys: python-tuf's (securesystemslib's) for the scheme.
+_ECDSA_TYPES = (("ecdsa", "ecdsa-sha2-nistp256"), ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"))
 
 
 class TrustError(Exception):
     """Metadata that must not be trusted; the message names the failed check."""
 
 
+class SlotSignature:
+    """A signature read from a fixed 64-byte slot (an image manifest): for a P-256 key r || s
+    (IEEE P1363), where metadata carries DER. An Ed25519 signature is R || S in both."""
+
+    def __init__(self, data):
+        self.data = data
+
+
 class Root:
     """A verified root: its version, expiry, usable keys and the four top-level roles.
 
-    keys: keyid (hex str) -> 32-byte Ed25519 public key, for the usable keys only.
+    keys: keyid (hex str) -> public key, for the usable keys only: 32 bytes for Ed25519, 65
+    bytes (0x04 || x || y) for P-256.
     roles: role name -> (keyids tuple, threshold).
     """
 
@@ -80,13 +95,14 @@ def load_root(data, trusted=None):
 
 
 def check_keys(root):
-    """Raise TrustError unless every Ed25519 key of `root` is a point of prime order L.
+    """Raise TrustError unless every key of `root` is a point of prime order.
 
     A key A + T (T of small order) is a second valid encoding that A's secret signs for (with a
     nonce that makes h a multiple of T's order), so {A, A + T} would meet a threshold of 2 with
     one signer: verify_role can only tell encodings apart. Callers run this once a root's
-    signatures verified (one scalar multiplication per key, not for unsigned input); a root
-    stored after this check is not checked again at boot (context.anchor).
+    signatures verified (one scalar multiplication per Ed25519 key, not for unsigned input); a
+    root stored after this check is not checked again at boot (context.anchor). P-256 has
+    cofactor 1: every point on the curve has prime order, which parse_keys already checked.
     """
     check_key_points(root.keys, "root")
 
@@ -94,7 +110,11 @@ def check_keys(root):
 def check_key_points(keys, where):
     """check_keys for any keyid -> public key dict (a delegating role's keys too)."""
     for keyid in sorted(keys):
-        if not in_prime_subgroup(keys[keyid]):
+        key = keys[keyid]
+        if len(key) == p256.PUBLIC_KEY_SIZE:
+            if not p256.point_valid(key):
+                raise TrustError("%s: key %s is not a P-256 point" % (where, keyid[:16]))
+        elif not in_prime_subgroup(key):
             raise TrustError("%s: key %s is not an Ed25519 point of prime order" % (where, keyid[:16]))
 
 
@@ -162,7 +182,8 @@ def collect_signatures(pairs):
 def verify_role(keys, role, message, signatures, name):
     """Raise TrustError unless `threshold` distinct keys of `role` = (keyids, threshold) signed.
 
-    keys: keyid -> Ed25519 public key; signatures: keyid -> signature (see collect_signatures).
+    keys: keyid -> public key (see Root); signatures: keyid -> signature (see
+    collect_signatures): bytes as metadata carries them, or a SlotSignature from an image.
     """
     keyids, threshold = role
     counted = []  # public keys, not keyids: a key listed under two keyids counts once
@@ -171,11 +192,20 @@ def verify_role(keys, role, message, signatures, name):
         sig = signatures.get(keyid)
         # Two keyids name one key when their key objects differ only in an extra field (go-tuf
         # GHSA-3633-5h82-39pq); a keyid the role lists twice is the same case.
-        if key is not None and sig is not None and key not in counted and _ed25519_verify(key, message, sig):
+        if key is not None and sig is not None and key not in counted and _verifies(key, message, sig):
             counted.append(key)
             if len(counted) >= threshold:
                 return
     raise TrustError("threshold: %d of %d %s signatures" % (len(counted), threshold, name))
+
+
+def _verifies(key, message, sig):
+    slot = isinstance(sig, SlotSignature)
+    if slot:
+        sig = sig.data
+    if len(key) == ED25519_KEY_SIZE:
+        return _ed25519_verify(key, message, sig)
+    return p256.verify(key, message, p256.decode_raw(sig) if slot else p256.decode_der(sig))
 
 
 def keyid_of(key_object):
@@ -274,7 +304,7 @@ def spec_supported(spec):
 
 
 def _check_key(keyid, obj, where):
-    """Check one key entry; return its Ed25519 public key, or None for another key type."""
+    """Check one key entry; return its Ed25519 or P-256 public key, or None for another type."""
     if not isinstance(obj, dict):
         raise TrustError(where + ": bad key")
     keytype = obj.get("keytype")
@@ -291,9 +321,16 @@ def _check_key(keyid, obj, where):
         # (MicroPython splits an escaped surrogate pair), and the logged reason must not.
         shown = keyid[:16] if all(c in "0123456789abcdef" for c in keyid[:16]) else "(not hex)"
         raise TrustError(where + ": keyid mismatch " + shown)
+    public = keyval.get("public")
+    if (keytype, scheme) in _ECDSA_TYPES:
+        # Refused, not skipped: a key the root names but the device cannot read fails closed,
+        # as a malformed Ed25519 key does (python-tuf would only fail its signatures).
+        key = p256.public_key_from_pem(public)
+        if key is None:
+            raise TrustError(where + ": bad ecdsa key")
+        return key
     if keytype != "ed25519" or scheme != "ed25519":
         return None
-    public = keyval.get("public")
     if not isinstance(public, str) or len(public) != 64:
         raise TrustError(where + ": bad ed25519 key")
     try:
