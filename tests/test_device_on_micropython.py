@@ -1,8 +1,9 @@
-"""Run every test function in tests/device/ on the real MicroPython runtime.
+"""Run every test function in tests/device/ on both real MicroPython runtimes.
 
 pytest runs the same modules on CPython directly; here each module is loaded into a fresh
 MicroPython interpreter (with the device package at /lib/mpboot_fw, as on a board) and each of
-its test_* functions must pass there too.
+its test_* functions must pass there too: on the WebAssembly port (ids `wasm-...`) and on the
+unix port with its fixed heap (ids `unix-...`).
 """
 
 import ast
@@ -12,14 +13,22 @@ import pytest
 
 DEVICE_TESTS = Path(__file__).resolve().parent / "device"
 
+# Device tests write scratch files in /tmp: the WebAssembly port's filesystem has it, the unix
+# port's fresh directory gets it here.
 SETUP = """
-import sys
+import os, sys
+try:
+    os.mkdir('/tmp')
+except OSError:
+    pass
+del os
 sys.path.append('/tests')
 import %(module)s as m
 """
 
-# One run per test function: this port's gc.collect() frees only between runs, so running a
-# module's tests in one run would let its garbage pile up (hundreds of MB for the crypto tests).
+# One run per test function: the WebAssembly port's gc.collect() frees only between runs, so
+# running a module's tests in one run would let its garbage pile up (hundreds of MB for the
+# crypto tests). The unix port collects inside a run; one boot (process) per module serves both.
 CALL = """
 try:
     m.%(name)s()
@@ -44,7 +53,8 @@ _results = {}
 
 
 def _run_module(micropython, module):
-    if module not in _results:
+    key = (micropython.name, module)
+    if key not in _results:
         setup = _fresh_board(micropython, module)
         outcomes = {}
         for m, name in CASES:
@@ -59,8 +69,8 @@ def _run_module(micropython, module):
             outcomes[name] = (passed, lines[:-1] + ([] if result.ok else [result.exc or "no result"]))
             if result.timed_out:  # the process was killed; the rest of the module needs a new one
                 setup = _fresh_board(micropython, module)
-        _results[module] = outcomes
-    return _results[module]
+        _results[key] = outcomes
+    return _results[key]
 
 
 def _fresh_board(micropython, module):
@@ -72,7 +82,8 @@ def _fresh_board(micropython, module):
 
 
 @pytest.mark.parametrize("module,name", CASES, ids=["%s::%s" % c for c in CASES])
-def test_on_micropython(micropython, module, name):
-    passed, lines = _run_module(micropython, module)[name]
+def test_on_micropython(any_micropython, module, name):
+    passed, lines = _run_module(any_micropython, module)[name]
     if not passed:
-        pytest.fail("on MicroPython: %s failed:\n%s" % (name, "\n".join(lines) or "no output"), pytrace=False)
+        pytest.fail("on MicroPython (%s port): %s failed:\n%s" % (any_micropython.name, name, "\n".join(lines) or "no output"),
+                    pytrace=False)

@@ -93,7 +93,55 @@ def port_module():
     )
 
 
-class MicroPython:
+def host_answer(answer):
+    """A handler's answer as (halt reason or None, value, reply bytes): it returns a value, a
+    (value, reply bytes) pair, HALT, or (HALT, why)."""
+    if answer is HALT or (isinstance(answer, tuple) and answer[0] is HALT):
+        return (answer[1] if isinstance(answer, tuple) else "halt"), None, b""
+    value, reply = answer if isinstance(answer, tuple) else (answer, b"")
+    return None, value, reply or b""
+
+
+class Runtime:
+    """What every MicroPython runtime here offers on top of boot(), put_file() and run()."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def put_tree(self, src, dest):
+        """Copy the .py files (and data files) under `src` to `dest` in the interpreter."""
+        src = Path(src)
+        for path in sorted(src.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                self.put_file(dest + "/" + path.relative_to(src).as_posix(), path.read_bytes())
+
+    def put_firmware(self):
+        """Make the device package importable, as it is on a board (`/lib/mpboot_fw`)."""
+        import mpboot_fw
+
+        self.put_tree(Path(mpboot_fw.__file__).parent, "/lib/mpboot_fw")
+
+    def live_heap(self):
+        """Bytes of the heap in use by live objects, after a real collection."""
+        result = self.run("import gc\ngc.collect()\nprint(gc.mem_alloc())")
+        return int(result.check().split()[-1])
+
+    def run_fresh(self, code, files=None, firmware=True, **kw):
+        """Boot a fresh interpreter, install the device package and `files`, run `code`."""
+        self.boot()
+        if firmware:
+            self.put_firmware()
+        for path, data in (files or {}).items():
+            self.put_file(path, data)
+        return self.run(code, **kw)
+
+
+class MicroPython(Runtime):
+    name = "wasm"
+
     def __init__(self, heap=1024 * 1024):
         self.heap = heap
         self._proc = None
@@ -124,12 +172,6 @@ class MicroPython:
             self._proc.stdout.close()
             self._sel.close()
             self._proc = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def _send(self, header, body=b""):
         h = json.dumps(header).encode()
@@ -168,19 +210,6 @@ class MicroPython:
         self._send({"t": "file", "path": path}, data)
         header, _ = self._read_frame(None)
         assert header["t"] == "ok", header
-
-    def put_tree(self, src, dest):
-        """Copy the .py files (and data files) under `src` to `dest` in the interpreter."""
-        src = Path(src)
-        for path in sorted(src.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                self.put_file(dest + "/" + path.relative_to(src).as_posix(), path.read_bytes())
-
-    def put_firmware(self):
-        """Make the device package importable, as it is on a board (`/lib/mpboot_fw`)."""
-        import mpboot_fw
-
-        self.put_tree(Path(mpboot_fw.__file__).parent, "/lib/mpboot_fw")
 
     def run(self, code, handler=None, timeout=None, echo=None, stdin=None):
         """Run `code`; `handler(op, arg, body, n)` answers `_host.call` (value, reply bytes);
@@ -225,13 +254,11 @@ class MicroPython:
                 elif kind == "call":
                     if handler is None:
                         raise RuntimeError("_host.call(%r) with no handler" % header["op"])
-                    answer = handler(header["op"], header["arg"], body, header["n"])
-                    if answer is HALT or (isinstance(answer, tuple) and answer[0] is HALT):
-                        why = answer[1] if isinstance(answer, tuple) else "halt"
+                    why, value, reply = host_answer(handler(header["op"], header["arg"], body, header["n"]))
+                    if why is not None:
                         self._send({"t": "halt", "why": why})
                         continue
-                    value, reply = answer if isinstance(answer, tuple) else (answer, b"")
-                    self._send({"t": "ret", "v": value}, reply or b"")
+                    self._send({"t": "ret", "v": value}, reply)
                 elif kind == "done":
                     return RunResult(
                         header["ok"], lines, header.get("exc"), header.get("halted", False),
@@ -241,17 +268,3 @@ class MicroPython:
         except TimeoutError:
             self.close()
             return RunResult(False, lines, "timed out", timed_out=True)
-
-    def live_heap(self):
-        """Bytes of the heap in use by live objects, after a real collection."""
-        result = self.run("import gc\ngc.collect()\nprint(gc.mem_alloc())")
-        return int(result.check().split()[-1])
-
-    def run_fresh(self, code, files=None, firmware=True, **kw):
-        """Boot a fresh interpreter, install the device package and `files`, run `code`."""
-        self.boot()
-        if firmware:
-            self.put_firmware()
-        for path, data in (files or {}).items():
-            self.put_file(path, data)
-        return self.run(code, **kw)
