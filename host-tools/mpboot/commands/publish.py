@@ -13,10 +13,14 @@ examples:
   mpboot publish repo app-v2.mpb --channel beta --targets-key /media/offline/targets.pem
   mpboot publish repo app-v1.9.mpb --channel stable --force   # older than what is there: devices skip it
   mpboot publish repo app-v3.mpb --channel stable --keep 5    # and list only the newest 5 there
+  mpboot publish repo app-v3.mpb --channel stable --role esp32-4mb --delegated-key esp32-4mb=/media/usb/esp32-4mb.pem
 
 The image must be signed by a threshold of the repository's targets keys (checked exactly as a
 device checks it). Target path: BOARD/CHANNEL/VERSION.mpb (the chip name stands in for BOARD
 when the image fits any board of its chip). Publishing the same image again is a no-op.
+With delegations (`mpboot repo delegate`), the target goes into the role a device's search finds
+its path in, or into --role ROLE if the device's search reaches that role; the role's own keys
+sign it (the image itself is still signed by the targets keys).
 """
 
 
@@ -35,17 +39,20 @@ def register(subparsers):
                    help="publish even when the version is not newer, or the security version is lower, than the channel's")
     p.add_argument("--keep", type=int, metavar="N",
                    help="keep only the newest N versions of this board and channel (older ones leave the metadata)")
-    add_key_options(p, ("targets", "snapshot", "timestamp"))
+    p.add_argument("--role", metavar="ROLE",
+                   help="the targets role to list it in (default: the one a device's search finds the path in)")
+    add_key_options(p, ("targets", "snapshot", "timestamp"), delegated=True)
     p.set_defaults(func=run)
 
 
 def run(args):
     repo, keyring = open_repository(args)
-    report = publish_mod.publish(repo, keyring, args.image, args.channel, force=args.force, keep=args.keep)
+    report = publish_mod.publish(repo, keyring, args.image, args.channel, force=args.force, keep=args.keep, role=args.role)
     if not report["changed"]:
         lines = ["%s: %s" % (report["target"], report["note"])]
     else:
-        lines = ["published %s (%d bytes, security version %d)" % (report["target"], report["length"], report["security_version"]),
+        lines = ["published %s in %s (%d bytes, security version %d)" % (report["target"], report["role"], report["length"],
+                                                                         report["security_version"]),
                  "  file %s" % report["file"]]
         lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
         lines += ["  no longer listed: %s" % p for p in report["removed"]]

@@ -6,7 +6,8 @@ import sys
 
 from mpboot import keys as keymod
 from mpboot.errors import MpbootError
-from mpboot.repo import create, layout, maintain, publish as publish_mod, settings as settings_mod, status as status_mod
+from mpboot.repo import (create, delegations, layout, maintain, publish as publish_mod, settings as settings_mod,
+                         status as status_mod)
 from mpboot.repo.keyring import KeyRing
 from mpboot.repo.store import Repository
 
@@ -24,6 +25,8 @@ examples:
   mpboot repo rotate repo --role targets --remove-key OLDKEYID --root-key root.pem
   mpboot repo renew repo --role targets --targets-key /media/offline/targets.pem
   mpboot repo prune repo --keep 5            # targets metadata must stay under the devices' cap
+  mpboot repo delegate repo esp32-4mb --paths 'esp32-4mb/*/*' --key esp32-4mb.pem   # a role per board
+  mpboot repo rotate-delegation repo esp32-4mb --add-key new.pem --remove-key esp32-4mb.pem
 
 See docs/repository.md for keeping the root and targets keys offline and for hosting.
 """
@@ -63,9 +66,10 @@ def register(subparsers):
     q = _action(sub, "renew", help="re-sign a role with a fresh expiry",
                 description="Sign a new version of ROLE with a fresh expiry (and the snapshot/timestamp that "
                 "follow from it). For root this is a new root version, signed by the root keys.")
-    q.add_argument("--role", required=True, choices=layout.ROLES, help="the TUF role to change")
+    q.add_argument("--role", required=True, metavar="ROLE",
+                   help="the role to renew: root, targets, snapshot, timestamp or a delegated role")
     q.add_argument("--expires", type=duration, metavar="DURATION", help="lifetime of this version")
-    add_key_options(q, layout.ROLES)
+    add_key_options(q, layout.ROLES, delegated=True)
     q.set_defaults(func=run_renew)
 
     q = _action(sub, "rotate", help="add or remove keys of a role, or change its threshold",
@@ -87,8 +91,48 @@ def register(subparsers):
                 description="Keep only the newest N versions of every board/channel in the targets metadata, "
                 "which devices cap in size. Target files stay on disk.")
     q.add_argument("--keep", type=int, required=True, metavar="N", help="versions to keep per board/channel")
-    add_key_options(q, ("targets", "snapshot", "timestamp"))
+    add_key_options(q, ("targets", "snapshot", "timestamp"), delegated=True)
     q.set_defaults(func=run_prune)
+
+    q = _action(sub, "delegate", help="delegate target paths to a new role with keys of its own",
+                description="Create delegated targets role ROLE, trusted for the target paths matching --paths "
+                "(BOARD/CHANNEL/VERSION.mpb; '*' does not match '/'), signed by --threshold of its --key keys. The "
+                "delegating role (top-level targets, or --from ROLE) gets a new version, ROLE's version 1 is signed, "
+                "and the snapshot lists it: one change, nothing written if any part fails. A device fetches only the "
+                "roles whose paths can hold its board's targets, so a role per board (or board and channel) is the "
+                "layout to use. Keys of top-level roles are refused: a delegated role's keys are its own.")
+    q.add_argument("role", metavar="ROLE", help="new role name (e.g. the board's: esp32-4mb)")
+    q.add_argument("--paths", nargs="+", action="extend", required=True, metavar="PATTERN",
+                   help="target path patterns, e.g. 'esp32-4mb/*/*' or 'esp32-4mb/beta/*' (quote them for the shell)")
+    q.add_argument("--key", nargs="+", action="extend", required=True, metavar="KEYFILE",
+                   help="the role's keys: private key files (they sign version 1 and are remembered, like "
+                   "`repo init` remembers the targets key: move them offline after), or KEYFILE.pub with the private "
+                   "keys given as --delegated-key ROLE=FILE")
+    q.add_argument("--threshold", type=int, default=1, metavar="N", help="signatures the role needs (default 1)")
+    q.add_argument("--terminating", action="store_true",
+                   help="a device whose search for a path matches ROLE looks in no role after ROLE's subtree")
+    q.add_argument("--from", dest="parent", default="targets", metavar="PARENT",
+                   help="the role that delegates (default: top-level targets; its keys sign its new version)")
+    q.add_argument("--hashed-bins", type=int, metavar="N",
+                   help="also split ROLE into N hashed bins (a power of 2 from 2 to 1024; ROLE-00-07 style names) "
+                   "by the SHA-256 of the target path, for very large sets of targets looked up by exact name. A "
+                   "device searching for its board's images by prefix must fetch every bin, and each bin is an "
+                   "entry in the snapshot (which devices cap at 8 KiB): prefer a role per board")
+    add_key_options(q, ("targets", "snapshot", "timestamp"), delegated=True)
+    q.set_defaults(func=run_delegate)
+
+    q = _action(sub, "rotate-delegation", help="add, remove (revoke) keys of a delegated role, or change its threshold",
+                description="Change delegated ROLE's keys or threshold in a new version of the role that delegates it, "
+                "and re-sign ROLE (and its hashed bins, which share its keys) with the new key set in the same "
+                "change. Removing a compromised key revokes it: nothing current stays signed by it.")
+    q.add_argument("role", metavar="ROLE", help="the delegated role")
+    q.add_argument("--add-key", action="append", default=[], metavar="KEYFILE",
+                   help="key to add (private key file, or KEYFILE.pub); repeatable")
+    q.add_argument("--remove-key", action="append", default=[], metavar="KEYID|KEYFILE",
+                   help="key to remove: keyid (or a unique prefix of 8+ hex digits) or key file; repeatable")
+    q.add_argument("--threshold", type=int, metavar="N", help="new threshold for ROLE")
+    add_key_options(q, ("targets", "snapshot", "timestamp"), delegated=True)
+    q.set_defaults(func=run_rotate_delegation)
 
     q = _action(sub, "status", help="versions, expiries, keys, targets; checks the whole repository",
                 description="Show every role's version, expiry and keys, and the targets; verify the root chain, "
@@ -111,17 +155,31 @@ def duration(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_key_options(parser, roles):
+def add_key_options(parser, roles, delegated=False):
     for role in roles:
         parser.add_argument("--%s-key" % role, action="append", default=[], metavar="KEYFILE",
                             help="%s private key file (repeatable; default: the files the repository remembers)" % role)
+    if delegated:
+        parser.add_argument("--delegated-key", action="append", default=[], type=role_key, metavar="ROLE=KEYFILE",
+                            help="private key file of delegated role ROLE (repeatable; default: the files the "
+                            "repository remembers for it)")
     parser.add_argument("--passphrase-env", metavar="VAR", help="environment variable holding the passphrase of encrypted keys")
     if not any(a.dest == "json" for a in parser._actions):
         parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def role_key(text):
+    role, sep, path = text.partition("=")
+    if not sep or not role or not path:
+        raise argparse.ArgumentTypeError("%r: write ROLE=KEYFILE, e.g. esp32-4mb=/media/usb/esp32-4mb.pem" % text)
+    return role, path
+
+
 def given_keys(args):
-    return {role: getattr(args, "%s_key" % role, None) or [] for role in layout.ROLES}
+    given = {role: getattr(args, "%s_key" % role, None) or [] for role in layout.ROLES}
+    for role, path in getattr(args, "delegated_key", None) or []:
+        given.setdefault(role, []).append(path)
+    return given
 
 
 def open_repository(args):
@@ -207,6 +265,32 @@ def run_prune(args):
     emit(args, report, lines)
 
 
+def run_delegate(args):
+    repo, keyring = open_repository(args)
+    report = delegations.delegate(repo, keyring, args.role, args.paths, args.key, threshold=args.threshold,
+                                  terminating=args.terminating, parent=args.parent, bins=args.hashed_bins)
+    lines = ["delegated %s from %s to %s (threshold %d of %d keys%s)" % (
+        " ".join(report["paths"]), report["parent"], report["role"], report["threshold"], len(report["keyids"]),
+        ", terminating" if report["terminating"] else "")]
+    if report["bins"]:
+        lines.append("  %d hashed bins: %s ... %s" % (len(report["bins"]), report["bins"][0], report["bins"][-1]))
+    lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
+    lines.append("Publish into it with `mpboot publish %s IMAGE --channel C` (the role is found from the path)." % args.repo)
+    emit(args, report, lines)
+
+
+def run_rotate_delegation(args):
+    repo, keyring = open_repository(args)
+    report = delegations.rotate_delegation(repo, keyring, args.role, add=args.add_key, remove=args.remove_key,
+                                           threshold=args.threshold)
+    lines = ["%s now: threshold %d, keys %s (delegated by %s%s)" % (
+        args.role, report["threshold"], ", ".join(k[:16] for k in report["keyids"]), report["parent"],
+        "; its %d bins too" % len(report["bins"]) if report["bins"] else "")]
+    lines += ["  added %s" % k[:16] for k in report["added"]] + ["  removed %s" % k[:16] for k in report["removed"]]
+    lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
+    emit(args, report, lines)
+
+
 def run_status(args):
     repo = Repository(args.repo)
     report = status_mod.status(repo)
@@ -215,10 +299,20 @@ def run_status(args):
     for role, info in report["roles"].items():
         lines.append("  %-10s %-8d %-21s %-10s %d of %d" % (role, info["version"], info["expires"], info["expires_in"],
                                                             info["threshold"], len(info["keyids"])))
+    if report["delegations"]:
+        lines.append("delegations (search order):")
+        lines.append("  %-26s %-8s %-21s %-10s %-8s %-7s %s" % ("role", "version", "expires", "left", "keys", "targets", "paths"))
+    for d in report["delegations"]:
+        paths = " ".join(d["paths"]) if d["paths"] is not None else "hash prefixes %s" % ",".join(d["path_hash_prefixes"])
+        lines.append("  %-26s %-8d %-21s %-10s %-8s %-7d %s%s" % (
+            "  " * (d["depth"] - 1) + d["role"], d["version"], d["expires"], d["expires_in"],
+            "%d of %d" % (d["threshold"], len(d["keyids"])), d["targets"], paths, " (terminating)" if d["terminating"] else ""))
     lines.append("targets (%d):" % len(report["targets"]))
     for t in report["targets"]:
         custom = t["custom"] or {}
-        lines.append("  %-40s security %-4s %9d bytes  sha256 %s" % (t["path"], custom.get("security_version", "-"), t["length"], t["sha256"][:16]))
+        lines.append("  %-40s security %-4s %9d bytes  sha256 %s%s" % (
+            t["path"], custom.get("security_version", "-"), t["length"], t["sha256"][:16],
+            "" if t["role"] == "targets" else "  in %s" % t["role"]))
     lines += ["WARNING: " + w for w in report["warnings"]] + ["PROBLEM: " + p for p in report["problems"]]
     if not report["problems"]:
         lines.append("ok: everything verifies as a client would check it")

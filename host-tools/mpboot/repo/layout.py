@@ -1,5 +1,6 @@
 """Where a repository keeps each file, and the exact bytes metadata is written as."""
 
+import re
 from pathlib import Path
 
 from tuf.api.serialization.json import JSONSerializer
@@ -11,6 +12,9 @@ METADATA = "metadata"
 TARGETS = "targets"
 SETTINGS = "mpboot-repo.json"
 ROLES = ("root", "targets", "snapshot", "timestamp")
+# A delegated role's name is part of a file name (N.ROLE.json) here, in a URL and on a device's
+# file system: lower-case letters, digits, '-' and '_' need no quoting anywhere.
+ROLE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 
 
 def metadata_dir(repo_dir):
@@ -19,7 +23,8 @@ def metadata_dir(repo_dir):
 
 def metadata_file(repo_dir, role, version=None):
     """timestamp.json is never versioned (clients fetch it by that name); with consistent
-    snapshots everything else is `VERSION.ROLE.json`, and `root.json` is the newest root's copy."""
+    snapshots everything else is `VERSION.ROLE.json` (delegated roles too), and `root.json` is
+    the newest root's copy."""
     name = "%s.json" % role if version is None else "%d.%s.json" % (version, role)
     return metadata_dir(repo_dir) / name
 

@@ -2,7 +2,8 @@
 
 `refresh_timestamp` re-signs timestamp.json every run; it also re-signs the snapshot once less
 than half of the snapshot's lifetime is left, so a cron job alone keeps both online roles fresh.
-The offline roles (root, targets) it only warns about: renewing them is a signing ceremony.
+The offline roles (root, targets, the delegated roles) it only warns about: renewing them is a
+signing ceremony.
 
 `rotate` changes a role's keys or threshold in a new root (N+1.root.json, signed by a threshold
 of the current root keys and of the new root's keys, as clients require), then re-signs the
@@ -38,9 +39,9 @@ def refresh_timestamp(repo, keyring, lifetime=None, now=None):
             notes.append("snapshot re-signed (it had %s left)" % describe_left(snapshot_left))
         except MpbootError as e:
             notes.append("WARNING: snapshot expires in %s and cannot be re-signed here: %s" % (describe_left(snapshot_left), e))
-    for role in ("targets", "root"):
+    for role in repo.targets_roles + ["root"]:
         left = repo.metadata[role].signed.expires - change.now
-        if left < timedelta(seconds=repo.settings.lifetimes[role] // 4):
+        if left < timedelta(seconds=repo.settings.lifetime(role) // 4):
             notes.append("WARNING: %s expires in %s: renew it with `mpboot repo renew %s --role %s` where its keys are"
                          % (role, describe_left(left), repo.dir, role))
     written = change.commit()
@@ -49,7 +50,10 @@ def refresh_timestamp(repo, keyring, lifetime=None, now=None):
 
 
 def renew(repo, keyring, role, lifetime=None, now=None):
-    """A new version of `role` with a fresh expiry (and whatever that cascades to)."""
+    """A new version of `role` (top-level or delegated) with a fresh expiry (and whatever that
+    cascades to)."""
+    if role not in repo.metadata:
+        raise MpbootError("--role %s: no such role (the repository has %s)" % (role, ", ".join(list(layout.ROLES) + repo.targets_roles[1:])))
     change = repo.change(keyring, now)
     change.edit(role)
     if lifetime:
@@ -76,10 +80,10 @@ def rotate(repo, keyring, role, add=(), remove=(), threshold=None, now=None, for
         if key.keyid in root.roles[role].keyids:
             raise MpbootError("%s is already a %s key (keyid %s)" % (path, role, key.keyid[:16]))
         root.add_key(key, role)
-        added.append((key.keyid, _private_file(path)))
+        added.append((key.keyid, private_file(path)))
     removed = []
     for ref in remove:
-        keyid = _resolve_keyid(ref, root.roles[role].keyids, role, keyring)
+        keyid = resolve_keyid(ref, root.roles[role].keyids, role, keyring)
         root.revoke_key(keyid, role)
         removed.append(keyid)
     if threshold is not None:
@@ -129,7 +133,7 @@ def stranded_targets(repo, root):
     business, not counted here."""
     anchor = trust.parse_root(root.to_dict())
     stranded = []
-    for path, target in sorted(repo.targets.targets.items()):
+    for path, (_, target) in sorted(repo.listed_targets().items()):
         try:
             data = layout.target_file(repo.dir, path, target.hashes.get("sha256")).read_bytes()
             image.verify_slot(BytesDevice(data), anchor)
@@ -149,7 +153,7 @@ def _root_signers(repo, keyring):
     return keyring.signers("root", repo.root.roles["root"].keyids)
 
 
-def _private_file(path):
+def private_file(path):
     """The private key file for a key given as KEYFILE or KEYFILE.pub, if it is at hand."""
     text = str(path)
     if text.endswith(keymod.PUBLIC_SUFFIX):
@@ -162,7 +166,7 @@ def _private_file(path):
     return text
 
 
-def _resolve_keyid(ref, keyids, role, keyring):
+def resolve_keyid(ref, keyids, role, keyring):
     if os.path.exists(ref):
         keyid = keymod.tuf_key(keymod.load_public_key(ref, keyring.passphrase)).keyid
         matches = [keyid] if keyid in keyids else []

@@ -12,6 +12,10 @@ Refusals, all before anything is written:
   version below the highest published one: devices would never take it (`--force` publishes it
   anyway, for fresh devices or a channel being reset).
 Publishing the identical image again changes nothing and succeeds, so a retried CI job is safe.
+
+With delegations the target goes into the role a device's search reaches for its path (the first
+that delegates it no further, `delegations.role_for`), or into `role` if the search reaches that
+one; the checks above look at every role, since a device compares what all of them list.
 """
 
 import re
@@ -22,7 +26,7 @@ from tuf.api.metadata import TargetFile
 from mpboot import boards, signing
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
-from mpboot.repo import layout
+from mpboot.repo import delegations, layout
 from mpboot_fw import trust, version as versions
 
 SUFFIX = ".mpb"
@@ -36,9 +40,10 @@ def check_channel(channel):
         raise MpbootError("channel %r: use 1-32 lower-case letters, digits, '.', '_' or '-' (e.g. stable, beta)" % channel)
 
 
-def publish(repo, keyring, image_path, channel, force=False, keep=None, now=None):
-    """Add the image at `image_path` to `channel`; with `keep`, drop all but the newest `keep`
-    versions of its board and channel in the same change. Returns a report dict."""
+def publish(repo, keyring, image_path, channel, force=False, keep=None, now=None, role=None):
+    """Add the image at `image_path` to `channel` (into targets role `role`, default: where a
+    device looks for it); with `keep`, drop all but the newest `keep` versions of its board and
+    channel in the same change. Returns a report dict."""
     _check_keep(keep)
     check_channel(channel)
     data = read_input(image_path, "image")
@@ -48,18 +53,20 @@ def publish(repo, keyring, image_path, channel, force=False, keep=None, now=None
     path = "%s/%s/%s%s" % (group, channel, manifest.version, SUFFIX)
     target = TargetFile.from_data(path, data, ["sha256"])
     target.unrecognized_fields["custom"] = custom_fields(manifest, channel)
+    listed = repo.listed_targets()
     report = {"target": path, "channel": channel, "version": manifest.version,
               "security_version": manifest.security_version, "sha256": target.hashes["sha256"], "length": target.length}
-    existing = repo.targets.targets.get(path)
-    if existing is not None:
+    if path in listed:
+        holder, existing = listed[path]
         if existing.hashes == target.hashes and existing.length == target.length:
-            return dict(report, changed=False, note="already published (identical image); nothing to do")
+            return dict(report, role=holder, changed=False, note="already published in %s (identical image); nothing to do" % holder)
         raise MpbootError("%s is already published with different content: give the new build a new version" % path)
-    warnings = _check_channel(repo, group, channel, manifest, force)
+    role = report["role"] = delegations.role_for(repo.metadata, path, role)
+    warnings = _check_channel(listed, group, channel, manifest, force)
     change = repo.change(keyring, now)
-    targets = change.edit("targets").targets
-    targets[path] = target
-    removed = _drop_old(targets, keep, path.rsplit("/", 1)[0]) if keep else []
+    change.edit(role).targets[path] = target
+    listed[path] = (role, target)
+    removed = _remove(change, _drop_old(listed, keep, path.rsplit("/", 1)[0])) if keep else []
     change.add_file(layout.target_file(repo.dir, path, target.hashes["sha256"]), data)
     versions_written = change.commit()
     return dict(report, changed=True, warnings=warnings, versions=versions_written, removed=removed,
@@ -67,29 +74,34 @@ def publish(repo, keyring, image_path, channel, force=False, keep=None, now=None
 
 
 def prune(repo, keyring, keep, now=None):
-    """Keep only the newest `keep` versions on every board/channel. Target files stay on disk
-    (a device may be in the middle of downloading one); only the metadata stops listing them."""
+    """Keep only the newest `keep` versions on every board/channel, over all roles. Target files
+    stay on disk (a device may be in the middle of downloading one); only the metadata stops
+    listing them."""
     _check_keep(keep)
-    groups = sorted({p.rsplit("/", 1)[0] for p in repo.targets.targets})
-    trial = dict(repo.targets.targets)
-    if not [p for g in groups for p in _drop_old(trial, keep, g)]:
+    listed = repo.listed_targets()
+    groups = sorted({p.rsplit("/", 1)[0] for p in listed})
+    old = [entry for g in groups for entry in _drop_old(listed, keep, g)]
+    if not old:
         return {"changed": False, "removed": []}
     change = repo.change(keyring, now)
-    targets = change.edit("targets").targets
-    removed = [p for g in groups for p in _drop_old(targets, keep, g)]
+    removed = _remove(change, old)
     return {"changed": True, "removed": removed, "versions": change.commit()}
 
 
-def _drop_old(targets, keep, group):
-    """Remove from `targets` all but the newest `keep` orderable versions of `group`
-    ("board/channel"); return the removed paths. Entries whose version does not order stay."""
-    entries = [(p, t.custom.get("version")) for p, t in targets.items()
+def _drop_old(listed, keep, group):
+    """[(path, role)] of all but the newest `keep` orderable versions of `group` ("board/channel")
+    in `listed` ({path: (role, TargetFile)}). Entries whose version does not order stay."""
+    entries = [(p, role, t.custom.get("version")) for p, (role, t) in listed.items()
                if p.rsplit("/", 1)[0] == group and isinstance(t.custom, dict) and _orders(t.custom.get("version"))]
-    entries.sort(key=cmp_to_key(lambda a, b: versions.compare(b[1], a[1])))
-    removed = [p for p, _ in entries[keep:]]
-    for p in removed:
-        del targets[p]
-    return removed
+    entries.sort(key=cmp_to_key(lambda a, b: versions.compare(b[2], a[2])))
+    return [(p, role) for p, role, _ in entries[keep:]]
+
+
+def _remove(change, entries):
+    """Stop listing each (path, role) in `change`; returns the paths."""
+    for path, role in entries:
+        del change.edit(role).targets[path]
+    return [path for path, _ in entries]
 
 
 def custom_fields(manifest, channel):
@@ -134,9 +146,9 @@ def _authorized_manifest(repo, data, image_path):
     return manifest
 
 
-def _check_channel(repo, group, channel, manifest, force):
+def _check_channel(listed, group, channel, manifest, force):
     prefix = "%s/%s/" % (group, channel)
-    published = [t.custom for p, t in repo.targets.targets.items() if p.startswith(prefix) and isinstance(t.custom, dict)]
+    published = [t.custom for p, (_, t) in listed.items() if p.startswith(prefix) and isinstance(t.custom, dict)]
     problems = []
     newest = None
     for custom in published:

@@ -4,7 +4,8 @@ Kept in `DIR/mpboot-repo.json`, outside what is served. Key file paths are remem
 commands (publish, the timestamp cron job) find the online keys without options; an offline key
 is simply absent from its remembered path, and the command asks for it (`--root-key FILE`...).
 Paths are stored relative to the repository, so a repository moved together with its key
-directory keeps working.
+directory keeps working. Delegated roles have key paths too, under their role name, and live as
+long as the targets role (`lifetime`).
 """
 
 import json
@@ -45,13 +46,17 @@ class Settings:
 
     def key_paths(self, repo_dir, role):
         """{keyid: Path} of the key files remembered for `role`."""
-        return {keyid: Path(os.path.normpath(Path(repo_dir) / path)) for keyid, path in self.keys[role].items()}
+        return {keyid: Path(os.path.normpath(Path(repo_dir) / path)) for keyid, path in self.keys.get(role, {}).items()}
 
     def remember_key(self, repo_dir, role, keyid, path):
-        self.keys[role][keyid] = os.path.relpath(Path(path).resolve(), Path(repo_dir).resolve())
+        self.keys.setdefault(role, {})[keyid] = os.path.relpath(Path(path).resolve(), Path(repo_dir).resolve())
 
     def forget_key(self, role, keyid):
-        self.keys[role].pop(keyid, None)
+        self.keys.get(role, {}).pop(keyid, None)
+
+    def lifetime(self, role):
+        """Seconds each version of `role` is valid: a delegated role is a targets role."""
+        return self.lifetimes.get(role, self.lifetimes["targets"])
 
 
 def load(repo_dir):
@@ -59,7 +64,8 @@ def load(repo_dir):
     try:
         doc = json.loads(path.read_text())
         lifetimes = {role: int(doc["lifetimes"][role]) for role in ROLES}
-        keys = {role: {str(k): str(v) for k, v in doc["keys"].get(role, {}).items()} for role in ROLES}
+        keys = {role: {} for role in ROLES}
+        keys.update({str(role): {str(k): str(v) for k, v in ids.items()} for role, ids in doc["keys"].items()})
     except (FileNotFoundError, NotADirectoryError):
         raise MpbootError("not a repository: %s is missing (create one with `mpboot repo init %s`)" % (path, repo_dir)) from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:

@@ -1,7 +1,10 @@
 """`mpboot repo status`: versions, expiries, keys and targets, and a full consistency check.
 
 Problems are things a client would refuse (a broken root chain, a signature short of its
-threshold, a length or hash that does not match, a missing target file, expired metadata).
+threshold, a length or hash that does not match, a missing target file, expired metadata), and
+targets a device would never find (listed by a role its search for the path does not reach).
+The delegation tree is shown in search order, each role with its paths, keys, version, expiry and
+number of targets.
 Warnings are things about to go wrong: a role with less than a quarter of its lifetime left,
 a root key file sitting on this machine.
 """
@@ -12,7 +15,7 @@ from datetime import timedelta
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata
 
-from mpboot.repo import layout
+from mpboot.repo import delegations, layout
 from mpboot.repo.maintain import describe_left
 from mpboot.repo.store import DEVICE_CAPS, utcnow
 
@@ -49,18 +52,36 @@ def status(repo, now=None):
     if roles["root"]["key_files_here"]:
         warnings.append("root key file(s) are on this machine (%s): keep them offline (docs/repository.md)"
                         % ", ".join(str(p) for p in repo.settings.key_paths(repo.dir, "root").values() if p.exists()))
-    for role, data in repo.raw.items():
-        fix = ": prune old versions (`mpboot repo prune`)" if role == "targets" else ""
-        if len(data) > DEVICE_CAPS[role]:
-            problems.append("%s metadata is %d bytes, over the %d devices accept%s" % (role, len(data), DEVICE_CAPS[role], fix))
-        elif len(data) > DEVICE_CAPS[role] * 3 // 4:
-            warnings.append("%s metadata is %d bytes of the %d devices accept%s" % (role, len(data), DEVICE_CAPS[role], fix))
+    tree = delegations.tree(repo)
+    for row in tree:
+        row["key_files_here"] = len([k for k, p in repo.settings.key_paths(repo.dir, row["role"]).items()
+                                     if p.exists() and k in row["keyids"]])
+        left = repo.metadata[row["role"]].signed.expires - now
+        row["expires_in"] = describe_left(left)
+        fix = "run `mpboot repo renew %s --role %s` where its keys are" % (repo.dir, row["role"])
+        if left <= timedelta(0):
+            problems.append("%s expired at %s: %s" % (row["role"], row["expires"], fix))
+        elif left < timedelta(seconds=repo.settings.lifetime(row["role"]) // 4):
+            warnings.append("%s expires in %s: %s" % (row["role"], describe_left(left), fix))
+    for role, data in sorted(repo.raw.items()):
+        cap = DEVICE_CAPS.get(role, DEVICE_CAPS["targets"])
+        fix = ": prune old versions (`mpboot repo prune`) or delegate (`mpboot repo delegate`)" if role not in DEVICE_CAPS or role == "targets" else ""
+        if len(data) > cap:
+            problems.append("%s metadata is %d bytes, over the %d devices accept%s" % (role, len(data), cap, fix))
+        elif len(data) > cap * 3 // 4:
+            warnings.append("%s metadata is %d bytes of the %d devices accept%s" % (role, len(data), cap, fix))
     problems += _check_chain(repo)
     targets = []
-    for path, target in sorted(repo.targets.targets.items()):
-        targets.append({"path": path, "length": target.length, "sha256": target.hashes.get("sha256"), "custom": target.custom})
+    for path, (role, target) in sorted(repo.listed_targets().items()):
+        targets.append({"path": path, "role": role, "length": target.length, "sha256": target.hashes.get("sha256"),
+                        "custom": target.custom})
         problems += _check_target_file(repo, path, target)
-    return {"repository": str(repo.dir), "roles": roles, "targets": targets, "warnings": warnings, "problems": problems}
+        found = delegations.found_in(repo.metadata, path)
+        if found != role:
+            problems.append("target %s: listed by %s, but a device's search %s, so no device installs it from there "
+                            "(publish it again without --role)" % (path, role, "takes it from %s" % found if found else "never reaches it"))
+    return {"repository": str(repo.dir), "roles": roles, "delegations": tree, "targets": targets, "warnings": warnings,
+            "problems": problems}
 
 
 def _check_chain(repo):
@@ -92,11 +113,28 @@ def _check_chain(repo):
             problems.append("%s version %d is not signed by a threshold of the current %s keys: %s"
                             % (role, md.signed.version, role, _FIX[role].format(dir=repo.dir) if role != "targets"
                                else "run `mpboot repo renew %s --role targets`" % repo.dir))
-    for role, meta in (("snapshot", repo.timestamp.snapshot_meta), ("targets", repo.snapshot.meta["targets.json"])):
+    parents = delegations.delegators(repo.metadata)
+    for role in repo.targets_roles[1:]:
+        md = repo.metadata[role]
+        parent = parents.get(role)
+        if parent is None:
+            problems.append("%s is listed in the snapshot but no role delegates it: devices never read it" % role)
+            continue
+        try:
+            repo.metadata[parent].signed.verify_delegate(role, md.signed_bytes, md.signatures)
+        except UnsignedMetadataError:
+            problems.append("%s version %d is not signed by a threshold of the keys %s gives it: run `mpboot repo renew "
+                            "%s --role %s` with its keys" % (role, md.signed.version, parent, repo.dir, role))
+    for role in sorted(set(parents) - set(repo.metadata)):
+        problems.append("%s delegates %s, which the snapshot does not list: a device searching through it stops there"
+                        % (parents[role], role))
+    checks = [("snapshot", "timestamp", repo.timestamp.snapshot_meta)]
+    checks += [(role, "snapshot", repo.snapshot.meta["%s.json" % role]) for role in repo.targets_roles]
+    for role, lister, meta in checks:
         try:
             meta.verify_length_and_hashes(repo.raw[role])
         except Exception as e:  # LengthOrHashMismatchError
-            problems.append("%s does not match what %s lists for it: %s" % (role, "timestamp" if role == "snapshot" else "snapshot", e))
+            problems.append("%s does not match what %s lists for it: %s" % (role, lister, e))
     return problems
 
 

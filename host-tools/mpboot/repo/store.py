@@ -1,11 +1,13 @@
 """A repository's current metadata, and changes to it signed in memory and written in order.
 
 `Repository(dir)` loads the current state: the newest `N.root.json`, then `timestamp.json` and
-the snapshot and targets versions it leads to. `repo.change(keyring)` starts a `Change`: edit
+the snapshot version it leads to, and every targets role that snapshot lists (top-level targets
+and the delegated roles, `N.ROLE.json`). `repo.change(keyring)` starts a `Change`: edit
 roles (each edited role gets the next version and a fresh expiry), add target files, then
-`commit()`. Commit cascades (new targets -> new snapshot -> new timestamp), signs everything,
-checks every signature against the root that will be current, and only then writes: target
-files, root, targets, snapshot, timestamp. Any refusal happens before the first write.
+`commit()`. Commit cascades (new targets or delegated role -> new snapshot -> new timestamp),
+signs everything, checks every signature against the root (or, for a delegated role, the
+delegating role) that will be current, and only then writes: target files, root, the targets
+roles, snapshot, timestamp. Any refusal happens before the first write.
 """
 
 import copy
@@ -25,7 +27,14 @@ from mpboot_fw import tuf as device_tuf
 # anything bigger would cut every device off, so it is refused here, before any write.
 DEVICE_CAPS = {"root": device_tuf.ROOT_MAX, "targets": device_tuf.TARGETS_MAX, "snapshot": device_tuf.SNAPSHOT_MAX,
                "timestamp": device_tuf.TIMESTAMP_MAX}
-_CAP_FIX = {"targets": ": drop old versions with `mpboot repo prune DIR --keep N` or `mpboot publish ... --keep N`"}
+_CAP_FIX = {
+    "targets": ": drop old versions with `mpboot repo prune DIR --keep N` or `mpboot publish ... --keep N`, or give "
+               "boards roles of their own (`mpboot repo delegate`, docs/repository.md)",
+    "snapshot": ": it lists every delegated role, so use fewer roles (fewer --hashed-bins)",
+}
+_DELEGATED_FIX = (": give its boards or channels roles of their own (`mpboot repo delegate DIR ROLE --paths BOARD/*/*`) "
+                  "or drop old versions (`mpboot publish ... --keep N`, `mpboot repo prune DIR --keep N`)")
+_TOP_LEVEL = ("root", "snapshot", "timestamp")
 _ROOT_FILE = re.compile(r"^([1-9][0-9]*)\.root\.json$")
 _TYPES = {"root": Root, "targets": Targets, "snapshot": Snapshot, "timestamp": Timestamp}
 
@@ -53,6 +62,12 @@ class Repository:
         if targets_meta is None:
             raise MpbootError("snapshot %d lists no targets.json (the repository is damaged)" % self.snapshot.version)
         self._load("targets", targets_meta.version)
+        for name, meta in sorted(self.snapshot.meta.items()):
+            role = name[: -len(".json")]
+            if role != "targets":
+                if not name.endswith(".json") or not layout.ROLE_NAME.match(role):
+                    raise MpbootError("snapshot %d lists %r, not a role this repository makes (it is damaged)" % (self.snapshot.version, name))
+                self._load(role, meta.version)
 
     def _load(self, role, version):
         path = layout.metadata_file(self.dir, role, version)
@@ -63,7 +78,7 @@ class Repository:
             raise MpbootError("%s is missing (the repository is damaged: restore it from a backup)" % path) from None
         except Exception as e:  # python-tuf reports malformed metadata with several exception types
             raise MpbootError("%s is not valid TUF metadata: %s" % (path, e)) from None
-        if not isinstance(md.signed, _TYPES[role]):
+        if not isinstance(md.signed, _TYPES.get(role, Targets)):
             raise MpbootError("%s holds %s metadata, not %s" % (path, md.signed.type, role))
         self.metadata[role] = md
         self.raw[role] = data
@@ -82,6 +97,19 @@ class Repository:
     @property
     def targets(self):
         return self.metadata["targets"].signed
+
+    @property
+    def targets_roles(self):
+        """Every targets role's name, top-level targets first, then the delegated ones by name."""
+        return ["targets"] + sorted(r for r in self.metadata if r not in layout.ROLES)
+
+    def listed_targets(self):
+        """{target path: (role listing it, TargetFile)} over every targets role."""
+        listed = {}
+        for role in self.targets_roles:
+            for path, target in self.metadata[role].signed.targets.items():
+                listed.setdefault(path, (role, target))
+        return listed
 
     @property
     def snapshot(self):
@@ -131,13 +159,15 @@ class Change:
             self.renew_expiry(role)
         return self.new[role].signed
 
-    def start(self, md):
-        """Use `md` (unsigned, version already set) as the role's next version."""
-        self.new[md.signed.type] = md
-        self.renew_expiry(md.signed.type)
+    def start(self, md, role=None):
+        """Use `md` (unsigned, version already set) as the next version of `role` (default: the
+        top-level role of its type; a new delegated role is named)."""
+        role = role or md.signed.type
+        self.new[role] = md
+        self.renew_expiry(role)
 
     def renew_expiry(self, role, lifetime=None):
-        seconds = lifetime or self.settings.lifetimes[role]
+        seconds = lifetime or self.settings.lifetime(role)
         self.new[role].signed.expires = self.now + timedelta(seconds=seconds)
 
     def add_file(self, path, data):
@@ -145,7 +175,8 @@ class Change:
 
     def commit(self, root_signers=None):
         """Sign, check and write; returns {role: new version}. `root_signers` sign a new root."""
-        if "targets" in self.new:
+        targets_roles = sorted(r for r in self.new if r not in _TOP_LEVEL)
+        if targets_roles:
             self.edit("snapshot")
         if "snapshot" in self.new:
             self.edit("timestamp")
@@ -153,32 +184,39 @@ class Change:
         encoded = {}
         if "root" in self.new:
             encoded["root"] = self._sign_root(root_signers or [])
-        if "targets" in self.new:
-            encoded["targets"] = self._sign(root, "targets")
-            self.new["snapshot"].signed.meta["targets.json"] = meta_file(encoded["targets"], self.new["targets"].signed.version)
+        for role in targets_roles:
+            encoded[role] = self._sign(root if role == "targets" else self._delegator(role), role)
+            self.new["snapshot"].signed.meta["%s.json" % role] = meta_file(encoded[role], self.new[role].signed.version)
         if "snapshot" in self.new:
             encoded["snapshot"] = self._sign(root, "snapshot")
             self.new["timestamp"].signed.snapshot_meta = meta_file(encoded["snapshot"], self.new["snapshot"].signed.version)
         if "timestamp" in self.new:
             encoded["timestamp"] = self._sign(root, "timestamp")
         for role, data in encoded.items():
-            if len(data) > DEVICE_CAPS[role]:
-                raise MpbootError(
-                    "%s metadata would be %d bytes, more than the %d devices accept%s"
-                    % (role, len(data), DEVICE_CAPS[role], _CAP_FIX.get(role, ": use fewer keys"))
-                )
+            cap = DEVICE_CAPS.get(role, device_tuf.TARGETS_MAX)
+            if len(data) > cap:
+                fix = _CAP_FIX.get(role, ": use fewer keys") if role in DEVICE_CAPS else _DELEGATED_FIX
+                raise MpbootError("%s metadata would be %d bytes, more than the %d devices accept%s" % (role, len(data), cap, fix))
         self._write(encoded)
         if self.current is not None:
             self.current.advance(self.new, encoded)
         return {role: md.signed.version for role, md in self.new.items()}
 
-    def _sign(self, root, role):
+    def _delegator(self, role):
+        """The signed part of the role that delegates `role`, as it will be after this change."""
+        for name, md in list(self.new.items()) + list(self.current.metadata.items() if self.current else []):
+            if name not in _TOP_LEVEL and md.signed.delegations and role in (md.signed.delegations.roles or {}):
+                return md.signed
+        raise MpbootError("no role delegates %s (the repository is damaged)" % role)
+
+    def _sign(self, delegator, role):
+        """Sign `role` with the keys `delegator` (the root, or a delegating targets role) gives it."""
         md = self.new[role]
-        role_def = root.roles[role]
+        role_def = delegator.get_delegated_role(role)
         for signer in self.keyring.signers(role, role_def.keyids, role_def.threshold):
             md.sign(signer, append=True)
         try:
-            root.verify_delegate(role, md.signed_bytes, md.signatures)
+            delegator.verify_delegate(role, md.signed_bytes, md.signatures)
         except UnsignedMetadataError as e:
             raise MpbootError("new %s metadata does not verify: %s" % (role, e)) from None
         return layout.encode(md)
@@ -202,7 +240,7 @@ class Change:
         if "root" in encoded:
             writes.append((layout.metadata_file(self.dir, "root", self.new["root"].signed.version), encoded["root"]))
             writes.append((layout.metadata_file(self.dir, "root"), encoded["root"]))
-        for role in ("targets", "snapshot"):
+        for role in sorted(r for r in encoded if r not in _TOP_LEVEL) + ["snapshot"]:
             if role in encoded:
                 writes.append((layout.metadata_file(self.dir, role, self.new[role].signed.version), encoded[role]))
         if "timestamp" in encoded:
