@@ -230,8 +230,9 @@ def rotate_delegation(repo, keyring, role, add=(), remove=(), threshold=None, no
         if delegated.threshold < 1 or delegated.threshold > len(delegated.keyids):
             raise MpbootError("%s would have threshold %d with %d key(s): it could never sign (add keys or lower --threshold)"
                               % (name, delegated.threshold, len(delegated.keyids)))
-    # The re-signed roles sign with the key files named for them (a bin: for its role) plus the
-    # added private files, else with the files remembered for them, the added ones included.
+    # The re-signed roles sign with the key files named for them (a bin: for its role) but the
+    # removed ones, plus the added private files; else with the files remembered for them, the
+    # added ones included.
     names = [role] + bins
     signing = [private for _, private in added.values() if private is not None]
     for name in names:
@@ -239,7 +240,7 @@ def rotate_delegation(repo, keyring, role, add=(), remove=(), threshold=None, no
         if role in keyring.given and name not in keyring.given:
             keyring.given[name] = list(keyring.given[role])
         if name in keyring.given:
-            keyring.given[name] += signing
+            keyring.given[name] = [p for p in keyring.given[name] if keyring.load(p)[0] not in removed] + signing
         else:
             for path in signing:
                 repo.settings.remember_key(repo.dir, name, keyring.load(path)[0], path)

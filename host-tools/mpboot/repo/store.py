@@ -195,7 +195,12 @@ class Change:
         for role, data in encoded.items():
             cap = DEVICE_CAPS.get(role, device_tuf.TARGETS_MAX)
             if len(data) > cap:
-                fix = _CAP_FIX.get(role, ": use fewer keys") if role in DEVICE_CAPS else _DELEGATED_FIX
+                if role in DEVICE_CAPS:
+                    fix = _CAP_FIX.get(role, ": use fewer keys")
+                elif self.new[role].signed.delegations and len(self.new[role].signed.delegations.roles or ()) > 1:
+                    fix = ": it delegates to too many roles (use fewer --hashed-bins)"
+                else:
+                    fix = _DELEGATED_FIX
                 raise MpbootError("%s metadata would be %d bytes, more than the %d devices accept%s" % (role, len(data), cap, fix))
         self._write(encoded)
         if self.current is not None:
