@@ -1,12 +1,13 @@
-"""`mpboot verify`: check a signed image exactly as a device would, against a root or one key."""
+"""`mpboot verify`: check a signed image or bundle exactly as a device would, against a root or one key."""
 
 import argparse
+import io
 import json
 
-from mpboot import anchor, keys, secureboot_v2, signing
+from mpboot import anchor, bundle, keys, secureboot_v2, signing
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
-from mpboot_fw import image
+from mpboot_fw import bundle as bundle_format, image
 from mpboot_fw.blockdev import BytesDevice
 
 ORDER = 40
@@ -26,6 +27,9 @@ payload-hash). With --root, a threshold of the root's targets keys must have sig
 An ESP-IDF Secure Boot v2 signature in the image's reserved sector is reported, not required
 (the bootloader checks it, against the key digests in the chip's eFuse): each block's scheme, key
 digest and whether it verifies; `mpboot inspect` shows the details.
+
+A bundle (from `mpboot bundle`, told apart by its magic) is verified by the device's streaming
+verifier: manifest, signatures, paths and caps, board/chip, floor, then every file's SHA-256.
 """
 
 
@@ -55,6 +59,8 @@ def run(args):
         trusted = signing.KeyAnchor(keys.load_public_key(args.pubkey))
     chip_id, board = signing.resolve_board(args.board) if args.board else (None, None)
     data = read_input(args.image, "image")
+    if bundle.is_bundle(data):
+        return _verify_bundle(args, data, trusted, chip_id, board)
     try:
         manifest = image.verify_slot(BytesDevice(data), trusted, chip_id=chip_id, board=board or None,
                                      floor=args.security_floor)
@@ -76,3 +82,21 @@ def run(args):
             "board " + manifest.board if manifest.board else "any %s board" % signing.chip_name(manifest.chip_id)))
         if sbv2["state"] != "empty":
             print("\n".join("  " + line for line in secureboot_v2.format_text(sbv2)))
+
+
+def _verify_bundle(args, data, trusted, chip_id, board):
+    try:
+        b = bundle_format.verify_stream(io.BytesIO(data), trusted, chip_id=chip_id, board=board or None,
+                                        floor=args.security_floor)
+    except bundle_format.BundleError as e:
+        if args.json:
+            print(json.dumps({"valid": False, "reason": e.reason, "error": str(e)}))
+            return 1
+        raise MpbootError("%s: invalid bundle: %s" % (args.image, bundle.describe(e))) from None
+    if args.json:
+        print(json.dumps(dict(bundle.fields(b), valid=True, kind="bundle")))
+    else:
+        print("%s: valid bundle: %s %s, security version %d, %s, %d files" % (
+            args.image, b.name, b.version, b.security_version,
+            "board " + b.board if b.board else "any %s board" % signing.chip_name(b.chip_id)
+            if b.chip_id is not None else "any board", len(b.files)))
