@@ -13,7 +13,6 @@
 # per call), every addition mixed (both tables affine; Q's made affine with one inversion), and
 # the result compared as X == r Z^2 instead of inverting Z.
 
-from binascii import a2b_base64, b2a_base64
 import hashlib
 
 try:
@@ -38,32 +37,48 @@ PUBLIC_KEY_SIZE = const(65)
 _SPKI_PREFIX = b"\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07\x03\x42\x00"
 _PEM_HEAD = "-----BEGIN PUBLIC KEY-----\n"
 _PEM_TAIL = "-----END PUBLIC KEY-----\n"
+_PEM_SIZE = const(178)  # head, 64 + 1 and 60 + 1 characters of base64 for 91 bytes, tail
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
 def public_key_from_pem(text):
     """The 65-byte key of a P-256 SubjectPublicKeyInfo PEM written exactly as cryptography
     writes it (64-character lines, one final newline), or None for anything else."""
-    if not isinstance(text, str) or not text.startswith(_PEM_HEAD) or not text.endswith(_PEM_TAIL):
+    if not isinstance(text, str) or len(text) != _PEM_SIZE or text[:len(_PEM_HEAD)] != _PEM_HEAD:
         return None
-    try:
-        spki = a2b_base64(text[len(_PEM_HEAD):len(text) - len(_PEM_TAIL)])
-    except ValueError:
+    # The SPKI has a fixed size, so its PEM has a fixed layout: lines of 64 and 60 characters.
+    body = text[len(_PEM_HEAD):len(text) - len(_PEM_TAIL)]
+    if text[len(text) - len(_PEM_TAIL):] != _PEM_TAIL or body[64] != "\n" or body[-1] != "\n":
         return None
-    # Re-encode and compare: base64 decoders differ in what they skip (whitespace, padding,
-    # characters after the end) between runtimes; one canonical text leaves nothing to differ.
-    if len(spki) != len(_SPKI_PREFIX) + PUBLIC_KEY_SIZE or spki[:len(_SPKI_PREFIX)] != _SPKI_PREFIX:
-        return None
-    if _pem(spki) != text:
+    spki = _base64(body[:64] + body[65:-1])
+    if spki is None or spki[:len(_SPKI_PREFIX)] != _SPKI_PREFIX:
         return None
     public = bytes(spki[len(_SPKI_PREFIX):])
     return public if point_valid(public) else None
 
 
-def _pem(spki):
-    body = ""
-    for i in range(0, len(spki), 48):  # 48 bytes are one 64-character line
-        body += b2a_base64(spki[i:i + 48]).decode()
-    return _PEM_HEAD + body + _PEM_TAIL
+def _base64(text):
+    """Strict base64 (RFC 4648: padded, no other characters, unused bits zero) -> bytearray,
+    or None. Not binascii: its decoders skip different characters on each runtime."""
+    pad = len(text) - len(text.rstrip("="))
+    if len(text) % 4 or pad > 2:
+        return None
+    out = bytearray()
+    acc = 0
+    bits = 0
+    for i in range(len(text) - pad):
+        v = _BASE64.find(text[i])
+        if v < 0:
+            return None
+        acc = (acc << 6 | v) & 0xFFF
+        bits += 6
+        if bits >= 8:
+            bits -= 8
+            out.append(acc >> bits & 255)
+    # Padding must be what the length needs and the bits it leaves over must be zero.
+    if bits != 2 * pad or acc & ((1 << bits) - 1):
+        return None
+    return out
 
 
 def point_valid(public_key):
