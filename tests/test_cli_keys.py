@@ -5,8 +5,11 @@ import os
 import stat
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from binascii import unhexlify
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from securesystemslib.signer import SSlibKey
 
 from clihelp import fails, run
@@ -42,6 +45,59 @@ def test_keygen_with_a_passphrase_encrypts(tmp_path, capsys, monkeypatch):
         serialization.load_pem_private_key(key_path.read_bytes(), None)
     loaded = keys.load_private_key(key_path, b"s3cret phrase")
     assert loaded.public_key().public_bytes_raw() == keys.load_public_key(str(key_path) + ".pub").public_bytes_raw()
+
+
+def test_keygen_ecdsa_writes_a_p256_key_as_securesystemslib_names_it(tmp_path, capsys):
+    key_path = tmp_path / "release.pem"
+    r = run(capsys, "keygen", key_path, "--type", "ecdsa", "--json")
+    assert r.code == 0, r.err
+    result = json.loads(r.out)
+    assert stat.S_IMODE(os.stat(key_path).st_mode) == 0o600 and result["key_type"] == "ecdsa"
+    private = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    public = serialization.load_pem_public_key((tmp_path / "release.pem.pub").read_bytes())
+    assert isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(private.curve, ec.SECP256R1)
+    assert public.public_numbers() == private.public_key().public_numbers()
+    # The key object is securesystemslib's, byte for byte, and the device reads the same keyid
+    # and the same point from it.
+    tuf_key = SSlibKey.from_crypto(public)
+    assert tuf_key.to_dict() == {"keytype": "ecdsa", "scheme": "ecdsa-sha2-nistp256",
+                                 "keyval": {"public": public.public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()}}
+    assert result["keyid"] == tuf_key.keyid == trust.keyid_of(tuf_key.to_dict())
+    assert result["public"] == tuf_key.keyval["public"]
+    device = trust.parse_keys({tuf_key.keyid: tuf_key.to_dict()}, "test")
+    assert device == {tuf_key.keyid: public.public_bytes(serialization.Encoding.X962,
+                                                         serialization.PublicFormat.UncompressedPoint)}
+
+
+def test_an_encrypted_p256_key_loads_with_its_passphrase(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PASS", "p256 phrase")
+    key_path = tmp_path / "k.pem"
+    assert run(capsys, "keygen", key_path, "--type", "ecdsa", "--passphrase-env", "PASS").code == 0
+    assert b"ENCRYPTED PRIVATE KEY" in key_path.read_bytes()
+    with pytest.raises(MpbootError, match="wrong passphrase"):
+        keys.load_private_key(key_path, b"other")
+    loaded = keys.load_private_key(key_path, b"p256 phrase")
+    assert loaded.public_key().public_numbers() == keys.load_public_key(str(key_path) + ".pub").public_numbers()
+
+
+def test_p256_signatures_cross_check_with_cryptography(tmp_path):
+    """Image signatures are r || s (IEEE P1363), TUF's are DER: both over SHA-256, both checked
+    by cryptography, and the same (r, s) ranges as the standard requires."""
+    keys.generate_keypair(tmp_path / "k.pem", key_type="ecdsa")
+    private = keys.load_private_key(tmp_path / "k.pem")
+    public = private.public_key()
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    for n in range(50):
+        message = b"manifest %d" % n * (n + 1)
+        raw = keys.image_signature(private, message)
+        assert len(raw) == 64
+        r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+        assert 0 < r < order and 0 < s < order
+        public.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
+        der = unhexlify(keys.tuf_signer(private).sign(message).signature)
+        public.verify(der, message, ec.ECDSA(hashes.SHA256()))
+        assert 0 < decode_dss_signature(der)[0] < order
 
 
 @pytest.mark.parametrize("existing", ["k.pem", "k.pem.pub"])
@@ -107,11 +163,12 @@ def keydir(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PASS", "right")
     run(capsys, "keygen", tmp_path / "plain.pem")
     run(capsys, "keygen", tmp_path / "locked.pem", "--passphrase-env", "PASS")
-    p256 = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "p256.pem").write_bytes(p256.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (tmp_path / "p256.pub").write_bytes(p256.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    for name, other in (("p384", ec.generate_private_key(ec.SECP384R1())),
+                        ("rsa", rsa.generate_private_key(public_exponent=65537, key_size=2048))):
+        (tmp_path / (name + ".pem")).write_bytes(other.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (tmp_path / (name + ".pub")).write_bytes(other.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     (tmp_path / "garbage.pem").write_bytes(b"this is not a key\n")
     return tmp_path
 
@@ -120,7 +177,8 @@ def keydir(tmp_path, capsys, monkeypatch):
     ("locked.pem", None, "is encrypted: pass --passphrase-env"),
     ("locked.pem", b"wrong", "wrong passphrase"),
     ("plain.pem.pub", None, "is a public key"),
-    ("p256.pem", None, "not an Ed25519 key"),
+    ("p384.pem", None, "is an ECDSA secp384r1 key: mpboot signs with Ed25519 or ECDSA P-256 keys"),
+    ("rsa.pem", None, "is neither Ed25519 nor ECDSA: mpboot signs with Ed25519 or ECDSA P-256 keys"),
     ("garbage.pem", None, "not a PEM private key"),
     ("absent.pem", None, "key file not found"),
 ])
@@ -136,7 +194,8 @@ def test_a_passphrase_is_ignored_for_an_unencrypted_key(keydir):
 
 
 @pytest.mark.parametrize("name,match", [
-    ("p256.pub", "not an Ed25519 public key"),
+    ("p384.pub", "is an ECDSA secp384r1 key"),
+    ("rsa.pub", "is neither Ed25519 nor ECDSA"),
     ("garbage.pem", "not a PEM public key"),
 ])
 def test_public_key_errors(keydir, name, match):

@@ -38,12 +38,13 @@ class AppSource:
 
 
 class KeyAnchor:
-    """One public key standing in for a root's targets role (`--pubkey`); shaped like trust.Root."""
+    """One public key standing in for a root's targets role (`--pubkey`); shaped like trust.Root.
+    Its key object is read by the device's own code, as a root's would be."""
 
     def __init__(self, public_key):
-        keyid = keymod.tuf_key(public_key).keyid
-        self.keys = {keyid: keymod.raw_public(public_key)}
-        self.roles = {"targets": ((keyid,), 1)}
+        key = keymod.tuf_key(public_key)
+        self.keys = trust.parse_keys({key.keyid: key.to_dict()}, "key")
+        self.roles = {"targets": ((key.keyid,), 1)}
 
     def verify(self, role_name, message, signatures):
         trust.verify_role(self.keys, self.roles[role_name], message, signatures, "key")
@@ -136,7 +137,8 @@ def _text_field(value, option):
 
 def sign_app(app, private_keys, version, security_version, chip_id, board="", created=None,
              secure_boot_sector=None):
-    """The signed image bytes for `app` (checked already), signed by every key in `private_keys`.
+    """The signed image bytes for `app` (checked already), signed by every key in `private_keys`
+    (file or token keys, Ed25519 or ECDSA P-256: keys.image_signature).
 
     secure_boot_sector: an ESP-IDF Secure Boot v2 signature sector to place in the reserved
     sector (else it stays 0xFF, for one to be written later)."""
@@ -160,7 +162,7 @@ def sign_app(app, private_keys, version, security_version, chip_id, board="", cr
     out += b"\xff" * image.SECTOR if secure_boot_sector is None else secure_boot_sector
     out += signed + struct.pack(image.COUNT_FORMAT, len(ids), 0)
     for keyid, key in zip(ids, private_keys):
-        out += keyid + key.sign(signed)
+        out += keyid + keymod.image_signature(key, signed)
     return bytes(out)
 
 

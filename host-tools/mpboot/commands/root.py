@@ -17,8 +17,12 @@ examples:
   mpboot root init root.json --root-key a.pem --root-key b.pem --root-threshold 2 \\
       --targets-key r1.pem.pub --targets-key r2.pem.pub --targets-threshold 2 \\
       --timestamp-key online.pem.pub --expires 730d
+  mpboot root init root.json --root-key 'pkcs11:token=offline;object=root' \\
+      --targets-key 'pkcs11:token=offline;object=targets' --targets-key release-p256.pem.pub
   mpboot root show root.json
 
+Every key is a key file or a pkcs11: URI naming a key inside a token (docs/keys.md); a role may
+mix Ed25519 and ECDSA P-256 keys.
 Roles: `root` keys sign root.json itself (and its successors); `targets` keys sign firmware
 images and targets metadata; `snapshot` and `timestamp` sign the update repository's freshness
 metadata (they default to the targets keys, which suits one release machine; give online keys
@@ -50,13 +54,13 @@ def register(subparsers):
         description="Create root metadata and sign it with every --root-key.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     init.add_argument("output", metavar="ROOT.json", help="file to write (refuses to overwrite without --force)")
-    init.add_argument("--root-key", action="append", required=True, metavar="KEYFILE",
-                      help="private key of the root role; each one signs (repeatable)")
-    init.add_argument("--targets-key", action="append", required=True, metavar="KEY.pub",
+    init.add_argument("--root-key", action="append", required=True, metavar="KEYFILE|URI",
+                      help="private key of the root role, file or pkcs11: URI; each one signs (repeatable)")
+    init.add_argument("--targets-key", action="append", required=True, metavar="KEY.pub|URI",
                       help="public key allowed to sign images and targets metadata (repeatable)")
-    init.add_argument("--snapshot-key", action="append", metavar="KEY.pub",
+    init.add_argument("--snapshot-key", action="append", metavar="KEY.pub|URI",
                       help="snapshot role key (repeatable; default: the targets keys)")
-    init.add_argument("--timestamp-key", action="append", metavar="KEY.pub",
+    init.add_argument("--timestamp-key", action="append", metavar="KEY.pub|URI",
                       help="timestamp role key (repeatable; default: the targets keys)")
     for role in anchor.ROLES:
         init.add_argument("--%s-threshold" % role, type=int, default=1, metavar="N",

@@ -17,6 +17,8 @@ examples:
       ESP32_GENERIC-OTA-20240602-v1.23.0.bin -o app-v1.mpb
   mpboot sign --key r1.pem --key r2.pem --version 1.0.1 --security-version 1 --board esp32s3 \\
       build/micropython.bin -o app.mpb --root root.json
+  MPBOOT_PKCS11_PIN=1234 mpboot sign --key 'pkcs11:token=release;object=targets' \\
+      --version 1.0.2 --security-version 1 --board esp32-4mb micropython.bin -o app.mpb
 
 IN is an ESP-IDF app image (micropython.bin from a build), the same signed for Secure Boot v2
 by `espsecure sign-data --version 2` (its signature sector is kept), or a merged firmware
@@ -28,6 +30,8 @@ chip name esp32, esp32s3, esp32c3 (any board with that chip accepts it).
 --security-version is the anti-rollback counter: devices refuse images below the highest one
 they have confirmed. With --root, the result is verified against that root before it is written.
 An OUT that exists is refused unless --force, which replaces it whole.
+A key is a key file (Ed25519 or ECDSA P-256) or a pkcs11: URI naming a key inside a token, whose
+PIN is read from MPBOOT_PKCS11_PIN (docs/keys.md).
 """
 
 
@@ -35,12 +39,12 @@ def register(subparsers):
     p = subparsers.add_parser(
         "sign", help="sign an app image or merged firmware download",
         description="Make a signed image: the ESP-IDF app image unchanged, then a signed manifest "
-        "(version, security version, chip/board, payload SHA-256, Ed25519 signatures).",
+        "(version, security version, chip/board, payload SHA-256, Ed25519 or ECDSA P-256 signatures).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="IN", help="app image or merged firmware .bin")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="signed image to write")
-    p.add_argument("--key", action="append", required=True, metavar="KEYFILE",
-                   help="private signing key (repeatable: one signature per key)")
+    p.add_argument("--key", action="append", required=True, metavar="KEYFILE|URI",
+                   help="private signing key: a key file or a pkcs11: URI (repeatable: one signature per key)")
     p.add_argument("--version", required=True, metavar="V",
                    help="release version, Semantic Versioning, up to 32 bytes (1.0.0, 1.1.0-rc.1): devices and "
                    "the repository order releases by it")

@@ -42,7 +42,8 @@ def register(subparsers):
     p.add_argument("image", metavar="IMAGE", help="signed image file")
     trust_group = p.add_mutually_exclusive_group(required=True)
     trust_group.add_argument("--root", metavar="ROOT.json", help="trust anchor: TUF root metadata")
-    trust_group.add_argument("--pubkey", metavar="KEY.pub", help="trust this one public key instead of a root")
+    trust_group.add_argument("--pubkey", metavar="KEY.pub|URI",
+                             help="trust this one public key (Ed25519 or ECDSA P-256 .pub, or a pkcs11: URI) instead of a root")
     p.add_argument("--board", metavar="B", help="the device: a board from boards/ or a chip name")
     p.add_argument("--security-floor", type=int, default=0, metavar="N",
                    help="refuse images whose security version is below N (default 0)")

@@ -1,6 +1,7 @@
-"""The private keys a command signs with: files named on its command line, else the files the
-repository remembers for the role. Every key is checked against the role's keyids before it
-signs anything, and a missing signature is reported before any file is written."""
+"""The private keys a command signs with: key files or pkcs11: key URIs named on its command
+line, else the ones the repository remembers for the role. Every key is checked against the
+role's keyids before it signs anything, and a missing signature is reported before any file is
+written. A token key is logged in to once per command (keys.load_private_key, mpboot.hsm)."""
 
 from mpboot import keys as keymod
 from mpboot.errors import MpbootError
@@ -10,12 +11,12 @@ from mpboot.repo.layout import ROLES
 def key_option(role):
     """The command-line option that gives `role` a key file: top-level roles have their own
     (--targets-key FILE), a delegated role's keys are named with the role (any name is possible)."""
-    return "--%s-key FILE" % role if role in ROLES else "--delegated-key %s=FILE" % role
+    return "--%s-key FILE|URI" % role if role in ROLES else "--delegated-key %s=FILE|URI" % role
 
 
 class KeyRing:
     def __init__(self, repo_dir, settings, given=None, passphrase=None):
-        """given: {role: [key file paths]} from the command line (they replace the remembered ones)."""
+        """given: {role: [key files or URIs]} from the command line (they replace the remembered ones)."""
         self.repo_dir = repo_dir
         self.settings = settings
         self.given = {role: list(paths) for role, paths in (given or {}).items() if paths}
@@ -23,7 +24,7 @@ class KeyRing:
         self._loaded = {}
 
     def load(self, path):
-        """(keyid, private key) of a key file, loaded once per command."""
+        """(keyid, private key) of a key file or URI, loaded once per command."""
         key = str(path)
         if key not in self._loaded:
             private = keymod.load_private_key(path, self.passphrase)
@@ -46,7 +47,8 @@ class KeyRing:
                 found[keyid] = private
         else:
             for keyid, path in self.settings.key_paths(self.repo_dir, role).items():
-                if keyid in keyids and path.exists():
+                # An absent file is an offline key, asked for below; a token key is always tried.
+                if keyid in keyids and (keymod.is_uri(path) or path.exists()):
                     loaded_id, private = self.load(path)
                     if loaded_id != keyid:
                         raise MpbootError(
