@@ -9,9 +9,9 @@ for the target's declared error). Anything else escaping is a finding; so is a b
 import hashlib
 import json
 import struct
-from binascii import hexlify
+from binascii import hexlify, unhexlify
 
-from mpboot_fw import appimage, cjson, config, image, otaconfig, statelog, trust, tuf
+from mpboot_fw import appimage, cjson, config, image, otaconfig, p256, statelog, trust, tuf
 from mpboot_fw.blockdev import BytesDevice
 
 BLOCK = 4096
@@ -221,6 +221,34 @@ def t_otaconfig(data, ctx):
     return "ok:" + ":".join("%s=%s" % (k, getattr(c, k)) for k in fields), c
 
 
+# The key and message t_p256 verifies against (fuzz/targets/device.py signs its seeds with the
+# key's secret and checks it is this one).
+P256_KEY = unhexlify("04a7dffa286bb09a4f5a5d25546ac43bd4ffb5c85b1bfdf2a9e6ee074d415d2f8d"
+                     "e6f40366c989022062ae6e833d2921c6484be43fc9888bf2036640ede1165047")
+P256_MESSAGE = b"mpboot fuzz p256"
+
+
+def _rs(rs):
+    return "-" if rs is None else "%s,%s" % (hexlify(rs[0].to_bytes(32, "big")).decode(),
+                                            hexlify(rs[1].to_bytes(32, "big")).decode())
+
+
+def t_p256(data, ctx):
+    """The strict P-256 parsers on the same bytes: as DER, as r || s, as a PEM public key (when
+    the bytes are UTF-8), then whether the DER verifies for P256_KEY. They never raise."""
+    der = p256.decode_der(data)
+    raw = p256.decode_raw(data)
+    try:
+        text = data.decode()
+    except UnicodeError:
+        text = None
+    key = p256.public_key_from_pem(text)
+    ok = p256.verify(P256_KEY, P256_MESSAGE, der)
+    check(ok is (der is not None and ok), "verified a signature that did not decode")
+    summary = "ok:der=%s:raw=%s:pem=%s:verifies=%d" % (_rs(der), _rs(raw), hexlify(key).decode() if key else "-", ok)
+    return summary, (der, raw, key, ok)
+
+
 TARGETS = {
     "image": t_image,
     "appimage": t_appimage,
@@ -232,6 +260,7 @@ TARGETS = {
     "statelog": t_statelog,
     "config": t_config,
     "otaconfig": t_otaconfig,
+    "p256": t_p256,
 }
 
 

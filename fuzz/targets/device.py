@@ -422,5 +422,53 @@ class OtaConfigTarget(DeviceTarget):
                                   "min_rate": 1}).encode()]
 
 
+class P256Target(DeviceTarget):
+    """The DER signature, r || s and PEM public key parsers (mpboot_fw.p256), with cryptography
+    as the oracle: what the device decodes re-encodes to the same bytes, and its verdict on a
+    DER signature and on a PEM key is OpenSSL's, or stricter only where docs/p256.md says."""
+    name = "p256"
+
+    def setup(self):
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        super().setup()
+        secret = int.from_bytes(hashlib.sha256(b"mpboot fuzz p256").digest(), "big")
+        key = ec.derive_private_key(secret, ec.SECP256R1())
+        self.public = key.public_key()
+        assert self.public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+                                        ) == devtargets.P256_KEY
+        deterministic = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+        self.seeds = [self.public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)]
+        for i in range(4):  # signatures of different lengths (r or s with its top bit set or not)
+            sig = key.sign(devtargets.P256_MESSAGE if i == 0 else devtargets.P256_MESSAGE + bytes([i]), deterministic)
+            r, s = decode_dss_signature(sig)
+            self.seeds += [sig, r.to_bytes(32, "big") + s.to_bytes(32, "big")]
+
+    def property(self, data, info, summary, value):
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        der, raw, key, ok = value
+        if der is not None and encode_dss_signature(*der) != data:
+            raise devtargets.PropertyError("decoded DER that is not the minimal encoding of its (r, s)")
+        if raw is not None and raw[0].to_bytes(32, "big") + raw[1].to_bytes(32, "big") != data:
+            raise devtargets.PropertyError("r || s decoded to other numbers")
+        try:
+            self.public.verify(data, devtargets.P256_MESSAGE, ec.ECDSA(hashes.SHA256()))
+            openssl = True
+        except (InvalidSignature, ValueError):
+            openssl = False
+        if ok is not openssl:
+            raise devtargets.PropertyError("verdict %s, OpenSSL's %s" % (ok, openssl))
+        if key is not None:
+            loaded = serialization.load_pem_public_key(data)
+            if loaded.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint) != key:
+                raise devtargets.PropertyError("read a PEM key as another point than OpenSSL")
+
+
 TARGETS = [ImageTarget, AppImageTarget, CjsonTarget, RootTarget, TimestampTarget, SnapshotTarget,
-           TargetsTarget, StateLogTarget, ConfigTarget, OtaConfigTarget]
+           TargetsTarget, StateLogTarget, ConfigTarget, OtaConfigTarget, P256Target]
