@@ -8,8 +8,10 @@ import sys
 import tracemalloc
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from securesystemslib.signer import SSlibKey
 from esptool.bin_image import LoadFirmwareImage
 
 import appbuilder
@@ -140,6 +142,29 @@ def test_thresholds_and_keys(kd, tmp_path, capsys):
     assert run(capsys, "verify", "--pubkey", kd / "t1.pem.pub", one).code == 0
     fails(capsys, "verify", "--pubkey", kd / "other.pem.pub", one, match="signature-threshold: 0 of 1")
     fails(capsys, "verify", "--root", kd / "root.json", tmp_path / "none.mpb", match="image not found")
+
+
+def test_p256_key_files_sign_images_the_device_verifies(kd, tmp_path, capsys):
+    """An ECDSA P-256 targets key beside an Ed25519 one: the manifest slot holds r || s over
+    SHA-256 of the 128 signed bytes, which cryptography verifies too, and the device needs both
+    signatures for a threshold of 2."""
+    assert run(capsys, "keygen", tmp_path / "p256.pem", "--type", "ecdsa").code == 0
+    root = tmp_path / "mixed.json"
+    assert run(capsys, "root", "init", root, "--root-key", kd / "root.pem", "--targets-key", kd / "t1.pem.pub",
+               "--targets-key", tmp_path / "p256.pem.pub", "--targets-threshold", 2).code == 0
+    both, p256_only = tmp_path / "both.mpb", tmp_path / "p256.mpb"
+    assert run(capsys, *sign_args(kd, kd / "app.bin", both, "--key", tmp_path / "p256.pem", "--root", root)).code == 0
+    assert run(capsys, *sign_args(kd, kd / "app.bin", p256_only, key=tmp_path / "p256.pem")).code == 0
+    assert run(capsys, "verify", "--root", root, both).code == 0
+    fails(capsys, "verify", "--root", root, p256_only, match="signature-threshold: 1 of 2 targets signatures")
+    assert run(capsys, "verify", "--pubkey", tmp_path / "p256.pem.pub", p256_only).code == 0
+    fails(capsys, "verify", "--pubkey", kd / "t1.pem.pub", p256_only, match="signature-threshold: 0 of 1")
+    manifest = image.read_manifest(BytesDevice(p256_only.read_bytes()))
+    (keyid, sig), = manifest.signatures
+    public = serialization.load_pem_public_key((tmp_path / "p256.pem.pub").read_bytes())
+    public.verify(encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")),
+                  manifest.signed, ec.ECDSA(hashes.SHA256()))
+    assert keyid == SSlibKey.from_crypto(public).keyid
 
 
 def test_sign_with_root_refuses_a_key_the_root_does_not_trust(kd, tmp_path, capsys):

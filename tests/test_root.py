@@ -75,6 +75,27 @@ def test_root_init_with_every_option(kd, capsys, monkeypatch):
     assert show.code == 0 and json.loads(show.out) == summary
 
 
+def test_a_root_mixes_ed25519_and_p256_keys(kd, capsys):
+    """One root key of each type, both signing; targets keys of both types. python-tuf and the
+    device's own check accept it, and show names every key."""
+    assert run(capsys, "keygen", kd / "root-p256.pem", "--type", "ecdsa").code == 0
+    assert run(capsys, "keygen", kd / "release-p256.pem", "--type", "ecdsa").code == 0
+    out = kd / "root.json"
+    r = run(capsys, "root", "init", out, "--root-key", kd / "root1.pem", "--root-key", kd / "root-p256.pem",
+            "--root-threshold", "2", "--targets-key", kd / "release1.pem.pub", "--targets-key",
+            kd / "release-p256.pem.pub", "--json")
+    assert r.code == 0, r.err
+    md = Metadata.from_bytes(out.read_bytes())
+    md.signed.verify_delegate("root", md.signed_bytes, md.signatures)
+    assert len(md.signatures) == 2
+    types = {md.signed.keys[k].keytype: md.signed.keys[k].scheme for k in md.signed.roles["root"].keyids}
+    assert types == {"ed25519": "ed25519", "ecdsa": "ecdsa-sha2-nistp256"}
+    summary = json.loads(r.out)
+    assert summary["roles"]["targets"]["keyids"] == [keyid(kd / "release1.pem.pub"), keyid(kd / "release-p256.pem.pub")]
+    assert sorted(len(bytes.fromhex(v)) for v in summary["keys"].values()) == [32, 32, 65, 65]  # as the device holds them
+    assert run(capsys, "root", "show", out).code == 0
+
+
 def test_root_show_text(kd, capsys):
     out = kd / "root.json"
     run(capsys, "root", "init", out, "--root-key", kd / "root1.pem", "--targets-key", kd / "release1.pem.pub")
