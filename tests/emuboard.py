@@ -2,17 +2,46 @@
 apps (tests/device/appbuilder.py) in the OTA slots and a LittleFS vfs with the given files.
 
 The bootloader region stays erased: the emulated bootloader is the host's, not that code.
+
+`board_runtime()` is the MicroPython the emulated boards of the tests run on, one per test
+process: the unix port (VfsLfs2 on the flash model), or the WebAssembly port with
+MPBOOT_BOARD_RUNTIME=wasm, and where the unix port has no wheel (conftest.UNIX_PORT_PLATFORMS).
 """
 
+import atexit
+import os
+import platform
+import sys
+
 from mpboot import boards
+from mpboot.emulator import runtimes
 from mpboot.emulator.flash import NorFlash
 from mpboot.emulator.vfs import build_image
 from mpboot.espidf import otadata
 from mpboot.espidf import partition_table as pt
 
 import appbuilder
+from conftest import UNIX_PORT_PLATFORMS
 
 _APPS = {}
+_RUNTIMES = {}
+
+
+def board_runtime_name():
+    """$MPBOOT_BOARD_RUNTIME, else "unix" where its wheel exists (missing there: the tests fail,
+    naming the fix), else "wasm"."""
+    if os.environ.get(runtimes.ENV):
+        return runtimes.default_name()
+    return "unix" if (sys.platform, platform.machine()) in UNIX_PORT_PLATFORMS else "wasm"
+
+
+def board_runtime(name=None):
+    """The shared runtime `name` (default board_runtime_name()), closed when the process exits."""
+    name = name or board_runtime_name()
+    if name not in _RUNTIMES:
+        _RUNTIMES[name] = runtimes.new_runtime(name)
+        atexit.register(_RUNTIMES[name].close)
+    return _RUNTIMES[name]
 
 
 def app(version="1.0.0", secure_version=0, chip_id=0):

@@ -21,6 +21,7 @@ import os
 import pytest
 
 from bootstage import board, compacting_at, install_run, provisioned, signed
+from emuboard import board_runtime
 from mpboot.emulator.flash import CUT_MODES, CutPlan
 
 V1 = signed("1.0.0", 1)
@@ -73,7 +74,8 @@ def _version(variant):
     return IMAGES.get(variant, (V2, "2.0.0"))[1]
 
 
-def test_clean_run_installs_and_confirms(micropython):
+def test_clean_run_installs_and_confirms():
+    micropython = board_runtime()
     for variant in VARIANTS:
         start, ops = base(variant, micropython)
         slot, version, floor, boots = install_run(start, micropython, new_image(variant))
@@ -84,8 +86,8 @@ def test_clean_run_installs_and_confirms(micropython):
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_power_cut_at_every_flash_operation(micropython, variant, chunk):
-    points, ends = sweep(variant, chunk, micropython)
+def test_power_cut_at_every_flash_operation(variant, chunk):
+    points, ends = sweep(variant, chunk, board_runtime())
     assert points
     # Cuts early in the run leave v1, late ones v2: both ends must occur in a sweep this wide.
     assert set(ends) == {("ota_0", "1.0.0"), ("ota_1", _version(variant))}, ends

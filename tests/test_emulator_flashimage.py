@@ -8,8 +8,10 @@ import sys
 import pytest
 
 import appbuilder
+from emuboard import board_runtime
 from mpboot import boards, flashimage
 from mpboot.cli import main as cli
+from mpboot.emulator import runtimes
 from mpboot.emulator.board import Board
 from mpboot.emulator.vfs import mount, read_files
 from mpboot.espidf import otadata as od
@@ -83,9 +85,11 @@ def test_flash_image_contents(tmp_path, firmware, files):
     assert boards.match_image(image) == board
 
 
-def test_flash_image_boots_on_the_emulated_board(tmp_path, firmware, files, micropython):
+@pytest.mark.parametrize("runtime", runtimes.NAMES)
+def test_flash_image_boots_on_the_emulated_board(tmp_path, firmware, files, runtime):
+    # The unix port mounts littlefs-python's image with its own VfsLfs2.
     out = make(tmp_path, "--root", str(DATA / "root.json"), "--files", str(files), firmware=firmware)
-    with Board(str(out), "esp32-4mb", runtime=micropython) as board:
+    with Board(str(out), "esp32-4mb", runtime=board_runtime(runtime)) as board:
         record = board.boot()
     assert record.slot == "ota_0" and record.output == ["hello from ota_0"]
     assert record.app["version"] == "app-1.0" and record.app["secure_version"] == 3
@@ -99,13 +103,13 @@ def test_without_files_or_root_the_partitions_stay_erased(tmp_path, firmware):
         assert image[p.offset:p.end] == b"\xff" * p.size
 
 
-def test_merged_download_as_app_gives_bootloader_and_app(tmp_path, firmware, micropython):
+def test_merged_download_as_app_gives_bootloader_and_app(tmp_path, firmware):
     """The real MicroPython firmware, merged download as --app: its app goes into ota_0."""
     image = make(tmp_path, app=firmware).read_bytes()
     download = firmware.read_bytes()
     assert image[0x1000:0x8000] == download[:0x7000]
     assert image[0x10000:0x10000 + 1495344] == download[0xF000:]
-    with Board(str(tmp_path / "flash.bin"), "esp32-4mb", runtime=micropython) as board:
+    with Board(str(tmp_path / "flash.bin"), "esp32-4mb", runtime=board_runtime()) as board:
         record = board.boot()
     assert record.slot == "ota_0" and record.app["secure_version"] == 0
     assert record.output == ["Performing initial setup"]

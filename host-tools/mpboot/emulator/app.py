@@ -9,6 +9,8 @@ reset, a panic or a power cut. `halt` records why.
 
 import time
 
+from mpboot import boards
+from mpboot.emulator import vfs
 from mpboot.emulator.flash import PowerCut
 from mpboot.emulator.nvs import Nvs
 from mpboot.emulator.ota import OtaOps
@@ -22,7 +24,9 @@ class Panic(Exception):
 
 
 class AppSession:
-    def __init__(self, flash, chip_id, partitions, running, volume, services=None):
+    def __init__(self, flash, chip_id, partitions, running, volume=None, services=None):
+        """`volume`: the vfs.Volume the app's file changes go to, where the runtime has no
+        VfsLfs2 (None: the app mounts the partition itself, through esp32.Partition)."""
         self.flash = flash
         self.partitions = list(partitions)
         self.running = running
@@ -36,6 +40,7 @@ class AppSession:
         self.halt = None  # why the interpreter was stopped
         self.power_cut = None  # the PowerCut, when that was why
         self.panic = None  # what ESP-IDF would have aborted on
+        self.error = None  # why the boot stopped otherwise (the filesystem could not be mounted)
         self.wdt_timeout = None  # ms, once machine.WDT was created
         self.wdt_fed = None
         self._parts = {}
@@ -53,6 +58,7 @@ class AppSession:
             "vfs.write": self._vfs_write, "vfs.remove": self._vfs_change("remove"),
             "vfs.rename": self._vfs_rename, "vfs.mkdir": self._vfs_change("mkdir"),
             "vfs.rmdir": self._vfs_change("rmdir"), "vfs.statvfs": self._vfs_statvfs,
+            "vfs.corrupt": self._vfs_corrupt, "vfs.unusable": self._vfs_unusable,
         }
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -210,3 +216,12 @@ class AppSession:
 
     def _vfs_statvfs(self, arg, body, n):
         return " ".join(str(x) for x in self.volume.statvfs())
+
+    def _vfs_corrupt(self, arg, body, n):
+        self.error = vfs.CORRUPT
+        return self._stop("hang")
+
+    def _vfs_unusable(self, arg, body, n):
+        part = [p for p in self.partitions if p.name == boards.VFS_PARTITION][0]
+        self.error = vfs.unusable(part, arg)
+        return self._stop("exception")

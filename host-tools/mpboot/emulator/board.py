@@ -32,6 +32,7 @@ The image of the app in the slot gives its identity (version, secure_version); i
 is not run, MicroPython is (see docs/emulator.md for what that leaves out).
 """
 
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,13 +40,12 @@ from pathlib import Path
 from littlefs import LittleFSError
 
 from mpboot import boards
-from mpboot.emulator import bootloader
 from mpboot.emulator.app import AppSession
 from mpboot.emulator.flash import NorFlash, PowerCut
-from mpboot.emulator.vfs import Volume
+from mpboot.emulator import bootloader, runtimes
+from mpboot.emulator.vfs import CORRUPT, Volume, unusable
 from mpboot.errors import MpbootError
 from mpboot.espidf import partition_table as pt
-from mpboot.mpy.runtime import MicroPython
 
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 CAUSE_NAMES = {PWRON_RESET: "PWRON_RESET", HARD_RESET: "HARD_RESET", WDT_RESET: "WDT_RESET",
@@ -57,19 +57,30 @@ ROOT = "/flash"  # where the board's files live in the interpreter's own filesys
 DEFAULT_UNIQUE_ID = bytes.fromhex("240ac4000001")
 
 SETUP = """
-import os, sys
+import sys
 sys.path.insert(0, '/_emu')
 for m in %(modules)r:
     __import__(m)
 sys.path.pop(0)
+__import__('machine')._init(%(cause)d, %(uid)r, %(wake)d)
+%(mount)s
+del sys, m
+"""
+# mpylib/ modules only the WebAssembly port needs: it has no VfsLfs2.
+WASM_ONLY = ("_copyvfs",)
+# The filesystem: mounted from flash by the interpreter (_boot.py), where it has VfsLfs2 ...
+MOUNT_FLASH = "__import__('esp32')._read_from('/_emu/flash.bin')\n__import__('_emu').mount_flash()"
+FLASH_COPY = "/_emu/flash.bin"  # the flash, for esp32.Partition's reads (NorFlash.mirror keeps it equal)
+# ... else the files copied in beforehand, under ROOT, and mounted at / (mpylib/_copyvfs.py).
+COPY_IN = """
+import os
 for d in %(dirs)r:
     try:
         os.mkdir(d)
     except OSError:
         pass
-__import__('machine')._init(%(cause)d, %(uid)r, %(wake)d)
-__import__('_emu').setup(%(root)r)
-del os, sys, m, d
+__import__('_copyvfs').setup(%(root)r)
+del os, d
 """
 MAIN = "__import__('_emu').main(globals(), %r)"  # the flag: run main.py after boot.py
 
@@ -221,6 +232,18 @@ class Board:
         if not vfs:
             raise MpbootError("the partition table has no %r data partition for MicroPython's filesystem"
                               % boards.VFS_PARTITION)
+        mp = self._interpreter()
+        if runtimes.mounts_flash(mp):
+            session = AppSession(self.flash, self.board.chip_id, choice.partitions, choice.partition,
+                                 services=self.services)
+            try:
+                if self._start(mp, record, session, MOUNT_FLASH, {FLASH_COPY: bytes(self.flash.mem)}):
+                    self._run_boot(mp, record, session, repl)
+            finally:
+                if self.flash.mirror is not None:
+                    os.close(self.flash.mirror)
+                    self.flash.mirror = None
+            return session
         volume = Volume(self.flash, vfs[0], self._vfs_cache)
         session = AppSession(self.flash, self.board.chip_id, choice.partitions, choice.partition, volume,
                              self.services)
@@ -229,39 +252,43 @@ class Board:
         except LittleFSError as e:
             # inisetup.setup on a partition too small for a filesystem: _boot.py raises, and with
             # nothing mounted there is no boot.py or main.py to run.
-            record.outcome = "exception"
-            record.error = "vfs partition (0x%x bytes) cannot hold a LittleFS filesystem: %s" % (vfs[0].size, e)
+            record.outcome, record.error = "exception", unusable(vfs[0], e)
             return session
         if state == "corrupt":
             # inisetup.check_bootsec: a filesystem it cannot mount and will not format.
-            record.outcome = "hang"
-            record.error = "vfs partition is not a LittleFS filesystem and not erased: fs_corrupted() loops"
+            record.outcome, record.error = "hang", CORRUPT
             return session
         if state == "formatted":
             self._print(record, "Performing initial setup")
-        mp = self._interpreter()
         try:
-            self._start(mp, record, volume)
-            result = mp.run(MAIN % (not self.raw_repl), handler=session.handle, timeout=self.run_timeout,
-                            echo=self.echo)
-            if not self._stopped(record, session, result):
-                if not (result.ok and session.status):
-                    raise MpbootError("emulator fault: the boot runner failed: %s" % result.exc)
-                record.outcome = session.status
-                if repl is not None and record.outcome in ("ok", "exception"):
-                    # The board sits at the REPL: run the code there, as mpremote exec does.
-                    if callable(repl):
-                        result = repl(mp, session.handle)
-                    else:
-                        result = mp.run(repl, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
-                    if not self._stopped(record, session, result):
-                        if result.exit:
-                            record.outcome = "soft_reboot"
-                        elif not result.ok:
-                            record.outcome, record.error = "exception", result.exc
+            dirs, files = volume.contents()
+            mount = COPY_IN % dict(dirs=[ROOT] + [ROOT + d for d in dirs], root=ROOT)
+            if self._start(mp, record, session, mount, {ROOT + path: data for path, data in files.items()}):
+                self._run_boot(mp, record, session, repl)
         finally:
             volume.persist()
         return session
+
+    def _run_boot(self, mp, record, session, repl):
+        """boot.py and main.py, then `repl` if given (see boot())."""
+        result = mp.run(MAIN % (not self.raw_repl), handler=session.handle, timeout=self.run_timeout,
+                        echo=self.echo)
+        if self._stopped(record, session, result):
+            return
+        if not (result.ok and session.status):
+            raise MpbootError("emulator fault: the boot runner failed: %s" % result.exc)
+        record.outcome = session.status
+        if repl is not None and record.outcome in ("ok", "exception"):
+            # The board sits at the REPL: run the code there, as mpremote exec does.
+            if callable(repl):
+                result = repl(mp, session.handle)
+            else:
+                result = mp.run(repl, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
+            if not self._stopped(record, session, result):
+                if result.exit:
+                    record.outcome = "soft_reboot"
+                elif not result.ok:
+                    record.outcome, record.error = "exception", result.exc
 
     def _stopped(self, record, session, result):
         """Record a run's output; True (outcome set) when it hung or was halted."""
@@ -274,26 +301,35 @@ class Board:
                 record.error = str(session.power_cut)
             elif session.halt == "panic":
                 record.error = session.panic
+            else:
+                record.error = session.error
         return result.timed_out or result.halted
 
     def _interpreter(self):
         if self.runtime is None:
-            self.runtime = MicroPython()
+            self.runtime = runtimes.new_runtime()
         return self.runtime
 
-    def _start(self, mp, record, volume):
+    def _start(self, mp, record, session, mount, files=None):
+        """A fresh interpreter with the board's modules, `files` in its own filesystem, and the
+        board's filesystem mounted by `mount`; False when the boot ended there (the outcome is
+        set: a power cut while formatting, a filesystem that cannot be used)."""
         mp.boot()
-        for name, source in self._modules.items():
-            mp.put_file("/_emu/%s.py" % name, source)
-        dirs, files = volume.contents()
-        for path, data in files.items():
-            mp.put_file(ROOT + path, data)
-        setup = SETUP % dict(modules=list(self._modules), dirs=[ROOT] + [ROOT + d for d in dirs],
-                             cause=record.reset_cause, uid=self.unique_id, wake=4 if record.reset_cause == DEEPSLEEP_RESET else 0,
-                             root=ROOT)
-        result = mp.run(setup)
+        for path, data in (files or {}).items():
+            mp.put_file(path, data)
+        modules = [name for name in self._modules if not (runtimes.mounts_flash(mp) and name in WASM_ONLY)]
+        for name in modules:
+            mp.put_file("/_emu/%s.py" % name, self._modules[name])
+        if files and FLASH_COPY in files:
+            self.flash.mirror = os.open(os.path.join(mp.root, FLASH_COPY.lstrip("/")), os.O_WRONLY)
+        setup = SETUP % dict(modules=modules, cause=record.reset_cause, uid=self.unique_id,
+                             wake=4 if record.reset_cause == DEEPSLEEP_RESET else 0, mount=mount)
+        result = mp.run(setup, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
+        if self._stopped(record, session, result):
+            return False
         if not result.ok:
             raise MpbootError("emulator fault: board setup failed: %s" % result.exc)
+        return True
 
     def _print(self, record, line):
         record.output.append(line)

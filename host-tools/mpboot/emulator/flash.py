@@ -9,9 +9,13 @@
   sector partly erased) or after the chosen operation, by raising `PowerCut`.
 - The image can live in a file (memory-mapped), so state persists across boots and can be
   inspected afterwards.
+- `mirror`, when set, is a file descriptor every change is also written to (at the same
+  offsets): a copy of the flash another process reads (the unix port's esp32.Partition reads
+  blocks from it instead of asking the host for each one).
 """
 
 import mmap
+import os
 from pathlib import Path
 
 SECTOR_SIZE = 4096
@@ -73,6 +77,7 @@ class NorFlash:
         self.faults = []
         self.ops = []  # (index, kind, address, length) of every operation since reset_log()
         self.cut = None
+        self.mirror = None
 
     def close(self):
         if self._file is not None:
@@ -109,6 +114,11 @@ class NorFlash:
         """
         self._check(addr, len(data))
         self.mem[addr:addr + len(data)] = data
+        self._mirror(addr, len(data))
+
+    def _mirror(self, addr, length):
+        if self.mirror is not None and length:
+            os.pwrite(self.mirror, self.mem[addr:addr + length], addr)
 
     def _begin(self, kind, addr, length):
         """Number the operation; return how many bytes of it happen before a cut (None: all)."""
@@ -137,6 +147,7 @@ class NorFlash:
             partial, op = self._begin("erase", sector_addr, SECTOR_SIZE)
             done = SECTOR_SIZE if partial is None else partial
             self.mem[sector_addr:sector_addr + done] = b"\xff" * done
+            self._mirror(sector_addr, done)
             if done:
                 self.erase_counts[sector_addr // SECTOR_SIZE] += 1
             self._end(op, partial)
@@ -152,6 +163,7 @@ class NorFlash:
         if new != data[:done]:
             self.faults.append((op[0], addr, "write needs 0->1 bit changes"))
         self.mem[addr:addr + done] = new
+        self._mirror(addr, done)
         for sector in range(addr // SECTOR_SIZE, (addr + max(done, 1) - 1) // SECTOR_SIZE + 1):
             self.write_counts[sector] += 1
         self._end(op, partial)

@@ -5,9 +5,11 @@ MicroPython mounts it with block size 4096 (the partition's native block), read 
 file and attribute limits (extmod/vfs_lfs.c, vfs_lfsx.c); littlefs-python formats and mounts it
 with the same parameters, so the image in flash is one a board would mount.
 
-The WebAssembly MicroPython has no VfsLfs2, so each boot copies the files into the
-interpreter's filesystem, and every file the app closes after writing, removes, renames or
-creates is applied here, to a mounted copy, as it happens (so a full filesystem fails as it
+On the unix port the board mounts the partition with MicroPython's own VfsLfs2 on
+esp32.Partition (mpylib/_emu.mount_flash): this module then only builds and reads images. The
+WebAssembly MicroPython has no VfsLfs2, so there `Volume` serves the boot: the files are copied
+into the interpreter's filesystem, and every file the app closes after writing, removes, renames
+or creates is applied here, to a mounted copy, as it happens (so a full filesystem fails as it
 would). After the boot the copy goes back into flash in one step, outside the power-cut model.
 """
 
@@ -26,6 +28,13 @@ DEFAULT_BOOT_PY = """\
 #webrepl.start()
 """
 ENOENT = 2
+# Why a boot stops at the filesystem (ports/esp32 inisetup.py): a partition it cannot mount and
+# will not format (fs_corrupted() loops for ever), and one too small to format.
+CORRUPT = "vfs partition is not a LittleFS filesystem and not erased: fs_corrupted() loops"
+
+
+def unusable(partition, why):
+    return "vfs partition (0x%x bytes) cannot hold a LittleFS filesystem: %s" % (partition.size, why)
 
 
 def mount(data):
