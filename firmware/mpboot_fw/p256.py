@@ -146,7 +146,7 @@ def verify(public_key, message, rs):
     if not 0 < r < _N or not 0 < s < _N:
         return False
     e = int.from_bytes(hashlib.sha256(message).digest(), "big")
-    w = _invert_n(s)
+    w = _invert(s, _N)
     u1 = e * w % _N
     u2 = r * w % _N
     x = int.from_bytes(public_key[1:33], "big")
@@ -161,32 +161,17 @@ def verify(public_key, message, rs):
     return r + _N < _P and X == (r + _N) * zz % _P
 
 
-def _invert_n(s):
-    """1/s mod n by the extended Euclidean algorithm (faster here than pow(s, n - 2, n))."""
-    a, b = s, _N
-    x0, x1 = 1, 0
+def _invert(a, m):
+    """1/a mod m (0 < a < m, gcd 1) by the extended Euclidean algorithm: about a third of the
+    time of an exponentiation here (pow(a, m - 2, m), or an addition chain of squarings)."""
+    b = m
+    x0 = 1
+    x1 = 0
     while b:
         q = a // b
         a, b = b, a - q * b
         x0, x1 = x1, x0 - q * x1
-    return x0 % _N
-
-
-def _invert_p(z):
-    """z^(p-2) mod p by an addition chain; runs of squarings are one pow(x, 2^k, p) each."""
-    z2 = z * z % _P * z % _P  # z^(2^2 - 1)
-    z3 = z2 * z2 % _P * z % _P
-    z6 = pow(z3, 1 << 3, _P) * z3 % _P
-    z12 = pow(z6, 1 << 6, _P) * z6 % _P
-    z15 = pow(z12, 1 << 3, _P) * z3 % _P
-    z30 = pow(z15, 1 << 15, _P) * z15 % _P
-    z32 = pow(z30, 1 << 2, _P) * z2 % _P
-    # p - 2 = ffffffff 00000001 00000000 00000000 00000000 ffffffff ffffffff fffffffd
-    t = pow(z32, 1 << 32, _P) * z % _P
-    t = pow(t, 1 << 128, _P) * z32 % _P
-    t = pow(t, 1 << 32, _P) * z32 % _P
-    t = pow(t, 1 << 30, _P) * z30 % _P
-    return pow(t, 1 << 2, _P) * z % _P
+    return x0 % m
 
 
 def _wnaf(k, w, plan, shift):
@@ -252,7 +237,7 @@ def _odd_multiples_affine(x, y, count):
     for k in range(count):
         prefix.append(acc)
         acc = acc * points[k][2] % _P * Z2 % _P
-    inv = _invert_p(acc)
+    inv = _invert(acc, _P)
     out = [None] * count
     for k in range(count - 1, -1, -1):
         X, Y, Z = points[k]
