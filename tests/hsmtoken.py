@@ -64,17 +64,17 @@ def make_token(tmp_path, monkeypatch, label=LABEL):
     monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
     monkeypatch.setenv(hsm.PIN_ENV, PIN)
     monkeypatch.delenv(hsm.MODULE_ENV, raising=False)
-    # SoftHSM2 reads SOFTHSM2_CONF when the module is initialised: a module still loaded by an
-    # earlier test's keys (a failed test's traceback holds them) would keep that test's token
-    # directory, so it is initialised again here.
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", SO_PIN],
+                   check=True, capture_output=True, env=os.environ.copy())
+    # SoftHSM2 reads SOFTHSM2_CONF and its token directory when the module is initialised: a
+    # module still loaded by an earlier test's keys (a failed test's traceback holds them)
+    # would know only that test's tokens, so it is initialised again, after the new token is made.
     gc.collect()
     import PyKCS11
 
     for entry in PyKCS11.PyKCS11Lib._loaded_libs.values():
         entry["ref"].C_Finalize()
         entry["ref"].C_Initialize()
-    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", PIN, "--so-pin", SO_PIN],
-                   check=True, capture_output=True, env=os.environ.copy())
     return SoftToken(directory, label)
 
 

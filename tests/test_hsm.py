@@ -7,6 +7,7 @@ device's mpboot_fw), so a bug in mpboot.hsm cannot hide itself.
 """
 
 import json
+from urllib.parse import quote
 from binascii import unhexlify
 from datetime import datetime, timedelta, timezone
 
@@ -230,6 +231,8 @@ def test_token_errors_are_one_clear_line_and_write_nothing(token, capsys, tmp_pa
 
     sign_fails(token.uri("release").replace(token.label, "absent"),
                "no PKCS#11 token labelled 'absent' in %s (tokens there: '%s')" % (token.module, token.label))
+    sign_fails(token.uri("release").replace("token=", "serial=0000;token="),
+               "no PKCS#11 token labelled '%s' serial '0000' in %s" % (token.label, token.module))
     sign_fails(token.uri("nothing"), "no private key labelled 'nothing' in PKCS#11 token '%s' (its private keys: "
                "'release')" % token.label)
     sign_fails(token.uri("release", **{"module-path": tmp_path / "none.so"}),
@@ -247,6 +250,18 @@ def test_token_errors_are_one_clear_line_and_write_nothing(token, capsys, tmp_pa
     assert r.code == 0 and token.pin not in r.out, r.err
     line = fails(capsys, "pubkey", token.uri("absent", **{"pin-value": token.pin}), "--protection")
     assert token.pin not in line
+
+
+def test_a_uri_copied_from_p11tool_names_the_token_by_its_fields(token, capsys):
+    made = keygen(capsys, token.uri("release"), "ecdsa")
+    info = token.session().keep_lib.getTokenInfo(
+        next(s for s in token.session().keep_lib.getSlotList(tokenPresent=True)
+             if token.session().keep_lib.getTokenInfo(s).label.strip() == token.label))
+    uri = "pkcs11:model=%s;manufacturer=%s;serial=%s;token=%s;object=release;type=private" % tuple(
+        quote(v.strip(), safe="") for v in (info.model, info.manufacturerID, info.serialNumber, info.label))
+    r = run(capsys, "pubkey", uri, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["keyid"] == made["keyid"]
 
 
 def test_keygen_in_a_token_never_replaces_a_key(token, capsys):

@@ -20,6 +20,7 @@ and checks that the token marked it so before it is used.
 """
 
 import contextlib
+import functools
 import getpass
 import hashlib
 import os
@@ -42,7 +43,9 @@ MODULE_ENV = "MPBOOT_PKCS11_MODULE"
 SOFTHSM2_MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
                     "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/opt/homebrew/lib/softhsm/libsofthsm2.so",
                     "/usr/local/lib/softhsm/libsofthsm2.so")
-PATH_ATTRIBUTES = ("token", "object", "id", "type")
+# The token's own fields a URI may narrow the choice by (RFC 7512 names -> CK_TOKEN_INFO's).
+TOKEN_FIELDS = {"token": "label", "manufacturer": "manufacturerID", "model": "model", "serial": "serialNumber"}
+PATH_ATTRIBUTES = tuple(TOKEN_FIELDS) + ("object", "id", "type")
 QUERY_ATTRIBUTES = ("module-path", "pin-value")
 
 # CKA_EC_PARAMS: DER of the curve's OID (RFC 8410 id-Ed25519; prime256v1), and the PKCS#11 3.0
@@ -68,6 +71,7 @@ class TokenURI:
         attrs = _attributes(path, ";", PATH_ATTRIBUTES, text)
         options = _attributes(query, "&", QUERY_ATTRIBUTES, text)
         self.token = attrs.get("token")
+        self.token_fields = {name: attrs[name] for name in TOKEN_FIELDS if name in attrs}
         self.object = attrs.get("object")
         self.id = unquote_to_bytes(attrs["id"]) if "id" in attrs else None
         if attrs.get("type", "private") not in ("private", "public"):
@@ -80,7 +84,7 @@ class TokenURI:
         self.module = options.get("module-path")
 
     def __str__(self):
-        parts = ["token=" + quote(self.token, safe="") if self.token else ""]
+        parts = ["%s=%s" % (name, quote(value, safe="")) for name, value in self.token_fields.items()]
         if self.object is not None:
             parts.append("object=" + quote(self.object, safe=""))
         if self.id is not None:
@@ -120,9 +124,7 @@ class Token:
     """An open session with the token a URI names (logged in when `login`)."""
 
     def __init__(self, uri, login, pin=None):
-        import PyKCS11  # the binary module loads only when a token is used
-
-        self.p = PyKCS11
+        PyKCS11 = self.p = _pykcs11()
         self.uri = uri
         path = module_path(uri)
         try:
@@ -130,20 +132,18 @@ class Token:
                 self.lib = PyKCS11.PyKCS11Lib().load(path)
         except PyKCS11.PyKCS11Error as e:
             raise MpbootError("%s is not a usable PKCS#11 module: %s" % (path, _reason(e))) from None
-        slots = {}
-        for slot in self.lib.getSlotList(tokenPresent=True):
-            slots.setdefault(self.lib.getTokenInfo(slot).label.strip(), []).append(slot)
-        if uri.token not in slots:
-            raise MpbootError("no PKCS#11 token labelled %r in %s (tokens there: %s)"
-                              % (uri.token, path, ", ".join(repr(t) for t in sorted(slots) if t) or "none"))
-        if len(slots[uri.token]) > 1:
-            raise MpbootError("%d PKCS#11 tokens are labelled %r in %s: relabel one" % (len(slots[uri.token]), uri.token, path))
-        try:
-            self.session = self.lib.openSession(slots[uri.token][0], PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
-            if login:
-                self._login(pin)
-        except PyKCS11.PyKCS11Error as e:
-            raise MpbootError("PKCS#11 token %r: %s" % (uri.token, _reason(e))) from None
+        present = [(slot, self.lib.getTokenInfo(slot)) for slot in self.lib.getSlotList(tokenPresent=True)]
+        chosen = [slot for slot, info in present if all(
+            getattr(info, TOKEN_FIELDS[name]).strip() == value for name, value in uri.token_fields.items())]
+        if not chosen:
+            raise MpbootError("no PKCS#11 token %s in %s (tokens there: %s)" % (
+                _token_selector(uri), path, ", ".join(sorted(repr(info.label.strip()) for _, info in present
+                                                             if info.label.strip())) or "none"))
+        if len(chosen) > 1:
+            raise MpbootError("%d PKCS#11 tokens are %s in %s: add serial= to the URI" % (len(chosen), _token_selector(uri), path))
+        self.session = self.lib.openSession(chosen[0], PyKCS11.CKF_SERIAL_SESSION | PyKCS11.CKF_RW_SESSION)
+        if login:
+            self._login(pin)
 
     def _login(self, pin):
         p = self.p
@@ -178,6 +178,32 @@ class Token:
     def binary(self, handle, name):
         value = self.session.getAttributeValue(handle, [name], allAsBinary=True)[0]
         return None if value is None else bytes(value)
+
+
+def _token_selector(uri):
+    return " ".join("%s %r" % ("labelled" if name == "token" else name, value) for name, value in uri.token_fields.items())
+
+
+def _pykcs11():
+    try:
+        import PyKCS11  # an optional dependency: only pkcs11: keys need it
+    except ImportError:
+        raise MpbootError("pkcs11: keys need PyKCS11, which is not installed: pip install 'mpboot[hsm]'") from None
+    return PyKCS11
+
+
+def _one_line(fn):
+    """For the entry points: a token failure no check above names is still one line, not a
+    traceback (the token pulled out, a session closed by the module...)."""
+    @functools.wraps(fn)
+    def call(target, *args, **kwargs):
+        p = _pykcs11()
+        try:
+            return fn(target, *args, **kwargs)
+        except p.PyKCS11Error as e:
+            shown = target if isinstance(target, TokenKey) else TokenURI(target)
+            raise MpbootError("%s: the token failed: %s" % (shown, _reason(e))) from None
+    return call
 
 
 @contextlib.contextmanager
@@ -288,6 +314,7 @@ class Pkcs11Signer(Signer):
 SIGNER_FOR_URI_SCHEME[SCHEME] = Pkcs11Signer
 
 
+@_one_line
 def load(spec, pin=None):
     """The TokenKey that a pkcs11: URI names (logs in to the token), its key pair checked."""
     uri = TokenURI(spec)
@@ -301,6 +328,7 @@ def load(spec, pin=None):
     return key
 
 
+@_one_line
 def load_public(spec):
     """The `cryptography` public key of a token key (no PIN needed for a public object)."""
     uri = TokenURI(spec)
@@ -308,6 +336,7 @@ def load_public(spec):
     return _public_key(token, _one(token, token.p.CKO_PUBLIC_KEY, uri.object, uri.id, "public key"))[1]
 
 
+@_one_line
 def protection(key):
     """The token's flags on a key's private half: whether it can ever have left the token."""
     p = key.token.p
@@ -351,6 +380,7 @@ def _unwrap_octet_string(value):
     return value
 
 
+@_one_line
 def generate(spec, key_type):
     """Make a key pair inside the token; the private key is sensitive and never extractable."""
     uri = TokenURI(spec)
