@@ -176,6 +176,8 @@ BAD_APPS = [
     ("native-mpy", {"fast.mpy": b"M\x06\x26\x1f"}, "holds native code"),
     ("mixed-mpy", {"a.mpy": b"M\x06\x00\x1f", "b.mpy": b"M\x05\x00\x1f"}, ".mpy version 6, not 5"),
     ("no-files", {}, "holds no files"),
+    ("manifest-too-large", {"d/%s%02d.py" % ("x" * 100, i): b"" for i in range(60)},
+     "its manifest is over 8192 bytes"),
 ]
 
 

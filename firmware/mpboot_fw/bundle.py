@@ -57,9 +57,9 @@ TYPE = "bundle"
 DEVICE_PACKAGE = "mpboot"  # the one bundle that may hold mpboot_fw/
 BLOCK = const(4096)
 # Caps, checked on the signed manifest before anything is written. The manifest is parsed
-# whole (json.loads), so it is the one thing held in RAM: 16 KiB of it peaks well within the
-# 32 KiB an install may take above idle (docs/bundles.md has the measurement).
-MAX_MANIFEST = const(16384)
+# whole (json.loads), so it is what a verify holds in RAM: at 8 KiB its bytes, parsed document
+# and file list peak at about 26 KiB live on a 32-bit port (docs/bundles.md, "Memory").
+MAX_MANIFEST = const(8192)
 MAX_FILES = const(64)
 MAX_FILE_SIZE = const(262144)
 MAX_TOTAL = const(524288)
@@ -119,17 +119,18 @@ def verify_stream(stream, root, sink=None, buf=None, **device):
     blocks, 4 KiB by default) and return its Bundle, or raise BundleError at the first failed check.
 
     root: a trust.Root (anything with verify(role, message, signatures)). device: what
-    load_manifest checks the manifest against. sink: gets begin(path, size) before a file's
-    bytes, write(chunk) for each block of them (a memoryview valid during the call only) and
-    end(path) once that file's size and SHA-256 matched; never called before the manifest passed.
+    load_manifest checks the manifest against. sink: gets start(bundle) once the manifest passed
+    every check (an install checks its free space and keeps bundle.manifest there), then per
+    file begin(path, size), write(chunk) for each block of its bytes (a memoryview valid during
+    the call only) and end(path) once that file's size and SHA-256 matched.
     """
     length = read_header(stream)
-    data = _read_exact(stream, length, "manifest")
-    b = load_manifest(data, root, **device)
-    del data
+    b = load_manifest(_read_exact(stream, length, "manifest"), root, **device)
     if buf is None:
         buf = bytearray(BLOCK)
     mv = memoryview(buf)
+    if sink is not None:
+        sink.start(b)
     for path, size, digest in b.files:
         if sink is not None:
             sink.begin(path, size)

@@ -35,8 +35,14 @@ class Sink:
 
     def __init__(self):
         self.files = []
+        self.started = None
+
+    def start(self, b):
+        assert self.started is None and self.files == []
+        self.started = b
 
     def begin(self, path, size):
+        assert self.started is not None
         self.files.append([path, b"", False])
 
     def write(self, chunk):
@@ -115,7 +121,7 @@ def test_good_bundle_verifies_and_reports_every_field():
     assert b.keyids == sorted(ROOT.roles["targets"][0])
     assert b.manifest == GOOD[16:DATA_AT]
     # The sink got every file whole, in order, each ended once its hash matched.
-    assert sink.files == [[p, d, True] for p, d in FILES]
+    assert sink.files == [[p, d, True] for p, d in FILES] and sink.started is b
 
 
 def test_block_size_and_short_reads_do_not_change_the_result():
@@ -179,7 +185,7 @@ def test_signed_bad_paths_are_refused_before_any_file_reaches_the_sink():
                        ("reserved", "reserved-path: files[0]: boot.py or the configuration")):
         sink = Sink()
         assert str(_error(_read("bundle/%s.mpbundle" % name), sink=sink)) == want
-        assert sink.files == []
+        assert sink.files == [] and sink.started is None
 
 
 def test_caps_are_checked_before_any_file_is_read():
@@ -187,7 +193,8 @@ def test_caps_are_checked_before_any_file_is_read():
     # asked for (a read past the manifest would be "truncated").
     sink = Sink()
     e = _error(_read("bundle/file_too_large.mpbundle"), sink=sink)
-    assert str(e) == "file-too-large: files[0]: 262145 bytes, at most 262144" and sink.files == []
+    assert str(e) == "file-too-large: files[0]: 262145 bytes, at most 262144"
+    assert sink.files == [] and sink.started is None
 
 
 # -- every region damaged ------------------------------------------------------------------------
@@ -197,8 +204,8 @@ def test_header_damage():
     assert str(_error(_flipped(GOOD, 4))) == "bad-format: version"
     assert str(_error(_flipped(GOOD, 6))) == "bad-format: flags"
     assert str(_error(_flipped(GOOD, 12))) == "bad-format: flags"  # reserved
-    assert str(_error(_patched(GOOD, 8, struct.pack("<I", 16385)))) == \
-        "manifest-too-large: 16385 bytes, at most 16384"
+    assert str(_error(_patched(GOOD, 8, struct.pack("<I", 8193)))) == \
+        "manifest-too-large: 8193 bytes, at most 8192"
     # A length off by one: the manifest read is not JSON, or leaves a byte of it behind.
     assert _reason(_patched(GOOD, 8, struct.pack("<I", MANIFEST_LEN - 1))) == "bad-manifest"
     assert _reason(_patched(GOOD, 8, struct.pack("<I", MANIFEST_LEN + 1))) == "bad-manifest"
@@ -246,7 +253,7 @@ def test_manifest_too_deep_too_large_or_not_a_bundle():
     assert str(e) == "bad-manifest: json: nested deeper than 4"
     big = b" " * (bundle.MAX_MANIFEST + 1)
     assert str(devtest.raises(BundleError, bundle.load_manifest, big, ROOT)) == \
-        "manifest-too-large: 16385 bytes, at most 16384"
+        "manifest-too-large: 8193 bytes, at most 8192"
     # TUF metadata signed by the same keys is not a bundle manifest.
     targets = _read("tuf/1.targets.json")
     assert str(devtest.raises(BundleError, bundle.load_manifest, targets, ROOT)) == \
