@@ -7,6 +7,7 @@ device's mpboot_fw), so a bug in mpboot.hsm cannot hide itself.
 """
 
 import json
+import struct
 from urllib.parse import quote
 from binascii import unhexlify
 from datetime import datetime, timedelta, timezone
@@ -17,14 +18,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from securesystemslib.signer import Signer, SSlibKey
+from securesystemslib.formats import encode_canonical
+from securesystemslib.signer import Signature, Signer, SSlibKey
 from tuf.api.metadata import Metadata, Targets
 
 import appbuilder
 from clihelp import fails, run
 from hsmtoken import token  # noqa: F401 (fixture)
 from mpboot import hsm, keys
-from mpboot_fw import image, trust, tuf
+from mpboot_fw import bundle as bundle_format, image, trust, tuf
 from mpboot_fw.blockdev import BytesDevice
 from repotest import DirFetcher, updater
 
@@ -137,6 +139,27 @@ def test_an_image_signed_in_the_token_verifies_on_the_device(token, capsys, tmp_
     with pytest.raises(image.ImageError) as e:
         image.verify_slot(BytesDevice(bytes(bad)), root)
     assert e.value.reason == "signature-threshold"
+
+
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_a_bundle_signed_in_the_token_verifies_on_the_device(token, capsys, tmp_path, key_type):
+    root_file = root_with_token_keys(capsys, token, tmp_path, key_type)
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "main.py").write_text("print('signed in a token')\n")
+    out = tmp_path / "app.mpbundle"
+    r = run(capsys, "bundle", app, "--name", "app", "--version", "1.0.0", "--security-version", 1, "--key",
+            token.uri("targets"), "--board", "esp32-4mb", "--root", root_file, "-o", out)
+    assert r.code == 0, r.err
+    assert run(capsys, "verify", "--root", root_file, out).code == 0  # the device's streaming verifier
+    # securesystemslib checks the manifest's signature over the canonical JSON of `signed`, too.
+    data = out.read_bytes()
+    length = struct.unpack(bundle_format.HEADER_FORMAT, data[:bundle_format.HEADER_SIZE])[3]
+    doc = json.loads(data[bundle_format.HEADER_SIZE:bundle_format.HEADER_SIZE + length])
+    (entry,) = doc["signatures"]
+    root_md = Metadata.from_bytes(root_file.read_bytes())
+    root_md.signed.get_key(entry["keyid"]).verify_signature(
+        Signature(entry["keyid"], entry["sig"]), encode_canonical(doc["signed"]).encode())
 
 
 @pytest.mark.parametrize("key_type", KEY_TYPES)
