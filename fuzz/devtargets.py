@@ -7,11 +7,12 @@ for the target's declared error). Anything else escaping is a finding; so is a b
 """
 
 import hashlib
+import io
 import json
 import struct
 from binascii import hexlify, unhexlify
 
-from mpboot_fw import appimage, cjson, config, image, otaconfig, p256, statelog, trust, tuf
+from mpboot_fw import appimage, bundle, cjson, config, image, otaconfig, p256, statelog, trust, tuf
 from mpboot_fw.blockdev import BytesDevice
 
 BLOCK = 4096
@@ -249,7 +250,52 @@ def t_p256(data, ctx):
     return summary, (der, raw, key, ok)
 
 
+class _BundleSink:
+    """What an install would be handed: checks the protocol's order and records every file."""
+
+    def __init__(self):
+        self.bundle = None
+        self.files = []
+
+    def start(self, b):
+        check(self.bundle is None and not self.files, "start after a file, or twice")
+        self.bundle = b
+
+    def begin(self, path, size):
+        check(self.bundle is not None, "a file before start")
+        check(not self.files or self.files[-1][2], "a file begun before the last one ended")
+        self.files.append([path, hashlib.sha256(), False, 0])
+
+    def write(self, chunk):
+        f = self.files[-1]
+        check(not f[2], "bytes after a file ended")
+        f[1].update(chunk)
+        f[3] += len(chunk)
+
+    def end(self, path):
+        check(self.files[-1][0] == path and not self.files[-1][2], "end of a file not begun")
+        self.files[-1][2] = True
+
+
+def t_bundle(data, ctx):
+    sink = _BundleSink()
+    try:
+        b = bundle.verify_stream(io.BytesIO(data), ctx["root"], sink=sink, chip_id=0, board="esp32-4mb")
+    except bundle.BundleError as e:
+        return _declared(e), None
+    check(b.length == len(data) and sink.bundle is b, "verified a bundle of another length than its input")
+    check([(f[0], f[3], f[1].digest(), f[2]) for f in sink.files] == [(p, n, d, True) for p, n, d in b.files],
+          "the sink got other bytes than the manifest lists")
+    # What the manifest says, not its bytes: whitespace the signature does not cover changes no
+    # decision.
+    said = "%s:%s:%d:%s:%s:%s:%s:%s:" % (b.name, b.version, b.security_version, b.board, b.chip_id, b.mpy,
+                                        b.min_firmware, b.entry)
+    said += ",".join("%s=%d=%s" % (p, n, hexlify(d).decode()) for p, n, d in b.files)
+    return "ok:%s:%s" % (b.name, _sha(said.encode())), b
+
+
 TARGETS = {
+    "bundle": t_bundle,
     "image": t_image,
     "appimage": t_appimage,
     "cjson": t_cjson,

@@ -470,5 +470,71 @@ class P256Target(DeviceTarget):
                 raise devtargets.PropertyError("read a PEM key as another point than OpenSSL")
 
 
+# Paths at the edges of the rules: escaping, reserved, aliasing on FAT, odd characters.
+BUNDLE_PATHS = ("../boot.py", "/main.py", "a//b", "a/", ".", "x.", "BOOT.PY", "boot.mpy", "mpboot.json",
+                "mpboot-ota.json", "mpboot_fw/x.py", "mpboot_fw.mpy", "MAIN.PY", "main.mpy", "lib", "lib/x/y.py",
+                "a\\b", "a\u0000b", "caf\u00e9", "\ud800", "a" * 128, "a" * 129, "/".join("abcdefghi"),
+                "a/b/c/d/e/f/g/h", "A.txt", "a.txt", "data/blob.bin", "empty.txt", "", "C:x", "a b")
+
+
+class BundleTarget(DeviceTarget):
+    """Bundles signed by T1 (the fuzz root's one targets key). Re-signing parses the mutated
+    manifest, mutates its tree half the time, and half the time also makes every file's size
+    and hash those of the bytes after the manifest, so mutations reach the path rules, the caps
+    and the streaming of the files."""
+    name = "bundle"
+    fix_rate = 0.6
+
+    def setup(self):
+        super().setup()
+        from mpboot import bundle as host_bundle
+
+        self.host = host_bundle
+        apps = [
+            ({"main.py": b"print(1)\n", "lib/util.py": b"X = 1\n", "data/blob.bin": bytes(range(256)) * 20,
+              "empty.txt": b""}, dict(board="esp32-4mb", chip_id=0, entry="main")),
+            ({"main.mpy": b"M\x06\x00\x1fbytecode", "a/b/c.py": b"", "A.txt": b"case"},
+             dict(mpy=6, min_firmware="1.2.0", entry="main:run")),
+            ({"mpboot_fw/__init__.py": b"", "mpboot_fw/stage.py": b"x" * 5000}, dict(name="mpboot", chip_id=0)),
+        ]
+        self.seeds = [self._pack(files, **fields) for files, fields in apps]
+        self.focus = [(0, 16 + int.from_bytes(seed[8:12], "little")) for seed in self.seeds]
+        self.seed_summaries = {self.fn(seed, self.ctx)[0] for seed in self.seeds}
+
+    def _pack(self, files, **fields):
+        f = dict(name="app", version="1.0.0", security_version=1, board=None, chip_id=None, mpy=None,
+                 min_firmware=None, entry=None)
+        f.update(fields)
+        return self.host.pack(self.host.manifest(files=files, **f), [_KEYS["T1"]], files)
+
+    def fix(self, rng, data):
+        try:
+            length = struct.unpack_from("<I", data, 8)[0]
+            signed = json.loads(data[16:16 + length])["signed"]
+            if rng.random() < 0.5:
+                signed = mutate_tree(rng, {"s": signed})["s"]
+            files = signed.get("files")
+            if rng.random() < 0.3 and isinstance(files, list) and files and isinstance(files[0], dict):
+                rng.choice(files)["path"] = rng.choice(BUNDLE_PATHS)
+            rest = data[16 + length:]
+            if rng.random() < 0.5 and isinstance(signed.get("files"), list):
+                at = 0
+                for entry in signed["files"]:
+                    if isinstance(entry, dict) and isinstance(entry.get("size"), int):
+                        piece = rest[at:at + max(0, entry["size"])]
+                        entry["size"], entry["sha256"] = len(piece), hashlib.sha256(piece).hexdigest()
+                        at += len(piece)
+            doc = self.host.pack(signed, [_KEYS["T1"]], {})
+            return data[:8] + struct.pack("<I", len(doc) - 16) + data[12:16] + doc[16:] + rest
+        except (ValueError, KeyError, TypeError, RecursionError, UnicodeError, AttributeError, struct.error):
+            return data
+
+    def property(self, data, info, summary, value):
+        # Nothing signed changes meaning without re-signing: a bundle accepted without being
+        # signed again is one of the seeds, byte for byte in what it installs.
+        if summary.startswith("ok:") and not info["fixed"] and summary not in self.seed_summaries:
+            raise devtargets.PropertyError("accepted a changed bundle without a new signature: " + summary)
+
+
 TARGETS = [ImageTarget, AppImageTarget, CjsonTarget, RootTarget, TimestampTarget, SnapshotTarget,
-           TargetsTarget, StateLogTarget, ConfigTarget, OtaConfigTarget, P256Target]
+           TargetsTarget, StateLogTarget, ConfigTarget, OtaConfigTarget, P256Target, BundleTarget]
