@@ -58,7 +58,7 @@ DEVICE_PACKAGE = "mpboot"  # the one bundle that may hold mpboot_fw/
 BLOCK = const(4096)
 # Caps, checked on the signed manifest before anything is written. The manifest is parsed
 # whole (json.loads), so it is what a verify holds in RAM: at 8 KiB its bytes, parsed document
-# and file list peak at about 26 KiB live on a 32-bit port (docs/bundles.md, "Memory").
+# and file list peak at about 25 KiB live on a 32-bit port (docs/bundles.md, "Memory").
 MAX_MANIFEST = const(8192)
 MAX_FILES = const(64)
 MAX_FILE_SIZE = const(262144)
