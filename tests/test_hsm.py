@@ -343,3 +343,5 @@ def test_uri_parts_are_percent_decoded():
     uri = hsm.TokenURI("pkcs11:token=My%20Token;object=release%3Bkey;id=%01%ff?module-path=/usr/lib/x.so&pin-value=1%262")
     assert (uri.token, uri.object, uri.id, uri.module, uri.pin) == ("My Token", "release;key", b"\x01\xff", "/usr/lib/x.so", "1&2")
     assert str(uri) == "pkcs11:token=My%20Token;object=release%3Bkey;id=%01%ff"  # no PIN, ever
+    assert uri.shareable() == str(uri) + "?module-path=/usr/lib/x.so"
+    assert hsm.TokenURI(uri.shareable()).module == "/usr/lib/x.so"

@@ -91,6 +91,11 @@ class TokenURI:
             parts.append("id=" + "".join("%%%02x" % b for b in self.id))
         return SCHEME + ":" + ";".join(p for p in parts if p)
 
+    def shareable(self):
+        """The URI to keep or show elsewhere (a repository's settings): with its module-path,
+        never with its pin-value."""
+        return str(self) + ("?module-path=" + quote(self.module, safe="/") if self.module else "")
+
 
 def _attributes(text, separator, known, uri):
     attrs = {}
