@@ -13,6 +13,15 @@ from mpboot.repo.keyring import KeyRing
 from mpboot.repo.store import Repository
 
 
+def run_cli(capsys, *argv):
+    """`mpboot ARGV...` in this process: (exit status, stdout, stderr)."""
+    from mpboot.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def make_repo(path, **kwargs):
     init_repository(path, **kwargs)
     return Repository(path)

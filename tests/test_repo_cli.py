@@ -6,15 +6,9 @@ import json
 import pytest
 
 from mpboot.cli import main
-from repotest import DirFetcher, tree, updater
+from repotest import DirFetcher, run_cli as run, tree, updater
 
 import appbuilder
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_round_trip_from_root_init(tmp_path, capsys, monkeypatch):

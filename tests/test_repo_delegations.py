@@ -21,7 +21,7 @@ from mpboot.errors import MpbootError
 from mpboot.repo import delegations, maintain, publish as publish_mod, status as status_mod
 from mpboot.repo.store import Repository
 from mpboot_fw import tuf as device_tuf
-from repotest import CAFetcher, DirFetcher, key_dir, keyring, make_repo, tree, updater, write_image
+from repotest import CAFetcher, DirFetcher, key_dir, keyring, make_repo, run_cli as run, tree, updater, write_image
 
 BASE = "http://repo.invalid/"
 ROOT = Path(__file__).resolve().parents[1]
@@ -420,12 +420,6 @@ def test_status_shows_the_delegation_tree(repo, tmp_path, capsys):
     assert re.search(r"^  esp32-4mb/stable/1.0.0.mpb .* in esp32-4mb$", out, re.M), out
 
 
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run(capsys, "repo", "init", "repo")[0] == 0
@@ -527,3 +521,58 @@ def test_the_delegations_section_runs_as_written(tmp_path):
     for path in roles:
         found(u, path)
     assert json.loads((tmp_path / "status.json").read_text())["problems"] == []
+
+
+# --- keys of both types, in files or in a PKCS#11 token ---------------------------------------
+
+def test_a_delegated_role_signed_inside_a_token(tmp_path, capsys, monkeypatch):
+    """The role's key is made in a real SoftHSM2 token and never leaves it: `repo delegate --key
+    pkcs11:...` signs version 1 there, the repository remembers the URI (never a PIN), publish
+    signs with it without options, and ngclient finds the target through the role."""
+    from hsmtoken import make_token
+
+    token = make_token(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    uri = token.uri("esp32-4mb-role")
+    assert run(capsys, "keygen", uri, "--type", "ecdsa")[0] == 0
+    assert run(capsys, "repo", "init", "repo")[0] == 0
+    code, out, err = run(capsys, "repo", "delegate", "repo", "esp32-4mb", "--paths", "esp32-4mb/*/*",
+                         "--key", uri + "?pin-value=" + token.pin)
+    assert (code, err) == (0, ""), err
+    remembered = json.loads(Path("repo/mpboot-repo.json").read_text())["keys"]["esp32-4mb"]
+    assert list(remembered.values()) == [uri]  # the PIN given in the URI is not written down
+    delegated = Repository(tmp_path / "repo").targets.delegations
+    assert [delegated.keys[k].scheme for k in delegated.roles["esp32-4mb"].keyids] == ["ecdsa-sha2-nistp256"]
+    repo = Repository(tmp_path / "repo")
+    report, image = publish(repo, tmp_path)
+    assert report["role"] == "esp32-4mb"
+    assert found(client(repo, tmp_path), report["target"]) == image.read_bytes()
+
+
+def test_a_p256_key_file_signs_a_delegated_role(repo, tmp_path):
+    keys.generate_keypair(tmp_path / "p256.pem", key_type="ecdsa")
+    delegate(repo, "esp32-4mb", ["esp32-4mb/*/*"], [tmp_path / "p256.pem"])
+    report, image = publish(repo, tmp_path)
+    md = fresh(repo).metadata["esp32-4mb"]
+    assert [fresh(repo).targets.delegations.keys[s.keyid].scheme for s in md.signatures.values()] == ["ecdsa-sha2-nistp256"]
+    assert found(client(repo, tmp_path), report["target"]) == image.read_bytes()
+
+
+def test_only_an_ecdsa_keys_pem_may_hold_a_newline(tmp_path):
+    """The file escapes the PEM's newlines (canonical JSON does not): allowed for key values, and
+    for nothing else, so a name is still refused when the bytes would not be canonical."""
+    from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Targets, TargetFile
+
+    from mpboot.repo import layout
+
+    keys.generate_keypair(tmp_path / "p256.pem", key_type="ecdsa")
+    key = keys.tuf_key(keys.load_public_key(tmp_path / "p256.pem"))
+    assert "\n" in key.keyval["public"]
+    md = Metadata(Targets(version=1))
+    md.signed.delegations = Delegations(keys={key.keyid: key}, roles={
+        "b": DelegatedRole("b", [key.keyid], 1, False, paths=["b/*/*"])})
+    data = layout.encode(md)
+    assert Metadata.from_bytes(data).signed.delegations.keys[key.keyid] == key
+    md.signed.targets["b/x\ny/1.mpb"] = TargetFile(1, {"sha256": "00" * 32}, "b/x\ny/1.mpb")
+    with pytest.raises(MpbootError, match="targets metadata would not be canonical JSON as written"):
+        layout.encode(md)

@@ -40,13 +40,38 @@ def encode(metadata):
 
     Written this way, the raw bytes of `signed` in the file are already its canonical JSON (the
     bytes the signatures cover), which spares a device the re-encoding. That only holds while
-    every string is printable ASCII; the check makes sure it does instead of hoping.
+    every string is printable ASCII; the check makes sure it does instead of hoping. The one
+    exception is an ECDSA key, whose public value is PEM text with newlines: JSON escapes them
+    and canonical JSON does not, so metadata holding one is written escaped (as every TUF
+    repository writes it) and a device re-encodes it to check the signatures (trust.py).
     """
     data = metadata.to_bytes(JSONSerializer(compact=True))
-    canonical = cjson.encode(metadata.signed.to_dict())
+    signed = metadata.signed.to_dict()
+    canonical = cjson.encode(signed)
     if not data.endswith(b',"signed":' + canonical + b"}"):
-        raise MpbootError(
-            "%s metadata would not be canonical JSON as written (a name or field holds a non-ASCII or "
-            "control character): use printable ASCII in names, channels and versions" % metadata.signed.type
-        )
+        pems = _key_pems(signed)
+        if not (data.endswith(b',"signed":' + canonical.replace(b"\n", b"\\n") + b"}")
+                and all(text in pems for text in _strings(signed) if "\n" in text)):
+            raise MpbootError(
+                "%s metadata would not be canonical JSON as written (a name or field holds a non-ASCII or "
+                "control character): use printable ASCII in names, channels and versions" % metadata.signed.type
+            )
     return data
+
+
+def _key_pems(signed):
+    keys = dict(signed.get("keys") or {})
+    keys.update((signed.get("delegations") or {}).get("keys") or {})
+    return {key.get("keyval", {}).get("public") for key in keys.values()}
+
+
+def _strings(obj):
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield key
+            yield from _strings(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _strings(value)

@@ -4,7 +4,8 @@ Kept in `DIR/mpboot-repo.json`, outside what is served. Key file paths are remem
 commands (publish, the timestamp cron job) find the online keys without options; an offline key
 is simply absent from its remembered path, and the command asks for it (`--root-key FILE`...).
 Paths are stored relative to the repository, so a repository moved together with its key
-directory keeps working. Delegated roles have key paths too, under their role name, and live as
+directory keeps working; a key in a PKCS#11 token is remembered by its `pkcs11:` URI (never a PIN:
+keys.load_private_key takes that from the environment). Delegated roles have key paths too, under their role name, and live as
 long as the targets role (`lifetime`).
 """
 
@@ -13,7 +14,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
+from mpboot import hsm, keys as keymod
 from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write
 from mpboot.repo.layout import ROLES, SETTINGS
@@ -45,11 +48,18 @@ class Settings:
     keys: dict = field(default_factory=lambda: {role: {} for role in ROLES})
 
     def key_paths(self, repo_dir, role):
-        """{keyid: Path} of the key files remembered for `role`."""
-        return {keyid: Path(os.path.normpath(Path(repo_dir) / path)) for keyid, path in self.keys.get(role, {}).items()}
+        """{keyid: Path, or the pkcs11: URI of a key in a token} remembered for `role`."""
+        return {keyid: path if keymod.is_uri(path) else Path(os.path.normpath(Path(repo_dir) / path))
+                for keyid, path in self.keys.get(role, {}).items()}
 
     def remember_key(self, repo_dir, role, keyid, path):
-        self.keys.setdefault(role, {})[keyid] = os.path.relpath(Path(path).resolve(), Path(repo_dir).resolve())
+        """Remember a key file (relative to the repository) or a token key's URI, without a PIN."""
+        if keymod.is_uri(path):
+            uri = hsm.TokenURI(path)
+            where = str(uri) + ("?module-path=" + quote(uri.module, safe="/") if uri.module else "")
+        else:
+            where = os.path.relpath(Path(path).resolve(), Path(repo_dir).resolve())
+        self.keys.setdefault(role, {})[keyid] = where
 
     def forget_key(self, role, keyid):
         self.keys.get(role, {}).pop(keyid, None)
