@@ -178,6 +178,20 @@ def test_tuf_metadata_signed_in_the_token_verifies_with_python_tuf(token, capsys
     assert public.keytype == key_type
 
 
+def test_a_token_that_fails_mid_command_is_one_line(token, capsys):
+    """A session the module closed (a token pulled out looks the same): python-tuf would wrap the
+    signer's error in its own; keys.sign_metadata gives back the one line."""
+    keygen(capsys, token.uri("k"), "ecdsa")
+    key = keys.load_private_key(token.uri("k"))
+    key.token.session.closeSession()
+    metadata = Metadata(Targets(expires=datetime.now(timezone.utc) + timedelta(days=1)))
+    with pytest.raises(hsm.MpbootError, match="PKCS#11 token '%s' refused to sign with %s: CKR_SESSION_HANDLE_INVALID"
+                       % (token.label, token.uri("k"))):
+        keys.sign_metadata(metadata, keys.tuf_signer(key))
+    with pytest.raises(hsm.MpbootError, match="refused to sign"):
+        keys.image_signature(key, b"MPB1")
+
+
 def test_a_root_mixes_key_types_across_files_and_tokens(token, capsys, tmp_path):
     keygen(capsys, token.uri("root-p256"), "ecdsa")
     keygen(capsys, token.uri("targets-ed"), "ed25519")

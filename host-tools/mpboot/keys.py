@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from securesystemslib.signer import CryptoSigner, SSlibKey
+from tuf.api.exceptions import UnsignedMetadataError
 
 from mpboot import hsm
 from mpboot.errors import MpbootError
@@ -162,6 +163,17 @@ def tuf_signer(private_key):
     if isinstance(private_key, hsm.TokenKey):
         return private_key.signer
     return CryptoSigner(private_key, tuf_key(private_key.public_key()))
+
+
+def sign_metadata(metadata, signer):
+    """metadata.sign(signer, append=True), a failure one MpbootError line: python-tuf wraps what
+    a signer raised (a token that refused, or was pulled out) in UnsignedMetadataError."""
+    try:
+        metadata.sign(signer, append=True)
+    except UnsignedMetadataError as e:
+        if isinstance(e.__cause__, MpbootError):
+            raise e.__cause__ from None
+        raise MpbootError("signing %s metadata failed: %s" % (metadata.signed.type, e)) from None
 
 
 def image_signature(private_key, message):
