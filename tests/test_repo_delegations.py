@@ -14,12 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from tuf.api.metadata import TargetFile
+
 import appbuilder
 from mpboot import keys, serve, tls
 from mpboot.cli import main
 from mpboot.errors import MpbootError
 from mpboot.repo import delegations, maintain, publish as publish_mod, status as status_mod
-from mpboot.repo.store import Repository
+from mpboot.repo.store import DEVICE_CAPS, Repository
 from mpboot_fw import tuf as device_tuf
 from repotest import CAFetcher, DirFetcher, key_dir, keyring, make_repo, run_cli as run, tree, updater, write_image
 
@@ -576,3 +578,45 @@ def test_only_an_ecdsa_keys_pem_may_hold_a_newline(tmp_path):
     md.signed.targets["b/x\ny/1.mpb"] = TargetFile(1, {"sha256": "00" * 32}, "b/x\ny/1.mpb")
     with pytest.raises(MpbootError, match="targets metadata would not be canonical JSON as written"):
         layout.encode(md)
+
+
+def test_a_thousand_targets_over_twenty_boards_stay_small_per_lookup(tmp_path):
+    """A role per board and channel (40 roles of 25 targets, 1,000 in all, for 20 boards): every
+    file stays under the device's caps, and ngclient looking up one board's target fetches
+    timestamp, snapshot, targets and that one role. The targets are added through the store's
+    Change (as publish adds them) with entries shaped like publish's, since mpboot has three real
+    boards and 1,000 signed images would only slow the test down."""
+    repo = make_repo(tmp_path / "repo")
+    keys.generate_keypair(tmp_path / "k.pem")
+    roles = ["board%02d-%s" % (b, ch) for b in range(20) for ch in ("stable", "beta")]
+    for role in roles:
+        delegate(repo, role, ["%s/%s/*" % tuple(role.split("-"))], [tmp_path / "k.pem"])
+    r = fresh(repo)
+    change = r.change(keyring(r))
+    for role in roles:
+        board, channel = role.split("-")
+        for n in range(25):
+            path = "%s/%s/1.%d.0.mpb" % (board, channel, n)
+            target = TargetFile(1500000 + n, {"sha256": hashlib.sha256(path.encode()).hexdigest()}, path)
+            target.unrecognized_fields["custom"] = {
+                "board": board, "chip_id": 0, "channel": channel, "version": "1.%d.0" % n, "security_version": 1,
+                "payload_len": 1400000, "payload_sha256": hashlib.sha256(b"app" + path.encode()).hexdigest(),
+                "created": 1767225600}
+            change.edit(role).targets[path] = target
+    change.commit()
+    r = fresh(repo)
+    assert len(r.listed_targets()) == 1000
+    fetcher = DirFetcher(repo.dir)
+    u = updater(tmp_path / "client", (repo.dir / "metadata" / "1.root.json").read_bytes(), BASE, fetcher)
+    u.refresh()
+    assert u.get_targetinfo("board07/stable/1.24.0.mpb").custom["board"] == "board07"
+    assert fetcher.fetched[1:] == ["metadata/timestamp.json", "metadata/%d.snapshot.json" % r.snapshot.version,
+                                   "metadata/%d.targets.json" % r.targets.version,
+                                   "metadata/%d.board07-stable.json" % r.metadata["board07-stable"].signed.version]
+    sizes = {role: len(r.raw[role]) for role in ("timestamp", "snapshot", "targets", "board07-stable")}
+    caps = dict(DEVICE_CAPS, **{"board07-stable": device_tuf.TARGETS_MAX})
+    assert all(sizes[role] <= caps[role] for role in sizes), sizes
+    # The figure docs/repository.md gives: about 23 KB of metadata per lookup (measured 22,899).
+    assert 20000 < sum(sizes.values()) < 26000, sizes
+
+
