@@ -84,3 +84,24 @@ def test_a_table_the_bootloader_refuses_is_one_line_per_boot(flash_file, capsys,
     boot_lines = [line for line in out if line.startswith("boot: ")]
     assert len(boot_lines) == 2 and all(message in line for line in boot_lines), out
     assert sum(line.startswith("--- outcome: bad_partition_table;") for line in out) == 2
+
+
+FILE_MAIN = "with open('n.txt', 'a') as f:\n    f.write('x')\nprint(open('n.txt').read())\n"
+
+
+@pytest.mark.parametrize("runtime", ["unix", "wasm"])
+def test_runtime_choice(tmp_path, capsys, runtime):
+    # The same boots either way; on the unix port the file's writes are flash operations (its
+    # VfsLfs2 on the flash), on the WebAssembly port they are written back outside the count.
+    path = tmp_path / "flash.bin"
+    new_flash({"/main.py": FILE_MAIN}, path=path).close()
+    assert cli(["emulate", str(path), "--boots", "2", "--runtime", runtime, "--json"]) == 0
+    boots = json.loads(capsys.readouterr().out)["boots"]
+    assert [b["output"] for b in boots] == [["x"], ["xx"]]
+    operations = [b["flash"]["operations"] for b in boots]
+    assert all(n > 0 for n in operations) if runtime == "unix" else operations == [0, 0]
+
+
+def test_serial_runs_on_the_console_runtime(flash_file, capsys):
+    assert cli(["emulate", str(flash_file), "--serial", "--runtime", "unix"]) == 1
+    assert "--serial runs on the wasm runtime" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import argparse
 import json
 
 from mpboot import boards, progress
-from mpboot.emulator import console
+from mpboot.emulator import console, runtimes
 from mpboot.emulator.board import CAUSE_NAMES, Board
 from mpboot.emulator.flash import CUT_MODES, CutPlan
 from mpboot.emulator.net import NetHandler
@@ -20,6 +20,7 @@ examples:
   mpboot emulate flash.bin --boots 3              # boot again after each reset
   mpboot emulate flash.bin --boots 2 --cut-at 5 --cut-mode torn   # power cut in flash operation 5
   mpboot emulate flash.bin --json
+  mpboot emulate flash.bin --runtime wasm         # MicroPython's WebAssembly port instead of the unix port
   mpboot emulate flash.bin --net --boots 3        # the board reaches `mpboot serve` on 127.0.0.1
   mpboot emulate flash.bin --serial               # its serial console on a pty, for mpremote
   mpboot emulate flash.bin --serial --serial-link /tmp/ttyESP32   # ... also at a fixed path
@@ -33,6 +34,10 @@ The board is recognised from the image's partition table, or given with --board.
 With --serial the board runs until interrupted, rebooting as a board does, with its console
 (boot output, then MicroPython's REPL) on a pseudo-terminal: `mpremote connect /dev/pts/N ...`
 works on it (exec, fs, run, soft reset); docs/serial.md.
+The app runs on MicroPython's unix port where it is installed (the vfs partition mounted by its
+VfsLfs2, every file operation a flash operation that --cut-at reaches), else on the WebAssembly
+port (files copied in and written back around each boot); --runtime or $MPBOOT_BOARD_RUNTIME
+picks one. --serial runs on the WebAssembly port, whose REPL the console drives.
 On a terminal a progress bar (boot N of --boots) shows on stderr, not with --quiet or --json.
 Exit status 0 when the boots ran, whatever each one's outcome (ok, reset, panic, hang, no_app,
 power_cut...: read it in the output or --json); 1 for a file or option that is wrong.
@@ -54,6 +59,8 @@ def register(subparsers):
     p.add_argument("--timeout", type=float, default=20.0, metavar="S",
                    help="seconds a boot may run before it counts as hung (default 20)")
     p.add_argument("--json", action="store_true", help="print the boot records as JSON")
+    p.add_argument("--runtime", choices=runtimes.NAMES,
+                   help="the MicroPython that runs the app (default: unix where installed, else wasm; --serial: wasm)")
     progress.add_option(p)
     p.add_argument("--net", action="store_true",
                    help="give the board a network: real TCP and TLS to this machine's loopback (for the updater)")
@@ -83,8 +90,8 @@ def run(args):
     echo = None if args.json else print
     try:
         services = {"net": NetHandler()} if args.net else None
-        with progress.shown(args) as report, \
-                Board(args.flash, board, echo=echo, run_timeout=args.timeout, services=services) as emulated:
+        with progress.shown(args) as report, Board(args.flash, board, runtime=args.runtime, echo=echo,
+                                                   run_timeout=args.timeout, services=services) as emulated:
             emulated.flash.reset_log()
             if args.cut_at is not None:
                 emulated.flash.cut = CutPlan(args.cut_at, args.cut_mode)
@@ -116,6 +123,9 @@ def _serial(args, board):
         raise MpbootError("--serial-link, --stop-after and --download go with --serial")
     if args.boots != 1 or args.cut_at is not None or args.json:
         raise MpbootError("--serial runs until interrupted: drop --boots, --cut-at and --json")
+    if args.runtime not in (None, runtimes.CONSOLE):
+        raise MpbootError("--serial runs on the %s runtime: the console drives its REPL (the %s port's is not "
+                          "driven yet); drop --runtime %s" % (runtimes.CONSOLE, args.runtime, args.runtime))
     try:
         console.run(args.flash, board, link=args.serial_link, run_timeout=args.timeout, seconds=args.stop_after,
                     download=args.download)

@@ -129,6 +129,8 @@ class Board:
     def __init__(self, flash, board="esp32-4mb", runtime=None, unique_id=DEFAULT_UNIQUE_ID, run_timeout=20.0,
                  echo=None, services=None, faults=None):
         """`flash`: a NorFlash or the path of a flash image file (kept up to date as it runs).
+        `runtime`: a MicroPython runtime to share (the caller closes it), or the name of the one
+        to start ("unix" or "wasm", emulator/runtimes.py; None: the default).
         `faults`: {app version: "panic" or "hang"}, a test hook standing in for native code
         that cannot run here: an image whose app descriptor has that version crashes or hangs
         as soon as it boots, before boot.py."""
@@ -141,8 +143,9 @@ class Board:
         if self.flash.size != self.board.flash_size:
             raise MpbootError("flash image is %d bytes but board %s has %d bytes of flash"
                               % (self.flash.size, self.board.name, self.board.flash_size))
-        self.runtime = runtime
-        self._owns_runtime = runtime is None
+        self.runtime = None if isinstance(runtime, str) else runtime
+        self.runtime_name = runtime if isinstance(runtime, str) else None  # what to start, given none
+        self._owns_runtime = self.runtime is None
         self.unique_id = unique_id
         self.run_timeout = run_timeout
         self.echo = echo
@@ -307,7 +310,7 @@ class Board:
 
     def _interpreter(self):
         if self.runtime is None:
-            self.runtime = runtimes.new_runtime()
+            self.runtime = runtimes.new_runtime(self.runtime_name)
         return self.runtime
 
     def _start(self, mp, record, session, mount, files=None):

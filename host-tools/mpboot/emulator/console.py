@@ -38,7 +38,7 @@ import time
 import tty
 from pathlib import Path
 
-from mpboot.emulator import romloader
+from mpboot.emulator import romloader, runtimes
 from mpboot.emulator.board import CAUSE_NAMES, SOFT_RESET
 from mpboot.emulator.flash import NorFlash
 from mpboot.errors import MpbootError
@@ -150,6 +150,8 @@ class SerialConsole:
     def __init__(self, board, pty, download=False):
         if download:
             check_download(board.board)
+        if board.runtime is None:
+            board.runtime_name = runtimes.CONSOLE  # the runtime whose REPL a console drives
         self.board = board
         self.pty = pty
         self.download = download

@@ -8,7 +8,8 @@
   so the files are copied in and written back around the boot (emulator/vfs.py).
 
 The default is "unix" where the port is installed, else "wasm"; $MPBOOT_BOARD_RUNTIME or an
-explicit name chooses.
+explicit name chooses. The serial console runs on "wasm" (CONSOLE): it drives the interpreter's
+REPL, which the unix port runtime does not offer yet.
 """
 
 import os
@@ -19,6 +20,7 @@ from mpboot.mpy.unixport import UnixMicroPython, port_binary
 
 ENV = "MPBOOT_BOARD_RUNTIME"
 NAMES = ("unix", "wasm")
+CONSOLE = "wasm"  # the serial console (console.py) drives the REPL of this one
 
 
 def default_name():
