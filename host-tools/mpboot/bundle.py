@@ -130,7 +130,7 @@ def build(files, private_keys, anchor, **fields):
     try:
         fmt.check_manifest(signed)
     except BundleError as e:
-        raise MpbootError("not written: the device would refuse this bundle: %s" % describe(e, paths)) from None
+        raise MpbootError("not written: the device would refuse this bundle: %s" % named(e, paths)) from None
     data = pack(signed, private_keys, files)
     if len(data) - fmt.HEADER_SIZE - sum(len(d) for d in files.values()) > fmt.MAX_MANIFEST:
         raise MpbootError("not written: its manifest is over %d bytes (fewer files, or shorter paths)" % fmt.MAX_MANIFEST)
@@ -171,8 +171,12 @@ HINTS = {
 
 
 def describe(error, paths=None):
-    """One line for a BundleError: its reason and detail (files[i] named by its path when the
-    paths are known), and what it means."""
+    """One line for a BundleError: its reason and detail, and what it means."""
+    return "%s (%s)" % (named(error, paths), HINTS.get(error.reason, error.reason))
+
+
+def named(error, paths=None):
+    """The BundleError's text with files[i] named by its path, when the paths are known."""
     text = str(error)
     if paths is not None and "files[" in text:
         start = text.index("files[") + 6
@@ -180,7 +184,7 @@ def describe(error, paths=None):
         i = int(text[start:end])
         if i < len(paths):
             text = text[:start - 6] + repr(paths[i]) + text[end + 1:]
-    return "%s (%s)" % (text, HINTS.get(error.reason, error.reason))
+    return text
 
 
 def fields(b):
