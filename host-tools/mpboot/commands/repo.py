@@ -273,8 +273,8 @@ def run_delegate(args):
         " ".join(report["paths"]), report["parent"], report["role"], report["threshold"], len(report["keyids"]),
         ", terminating" if report["terminating"] else "")]
     if report["bins"]:
-        lines.append("  %d hashed bins: %s ... %s" % (len(report["bins"]), report["bins"][0], report["bins"][-1]))
-    lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items())]
+        lines.append("  %d hashed bins: %s ... %s, version 1" % (len(report["bins"]), report["bins"][0], report["bins"][-1]))
+    lines += ["  %s version %d" % (r, v) for r, v in sorted(report["versions"].items()) if r not in report["bins"]]
     lines.append("Publish into it with `mpboot publish %s IMAGE --channel C` (the role is found from the path)." % args.repo)
     emit(args, report, lines)
 
