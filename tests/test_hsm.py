@@ -8,6 +8,7 @@ device's mpboot_fw), so a bug in mpboot.hsm cannot hide itself.
 
 import json
 import struct
+import sys
 from urllib.parse import quote
 from binascii import unhexlify
 from datetime import datetime, timedelta, timezone
@@ -280,6 +281,8 @@ def test_token_errors_are_one_clear_line_and_write_nothing(token, capsys, tmp_pa
     sign_fails(token.uri("release").replace("object=", "label="), "unknown attribute 'label'")
     monkeypatch.setenv(hsm.PIN_ENV, "999999")
     sign_fails(token.uri("release"), "wrong PIN for PKCS#11 token '%s'" % token.label)
+    fails(capsys, "keygen", token.uri("new"), match="wrong PIN for PKCS#11 token '%s'" % token.label)
+    assert token.session().findObjects([(PyKCS11.CKA_LABEL, "new")]) == []
     monkeypatch.delenv(hsm.PIN_ENV)
     sign_fails(token.uri("release"), "PKCS#11 token '%s' needs its user PIN: export %s=PIN" % (token.label, hsm.PIN_ENV))
     # The PIN in the URI works (docs/keys.md says why the variable is better), and is never shown.
@@ -299,6 +302,13 @@ def test_a_uri_copied_from_p11tool_names_the_token_by_its_fields(token, capsys):
     r = run(capsys, "pubkey", uri, "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["keyid"] == made["keyid"]
+
+
+def test_without_pykcs11_a_uri_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PyKCS11", None)  # as when the hsm extra is not installed
+    fails(capsys, "pubkey", "pkcs11:token=t;object=k", match="pkcs11: keys need PyKCS11, which is not installed: "
+          "pip install 'mpboot[hsm]'")
+    assert run(capsys, "keygen", tmp_path / "file.pem").code == 0  # key files need nothing more
 
 
 def test_keygen_in_a_token_never_replaces_a_key(token, capsys):

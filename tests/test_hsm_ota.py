@@ -2,14 +2,12 @@
 repository's targets key is rotated to a key made in the token, the image and the targets
 metadata are signed there, and the device follows the new root and installs the image."""
 
-from mpboot import keys
+import appbuilder
+from hsmtoken import make_token
+from mpboot import hsm, keys, signing
 from mpboot.repo.keyring import KeyRing
 from mpboot.repo.maintain import rotate
 from mpboot.repo.publish import publish
-
-import appbuilder
-from hsmtoken import make_token
-from mpboot import hsm, signing
 from otaworld import World
 
 
