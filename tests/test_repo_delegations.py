@@ -620,3 +620,36 @@ def test_a_thousand_targets_over_twenty_boards_stay_small_per_lookup(tmp_path):
     assert 20000 < sum(sizes.values()) < 26000, sizes
 
 
+
+
+@pytest.mark.parametrize("fail_at", range(6))
+def test_delegate_interrupted_at_any_write_leaves_clients_on_the_old_state(repo, tmp_path, monkeypatch, fail_at):
+    """A disk that fills up at each of a delegation's writes (the bins, their role, targets,
+    snapshot, timestamp, in that order): the repository stays what it was for clients and for
+    status, and running the command again completes it."""
+    from mpboot.repo import store
+
+    publish(repo, tmp_path)
+    old_timestamp = (repo.dir / "metadata" / "timestamp.json").read_bytes()
+    real = store.atomic_write
+    calls = []
+
+    def failing(path, data, **kw):
+        calls.append(path.name)
+        if len(calls) > fail_at:
+            raise OSError(28, "No space left on device")
+        real(path, data, **kw)
+
+    monkeypatch.setattr(store, "atomic_write", failing)
+    with pytest.raises(OSError):
+        delegate(repo, "bins", ["*/*/*"], [tmp_path / "team.pem"], bins=2)
+    monkeypatch.setattr(store, "atomic_write", real)
+    assert calls[:fail_at] == ["1.bins.json", "1.bins-0-7.json", "1.bins-8-f.json", "3.targets.json",
+                               "3.snapshot.json"][:fail_at]
+    assert (repo.dir / "metadata" / "timestamp.json").read_bytes() == old_timestamp
+    after = fresh(repo)
+    assert after.targets_roles == ["targets"] and status_mod.status(after)["problems"] == []
+    found(client(repo, tmp_path, "c%d" % fail_at), "esp32-4mb/stable/1.0.0.mpb")
+    delegate(repo, "bins", ["*/*/*"], [tmp_path / "team.pem"], bins=2)
+    assert publish(repo, tmp_path, version="1.1.0")[0]["role"].startswith("bins-")
+    found(client(repo, tmp_path, "c%d" % fail_at, again=True), "esp32-4mb/stable/1.1.0.mpb")
