@@ -18,6 +18,10 @@ top-level targets, delegations in the order listed, each role visited once, a te
 delegation ends the search after its subtree, at most MAX_VISITS roles. `publish` uses it to put a
 target where a device will look for it, and `repo status` to check every target is found.
 
+The device's byte caps bound the tree: the snapshot (8 KiB) lists every role in about 130 bytes,
+so some 60 roles in all, and a delegating role (12 KiB) spends about 170 bytes per delegation;
+that keeps every role below the 64 delegations and 64 keys a device reads in one role.
+
 Policy: a delegated role's keys are its own. A key of a top-level role is refused: a targets key
 would let one compromise give both roles, and root, snapshot or timestamp keys are either kept
 for root ceremonies or online. Keys may be shared between delegated roles (the bins of a role
