@@ -271,3 +271,28 @@ def test_device_fixture_is_up_to_date(name):
 
 def test_no_stray_device_fixtures():
     assert sorted(p.name for p in make_bundle_data.DATA_DIR.iterdir()) == sorted(make_bundle_data.build())
+
+
+def test_signatures_verify_with_securesystemslib(kd, tmp_path, capsys):
+    # An independent implementation: securesystemslib's canonical JSON is the signed bytes in
+    # the file, and its keys verify every signature (as they would for TUF metadata).
+    from securesystemslib.exceptions import UnverifiedSignatureError
+    from securesystemslib.formats import encode_canonical
+    from securesystemslib.signer import Signature
+
+    from mpboot import keys
+
+    out = tmp_path / "s.mpbundle"
+    assert run(capsys, *bundle_args(kd, out, "--mpy")).code == 0
+    data = out.read_bytes()
+    doc = json.loads(data[16:16 + int.from_bytes(data[8:12], "little")])
+    canonical = encode_canonical(doc["signed"]).encode()
+    assert canonical in data
+    public = {keys.tuf_key(keys.load_public_key(kd / (n + ".pem.pub"))).keyid:
+              keys.tuf_key(keys.load_public_key(kd / (n + ".pem.pub"))) for n in ("t1", "t2")}
+    assert sorted(s["keyid"] for s in doc["signatures"]) == sorted(public)
+    for s in doc["signatures"]:
+        public[s["keyid"]].verify_signature(Signature(s["keyid"], s["sig"]), canonical)
+    with pytest.raises(UnverifiedSignatureError):
+        public[doc["signatures"][0]["keyid"]].verify_signature(
+            Signature(doc["signatures"][0]["keyid"], doc["signatures"][0]["sig"]), canonical + b" ")
