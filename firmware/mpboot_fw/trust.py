@@ -26,7 +26,7 @@ import hashlib
 import json
 from binascii import hexlify, unhexlify
 
-from mpboot_fw import cjson, p256
+from mpboot_fw import cjson
 from mpboot_fw.ed25519 import in_prime_subgroup
 from mpboot_fw.ed25519 import verify as _ed25519_verify
 
@@ -111,11 +111,11 @@ def check_key_points(keys, where):
     """check_keys for any keyid -> public key dict (a delegating role's keys too)."""
     for keyid in sorted(keys):
         key = keys[keyid]
-        if len(key) == p256.PUBLIC_KEY_SIZE:
-            if not p256.point_valid(key):
-                raise TrustError("%s: key %s is not a P-256 point" % (where, keyid[:16]))
-        elif not in_prime_subgroup(key):
-            raise TrustError("%s: key %s is not an Ed25519 point of prime order" % (where, keyid[:16]))
+        if len(key) == ED25519_KEY_SIZE:
+            if not in_prime_subgroup(key):
+                raise TrustError("%s: key %s is not an Ed25519 point of prime order" % (where, keyid[:16]))
+        elif not _p256().point_valid(key):
+            raise TrustError("%s: key %s is not a P-256 point" % (where, keyid[:16]))
 
 
 def load_envelope(data, type_name):
@@ -205,7 +205,16 @@ def _verifies(key, message, sig):
         sig = sig.data
     if len(key) == ED25519_KEY_SIZE:
         return _ed25519_verify(key, message, sig)
+    p256 = _p256()
     return p256.verify(key, message, p256.decode_raw(sig) if slot else p256.decode_der(sig))
+
+
+def _p256():
+    # Imported when a P-256 key is first met: the module and its table of G multiples keep about
+    # 9 KB of RAM (docs/p256.md) that a device whose roots hold only Ed25519 keys never needs.
+    from mpboot_fw import p256
+
+    return p256
 
 
 def keyid_of(key_object):
@@ -325,7 +334,7 @@ def _check_key(keyid, obj, where):
     if (keytype, scheme) in _ECDSA_TYPES:
         # Refused, not skipped: a key the root names but the device cannot read fails closed,
         # as a malformed Ed25519 key does (python-tuf would only fail its signatures).
-        key = p256.public_key_from_pem(public)
+        key = _p256().public_key_from_pem(public)
         if key is None:
             raise TrustError(where + ": bad ecdsa key")
         return key
