@@ -14,9 +14,8 @@ Signer (`tuf_signer`), so file and token keys of both types take one path; an im
 """
 
 import os
-from pathlib import Path
-
 from binascii import unhexlify
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,8 +31,7 @@ from mpboot_fw.ed25519 import in_prime_subgroup
 
 PUBLIC_SUFFIX = ".pub"
 KEY_TYPES = ("ed25519", "ecdsa")  # ecdsa: NIST P-256 with SHA-256 (TUF's ecdsa-sha2-nistp256)
-SIGNATURE_SIZE = 64  # an image manifest's signature slot: Ed25519, or P-256 r || s
-P256_SCALAR = 32
+P256_SCALAR = 32  # bytes of each of r and s in an image manifest's 64-byte signature slot
 is_uri = hsm.is_uri
 
 
@@ -154,6 +152,7 @@ def tuf_key(public_key):
 
 
 def type_of(public_key):
+    """"ed25519" or "ecdsa", for a public key check_key_type accepted."""
     return "ed25519" if isinstance(public_key, Ed25519PublicKey) else "ecdsa"
 
 
