@@ -8,12 +8,17 @@ signatures are genuine. Run `python tests/make_bundle_data.py` after changing th
 """
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_device_data as mdd  # noqa: E402
-from mpboot import bundle  # noqa: E402
+from mpboot import bundle, keys  # noqa: E402
+from mpboot_fw import cjson  # noqa: E402
 
 DATA_DIR = mdd.DATA_DIR / "bundle"
 
@@ -59,13 +64,27 @@ def build():
     }
     # T1 twice: pack signs with each key given, so the second entry is copied by hand.
     one = out["one_signature.mpbundle"]
-    length = int.from_bytes(one[8:12], "little")
-    doc = one[16:16 + length]
-    sigs_end = doc.index(b'],"signed":')
-    entry = doc[len(b'{"signatures":['):sigs_end]
-    doc2 = doc[:sigs_end] + b"," + entry + doc[sigs_end:]
-    out["duplicate_signature.mpbundle"] = one[:8] + len(doc2).to_bytes(4, "little") + one[12:16] + doc2 + one[16 + length:]
+    out["duplicate_signature.mpbundle"] = _with_signature(one, json.loads(_manifest(one))["signatures"][0])
+    # T1 and the P-256 key of root_other_keytype.json (its targets: T1, T2, that key; threshold
+    # 2). ECDSA as TUF signs it (DER), but deterministic (RFC 6979) so the fixture is stable.
+    p256 = ec.derive_private_key(7, ec.SECP256R1())
+    message = cjson.encode(json.loads(_manifest(one))["signed"])
+    der = p256.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    out["ecdsa.mpbundle"] = _with_signature(one, {"keyid": keys.tuf_key(p256.public_key()).keyid, "sig": der.hex()})
     return out
+
+
+def _manifest(data):
+    return data[16:16 + int.from_bytes(data[8:12], "little")]
+
+
+def _with_signature(data, entry):
+    """`data` with one more signature entry, after the others (packed by hand: pack signs with
+    real keys only, and not twice with one)."""
+    doc = _manifest(data)
+    sigs_end = doc.index(b'],"signed":')
+    doc2 = doc[:sigs_end] + b"," + json.dumps(entry, separators=(",", ":"), sort_keys=True).encode() + doc[sigs_end:]
+    return data[:8] + len(doc2).to_bytes(4, "little") + data[12:16] + doc2 + data[16 + len(doc):]
 
 
 def _too_large():

@@ -296,3 +296,16 @@ def test_signatures_verify_with_securesystemslib(kd, tmp_path, capsys):
     with pytest.raises(UnverifiedSignatureError):
         public[doc["signatures"][0]["keyid"]].verify_signature(
             Signature(doc["signatures"][0]["keyid"], doc["signatures"][0]["sig"]), canonical + b" ")
+
+
+def test_ed25519_and_ecdsa_keys_sign_one_bundle(kd, tmp_path, capsys):
+    assert run(capsys, "keygen", tmp_path / "e1.pem", "--type", "ecdsa").code == 0
+    assert run(capsys, "root", "init", tmp_path / "root.json", "--root-key", kd / "root.pem", "--targets-key",
+               kd / "t1.pem.pub", "--targets-key", tmp_path / "e1.pem.pub", "--targets-threshold", 2).code == 0
+    out = tmp_path / "e.mpbundle"
+    r = run(capsys, "bundle", kd / "app", "--name", "myapp", "--version", "1.0.0", "--security-version", 1,
+            "--key", kd / "t1.pem", "--key", tmp_path / "e1.pem", "--root", tmp_path / "root.json", "-o", out)
+    assert r.code == 0, r.err
+    root = trust.load_root((tmp_path / "root.json").read_bytes())
+    assert len(_verified(out, root).keyids) == 2
+    assert run(capsys, "verify", "--pubkey", tmp_path / "e1.pem.pub", out).code == 0
