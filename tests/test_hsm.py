@@ -215,7 +215,8 @@ def test_a_root_mixes_key_types_across_files_and_tokens(token, capsys, tmp_path)
     image.verify_slot(BytesDevice((tmp_path / "app.mpb").read_bytes()), root)
 
 
-def test_a_whole_release_signed_by_token_keys(token, capsys, tmp_path, monkeypatch, key_type="ed25519"):
+@pytest.mark.parametrize("key_type", KEY_TYPES)
+def test_a_whole_release_signed_by_token_keys(token, capsys, tmp_path, monkeypatch, key_type):
     """Root and targets keys in the token (the offline ones); snapshot and timestamp online
     files. python-tuf's ngclient and the device's TrustedSet both take the release."""
     monkeypatch.chdir(tmp_path)

@@ -2,6 +2,8 @@
 repository's targets key is rotated to a key made in the token, the image and the targets
 metadata are signed there, and the device follows the new root and installs the image."""
 
+import pytest
+
 import appbuilder
 from hsmtoken import make_token
 from mpboot import hsm, keys, signing
@@ -11,10 +13,11 @@ from mpboot.repo.publish import publish
 from otaworld import World
 
 
-def test_a_device_installs_a_release_signed_in_a_token(tmp_path, monkeypatch, micropython):
+@pytest.mark.parametrize("key_type", ["ed25519", "ecdsa"])
+def test_a_device_installs_a_release_signed_in_a_token(tmp_path, monkeypatch, micropython, key_type):
     token = make_token(tmp_path / "hsm", monkeypatch)
     uri = token.uri("targets")
-    hsm.generate(uri, "ed25519")
+    hsm.generate(uri, key_type)
     w = World(tmp_path, micropython)
     try:
         repo = w.repo()
@@ -31,5 +34,6 @@ def test_a_device_installs_a_release_signed_in_a_token(tmp_path, monkeypatch, mi
         root = w.repo().root
         (targets_keyid,) = root.roles["targets"].keyids
         assert targets_keyid == keys.tuf_key(keys.load_public_key(uri)).keyid
+        assert root.keys[targets_keyid].keytype == key_type
     finally:
         w.close()
