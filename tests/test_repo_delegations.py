@@ -653,3 +653,16 @@ def test_delegate_interrupted_at_any_write_leaves_clients_on_the_old_state(repo,
     delegate(repo, "bins", ["*/*/*"], [tmp_path / "team.pem"], bins=2)
     assert publish(repo, tmp_path, version="1.1.0")[0]["role"].startswith("bins-")
     found(client(repo, tmp_path, "c%d" % fail_at, again=True), "esp32-4mb/stable/1.1.0.mpb")
+
+
+def test_a_targets_key_rotation_sees_the_images_delegated_roles_list(repo, tmp_path):
+    """The images are signed by the targets keys whatever role lists them: removing the key that
+    signed an image only a delegated role lists would strand the devices running it."""
+    delegate(repo, "esp32-4mb", ["esp32-4mb/*/*"], [tmp_path / "board.pem"])
+    publish(repo, tmp_path)
+    keys.generate_keypair(tmp_path / "targets-2.pem")
+    r = fresh(repo)
+    before = tree(repo.dir)
+    with pytest.raises(MpbootError, match="devices would be stranded: esp32-4mb/stable/1.0.0.mpb is signed by fewer"):
+        maintain.rotate(r, keyring(r), "targets", add=[tmp_path / "targets-2.pem"], remove=[r.root.roles["targets"].keyids[0]])
+    assert tree(repo.dir) == before
