@@ -232,7 +232,9 @@ def test_a_whole_release_signed_by_token_keys(token, capsys, tmp_path, monkeypat
     (tmp_path / "app.bin").write_bytes(appbuilder.build(version="1.0.0"))
     assert run(capsys, "sign", "--key", token.uri("targets"), "--version", "1.0.0", "--security-version", 1,
                "--board", "esp32-4mb", "app.bin", "-o", "app.mpb").code == 0
-    r = run(capsys, "publish", "repo", "app.mpb", "--channel", "stable", "--targets-key", token.uri("targets"), "--json")
+    # The repository remembers the token key by its URI (never the PIN): no --targets-key needed.
+    assert token.pin not in (tmp_path / "repo" / "mpboot-repo.json").read_text()
+    r = run(capsys, "publish", "repo", "app.mpb", "--channel", "stable", "--json")
     assert r.code == 0, r.err
     target = json.loads(r.out)["target"]
     assert run(capsys, "repo", "status", "repo").code == 0
