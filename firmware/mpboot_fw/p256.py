@@ -270,22 +270,18 @@ def _u1_g_plus_u2_q(u1, u2, qx, qy):
         d = plan[i]
         if not d:
             continue
-        g = d & 255
-        if g:
-            if g < 128:
-                x, y = _G_ODD_MULTIPLES[g >> 1]
-            else:
-                x, y = _G_ODD_MULTIPLES[255 - g]
-                y = _P - y
-            X, Y, Z = _add_affine(X, Y, Z, x, y)
-        q = d >> 8
-        if q:
-            if q < 128:
-                x, y = tq[q >> 1]
-            else:
-                x, y = tq[255 - q]
-                y = _P - y
-            X, Y, Z = _add_affine(X, Y, Z, x, y)
+        table = _G_ODD_MULTIPLES
+        while d:  # G's digit (low byte), then Q's
+            k = d & 255
+            if k:
+                if k < 128:
+                    x, y = table[k >> 1]
+                else:
+                    x, y = table[255 - k]
+                    y = _P - y
+                X, Y, Z = _add_affine(X, Y, Z, x, y)
+            d >>= 8
+            table = tq
     return X, Y, Z
 
 
