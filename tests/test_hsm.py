@@ -226,7 +226,8 @@ def test_a_whole_release_signed_by_token_keys(token, capsys, tmp_path, monkeypat
         assert run(capsys, "keygen", role + ".pem", "--type", key_type).code == 0
     assert run(capsys, "root", "init", "root.json", "--root-key", token.uri("root"), "--targets-key", token.uri("targets"),
                "--snapshot-key", "snapshot.pem.pub", "--timestamp-key", "timestamp.pem.pub").code == 0
-    r = run(capsys, "repo", "init", "repo", "--root", "root.json", "--targets-key", token.uri("targets"),
+    # (The PIN in the URI here only to show that the repository does not keep it.)
+    r = run(capsys, "repo", "init", "repo", "--root", "root.json", "--targets-key", token.uri("targets", **{"pin-value": token.pin}),
             "--snapshot-key", "snapshot.pem", "--timestamp-key", "timestamp.pem")
     assert r.code == 0, r.err
     (tmp_path / "app.bin").write_bytes(appbuilder.build(version="1.0.0"))
