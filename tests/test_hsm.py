@@ -239,6 +239,10 @@ def test_a_whole_release_signed_by_token_keys(token, capsys, tmp_path, monkeypat
     assert r.code == 0, r.err
     target = json.loads(r.out)["target"]
     assert run(capsys, "repo", "status", "repo").code == 0
+    keygen(capsys, token.uri("stranger"), key_type)
+    line = fails(capsys, "repo", "renew", "repo", "--role", "targets", "--targets-key",
+                 token.uri("stranger", **{"pin-value": token.pin}), match="is not a targets key of this repository")
+    assert line.startswith("mpboot: error: %s is not" % token.uri("stranger")) and token.pin not in line
     # python-tuf, the reference client.
     u = updater(tmp_path / "client", (tmp_path / "root.json").read_bytes(), "http://repo.invalid/", DirFetcher(tmp_path / "repo"))
     u.refresh()

@@ -35,6 +35,11 @@ P256_SCALAR = 32  # bytes of each of r and s in an image manifest's 64-byte sign
 is_uri = hsm.is_uri
 
 
+def shown(spec):
+    """A key file or URI as messages and reports name it: never with a URI's pin-value."""
+    return hsm.TokenURI(spec).shareable() if is_uri(spec) else str(spec)
+
+
 def public_path(key_path):
     return Path(str(key_path) + PUBLIC_SUFFIX)
 
@@ -85,7 +90,7 @@ def load_private_key(spec, passphrase=None):
     hsm.TokenKey, logged in); every way it can fail is one MpbootError line."""
     if is_uri(spec):
         key = hsm.load(spec)
-        check_key_type(key.public_key(), spec, "key")
+        check_key_type(key.public_key(), shown(spec), "key")
         return key
     path = spec
     data = read_input(path, "key file")
@@ -109,7 +114,7 @@ def load_private_key(spec, passphrase=None):
 def load_public_key(spec, passphrase=None):
     """A public key from a .pub PEM file, a private key file, or a pkcs11: URI."""
     if is_uri(spec):
-        return check_key_type(hsm.load_public(spec), spec, "public key")
+        return check_key_type(hsm.load_public(spec), shown(spec), "public key")
     path = spec
     data = read_input(path, "key file")
     if b"PRIVATE KEY-----" in data:

@@ -53,7 +53,7 @@ def run(args):
     pem = keys.public_pem(public)
     if args.output:
         atomic_write(args.output, pem, overwrite=args.force, what="public key file")
-    shown = str(hsm.TokenURI(args.key)) if keys.is_uri(args.key) else str(args.key)  # never a pin-value
+    shown = keys.shown(args.key)
     result = {"key": shown, "keyid": tuf_key.keyid, "key_type": keys.type_of(public),
               "scheme": tuf_key.scheme, "public_pem": pem.decode()}
     if flags is not None:

@@ -42,7 +42,7 @@ class KeyRing:
                 if keyid not in keyids:
                     raise MpbootError(
                         "%s is not a %s key of this repository (its keyid is %s; the role has %s)"
-                        % (path, role, keyid[:16], ", ".join(k[:16] for k in keyids) or "no keys")
+                        % (keymod.shown(path), role, keyid[:16], ", ".join(k[:16] for k in keyids) or "no keys")
                     )
                 found[keyid] = private
         else:
@@ -53,7 +53,7 @@ class KeyRing:
                     if loaded_id != keyid:
                         raise MpbootError(
                             "%s no longer holds the %s key %s (the file was replaced): pass %s"
-                            % (path, role, keyid[:16], key_option(role))
+                            % (keymod.shown(path), role, keyid[:16], key_option(role))
                         )
                     found[keyid] = private
         if threshold is not None and len(found) < threshold:
