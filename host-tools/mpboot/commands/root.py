@@ -23,11 +23,13 @@ examples:
 
 Every key is a key file or a pkcs11: URI naming a key inside a token (docs/keys.md); a role may
 mix Ed25519 and ECDSA P-256 keys.
+
 Roles: `root` keys sign root.json itself (and its successors); `targets` keys sign firmware
 images and targets metadata; `snapshot` and `timestamp` sign the update repository's freshness
 metadata (they default to the targets keys, which suits one release machine; give online keys
 of their own for a server that re-signs timestamps). Every threshold defaults to 1.
-The file is python-tuf root metadata (spec 1.0), written as compact canonical JSON. A ROOT.json
+The file is python-tuf root metadata (spec 1.0), written as compact JSON with sorted keys
+(canonical JSON, but for the escaped newlines of an ECDSA key's PEM). A ROOT.json
 that exists is refused unless --force, which replaces it whole.
 """
 
