@@ -21,6 +21,7 @@ tufclient.py is the workflow that drives this set, shared by the device and the 
 import hashlib
 from binascii import hexlify
 
+from mpboot_fw import delegations as delegations_mod
 from mpboot_fw import trust
 from mpboot_fw.sha512 import sha512
 from mpboot_fw.trust import TrustError
@@ -42,6 +43,9 @@ ROOT_MAX = const(8192)
 TIMESTAMP_MAX = const(4096)
 SNAPSHOT_MAX = const(8192)
 TARGETS_MAX = const(12288)
+# Delegated roles one search visits past top-level targets (spec 5.6.7; python-tuf's
+# max_delegations, counted as it counts them: top-level targets and 32 more).
+MAX_DELEGATIONS = const(32)
 # Root rotations fetched in one refresh (python-tuf: 256). Each accepted root is persisted, so a
 # device that missed more rotations catches up over several refreshes.
 MAX_ROOT_ROTATIONS = const(32)
@@ -94,13 +98,21 @@ class LengthOrHashMismatch(RepositoryError):
     """Bytes whose length or hashes differ from what trusted metadata lists."""
 
 
+class TooManyRoles(RepositoryError):
+    """A directory search that would visit more than MAX_DELEGATIONS delegated roles."""
+
+
 class TrustedSet:
     """The metadata trusted so far in one update, starting from a trusted root."""
 
-    def __init__(self, root_data, now):
+    def __init__(self, root_data, now, scope=None):
         """`root_data`: the trusted root bytes (checked only against itself, its expiry does not
-        matter yet); `now`: the update's reference time in integer Unix seconds."""
+        matter yet); `now`: the update's reference time in integer Unix seconds. `scope`: None,
+        or the directories (`esp32-4mb/stable/`) the caller will look in: each targets role
+        then keeps only the entries and delegations that can matter for targets directly in
+        them (the device's heap), and answers for other paths are not the repository's."""
         self.now = now
+        self.scope = scope
         signed, message, signatures = _envelope(root_data, "root", ROOT_MAX)
         root = _parse_root(signed)
         _verify(root.keys, root.roles["root"], message, signatures, "root")
@@ -108,8 +120,11 @@ class TrustedSet:
         self.root = root
         self.timestamp = None
         self.snapshot = None
-        # Targets roles by name ("targets", later delegated roles): role -> signed dict.
+        # Targets roles by name ("targets", then delegated roles): role -> signed dict, without
+        # its `delegations`, which are kept parsed: role -> delegations.Delegations or None.
         self.targets_roles = {}
+        self.delegations = {}
+        self._verified_by = []  # (delegating role, role) pairs loaded (python-tuf's `contains`)
         self._expires = {}
 
     @property
@@ -205,27 +220,55 @@ class TrustedSet:
         return self.update_delegated_targets(data, "targets", "root")
 
     def update_delegated_targets(self, data, role, parent):
-        """Verify and trust `data` as targets metadata for `role`, delegated by `parent`."""
+        """Verify and trust `data` as targets metadata for `role`, delegated by `parent` (a
+        loaded targets role; "root" for top-level targets). A role loaded again (reached from
+        another delegating role) replaces the copy loaded before, as in python-tuf."""
         if self.snapshot is None:
             raise RuntimeError("targets before snapshot")
         self._check_final_snapshot()
         keys, role_keys = self._delegation(role, parent)
-        meta = self.snapshot["meta"].get(role + ".json")
+        meta = self.snapshot["meta"].get(role + ".json")  # unquoted: only paths quote
         if meta is None:
-            raise BadMetadata("snapshot lacks " + role)
+            raise BadMetadata("snapshot lacks " + _shown(role))
         # 5.6.2: hashes and length from the snapshot, before anything else.
         check_length_and_hashes(data, meta)
         signed, message, signatures = _envelope(data, "targets", TARGETS_MAX)
-        _verify(keys, role_keys, message, signatures, role)
+        if not isinstance(signed.get("targets"), dict):
+            raise BadMetadata(_shown(role) + ": no targets")
+        # Structure before signatures, as python-tuf (it deserializes everything first).
+        try:
+            delegations = delegations_mod.parse(signed.get("delegations"), _shown(role))
+        except TrustError as e:
+            raise BadMetadata(str(e))
+        _verify(keys, role_keys, message, signatures, _shown(role))
         version = _version(signed)
         if version != meta["version"]:
-            raise MixAndMatch("%s v%d, snapshot says v%d" % (role, version, meta["version"]))
+            raise MixAndMatch("%s v%d, snapshot says v%d" % (_shown(role), version, meta["version"]))
         if self.now >= _expires_at(signed):
-            raise Expired(role)
-        if not isinstance(signed.get("targets"), dict):
-            raise BadMetadata(role + ": no targets")
+            raise Expired(_shown(role))
+        if "delegations" in signed:
+            del signed["delegations"]
+        if self.scope is not None:
+            signed["targets"] = _in_scope(signed["targets"], self.scope)
+            if delegations is not None:
+                delegations = delegations.narrowed(self.scope)
         self.targets_roles[role] = signed
+        self.delegations[role] = delegations
+        if (parent, role) not in self._verified_by:
+            self._verified_by.append((parent, role))
         return signed
+
+    def delegated_roles(self):
+        """The delegated roles loaded, each once, in the order first loaded."""
+        out = []
+        for _, role in self._verified_by:
+            if role != "targets" and role not in out:
+                out.append(role)
+        return out
+
+    def loaded(self, role, parent):
+        """Is `role` trusted in this set as delegated by `parent`?"""
+        return (parent, role) in self._verified_by
 
     def safe_time_floor(self):
         """The reference time once every top-level role verified as final, else None.
@@ -238,11 +281,27 @@ class TrustedSet:
         return self.now if self.targets is not None else None
 
     def _delegation(self, role, parent):
-        # Delegated targets roles fit here: look `role` up in the trusted `parent`'s
-        # delegations (keys, keyids, threshold). Only the top-level delegation exists so far.
-        if parent != "root" or role != "targets":
-            raise BadMetadata("delegations unsupported")
-        return self.root.keys, self.root.roles["targets"]
+        """(keys, (keyids, threshold)) that must sign `role`: the root's for top-level targets,
+        else the trusted `parent`'s delegation to it (its keys checked as a root's are)."""
+        if parent == "root" or role == "targets":
+            if parent != "root" or role != "targets":
+                raise BadMetadata("only root delegates targets")
+            return self.root.keys, self.root.roles["targets"]
+        if parent not in self.targets_roles:
+            raise RuntimeError("targets role before its delegator")
+        delegations = self.delegations[parent]
+        role_keys = None if delegations is None else delegations.role(role)
+        if role_keys is None:
+            raise BadMetadata("%s does not delegate %s" % (_shown(parent), _shown(role)))
+        keys = {}
+        for keyid in role_keys[0]:
+            if keyid in delegations.keys:
+                keys[keyid] = delegations.keys[keyid]
+        try:
+            trust.check_key_points(keys, _shown(role))
+        except TrustError as e:
+            raise BadMetadata(str(e))
+        return keys, role_keys
 
     def _verify_top_level(self, role, message, signatures):
         _verify(self.root.keys, self.root.roles[role], message, signatures, role)
@@ -325,6 +384,20 @@ def target_path(path, info, consistent_snapshot):
     digest = hashes["sha256"] if "sha256" in hashes else hashes[sorted(hashes)[0]]
     cut = path.rfind("/") + 1
     return path[:cut] + digest + "." + path[cut:]
+
+
+def _in_scope(targets, directories):
+    kept = {}
+    for path in targets:
+        for directory in directories:
+            if path.startswith(directory) and "/" not in path[len(directory):]:
+                kept[path] = targets[path]
+                break
+    return kept
+
+
+def _shown(role):
+    return delegations_mod.shown(role)
 
 
 def _envelope(data, type_name, cap):

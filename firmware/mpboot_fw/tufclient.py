@@ -10,6 +10,12 @@ store: load(role) -> the bytes last saved for `role`, or None;
 
 Each accepted file is saved before the next one is fetched, so an interrupted refresh keeps
 what it verified (a device's store must make each save power-safe). Checks are tuf.TrustedSet's.
+
+Delegated targets roles (spec 5.6.7) are loaded on demand by the two searches, through the same
+fetch and store (stored copy first, else `V.ROLE.json`, the role name URL-quoted):
+target_info(trusted, path, fetch, store) for one exact path, python-tuf's pre-order depth-first
+walk; find_targets(trusted, fetch, store, directory) for every target directly in a directory,
+which is how a device finds its images (`<board or chip>/<channel>/`, see directories()).
 """
 
 from mpboot_fw import tuf, version as versions
@@ -25,10 +31,94 @@ def refresh(trusted, fetch, store):
         step(trusted, fetch, store)
 
 
-def target_info(trusted, path):
-    """The trusted entry for target `path`, or None. Top-level targets only: a delegation walk
-    (pre-order depth-first, spec 5.6.7) would load roles via trusted.update_delegated_targets."""
-    return trusted.targets["targets"].get(path)
+# The chip-wide group of target paths (`mpboot publish`'s name for a chip, by ESP-IDF chip id).
+CHIP_GROUPS = {0: "esp32", 5: "esp32c3", 9: "esp32s3"}
+
+
+def target_info(trusted, path, fetch=None, store=None):
+    """The trusted entry for target `path`, or None: python-tuf's pre-order depth-first search
+    (ngclient's _preorder_depth_first_walk). From top-level targets, each role's own entry for
+    `path` first, then the roles it delegates `path` to, in the order listed; each role once; a
+    terminating delegation ends the search after its subtree; at most MAX_DELEGATIONS roles past
+    top-level targets. Roles not yet loaded come from `store` or `fetch` (without a fetch, a
+    search that needs one raises NotFound); any that fails its checks fails the search."""
+    stack = [("targets", "root")]
+    visited = []
+    while stack and len(visited) <= tuf.MAX_DELEGATIONS:
+        role, parent = stack.pop()
+        if role in visited:
+            continue
+        signed = _load_role(trusted, fetch, store, role, parent)
+        entry = signed["targets"].get(path)
+        if entry is not None:
+            return entry
+        visited.append(role)
+        delegations = trusted.delegations[role]
+        if delegations is None:
+            continue
+        children = []
+        for name, terminating in delegations.roles_for(path):
+            children.append((name, role))
+            if terminating:
+                stack = []
+                break
+        children.reverse()
+        stack.extend(children)
+    return None
+
+
+def find_targets(trusted, fetch, store, directory):
+    """{path: entry} of the targets directly in `directory` (ends with "/"), each exactly as
+    target_info(path) finds it: a target listed by a role counts only if the search for its path
+    reaches that role first (a role can list paths outside what it was delegated).
+
+    Visits, pre-order depth first, only the roles whose delegation could hold such a target (a
+    `paths` pattern of one more component whose others match the directory; every hashed
+    delegation), and stops after a terminating delegation that every search for such a target
+    takes (it and every delegation above it hold them all). A role on that way that fails its
+    checks fails the search (it could have held the newest image), and so does a way of more
+    than MAX_DELEGATIONS roles (TooManyRoles: the answer would be incomplete)."""
+    stack = [("targets", "root", True)]  # (role, delegated by, every target of `directory` reaches it)
+    visited = []
+    candidates = []
+    while stack:
+        role, parent, every = stack.pop()
+        if role in visited:
+            continue
+        if len(visited) > tuf.MAX_DELEGATIONS:
+            raise tuf.TooManyRoles("over %d roles hold %s" % (tuf.MAX_DELEGATIONS, directory[:48]))
+        signed = _load_role(trusted, fetch, store, role, parent)
+        visited.append(role)
+        for path in signed["targets"]:
+            if path.startswith(directory) and "/" not in path[len(directory):] and path not in candidates:
+                candidates.append(path)
+        delegations = trusted.delegations[role]
+        if delegations is None:
+            continue
+        children = []
+        for name, terminating, all_held in delegations.roles_for_directory(directory):
+            children.append((name, role, every and all_held))
+            if terminating and every and all_held:
+                stack = []
+                break
+        children.reverse()
+        stack.extend(children)
+    found = {}
+    for path in candidates:
+        entry = target_info(trusted, path, fetch, store)
+        if entry is not None:
+            found[path] = entry
+    return found
+
+
+def directories(chip_id, board, channel):
+    """The directories a device's images are published in (`mpboot publish`): its board's and
+    its chip's, for its channel (board first; an unknown chip or no board has none)."""
+    out = []
+    for group in (board, CHIP_GROUPS.get(chip_id)):
+        if group and group + "/" + channel + "/" not in out:
+            out.append(group + "/" + channel + "/")
+    return out
 
 
 def find_image(targets, chip_id, board, channel, floor, current=None, room=None):
@@ -116,6 +206,27 @@ def _update_targets(trusted, fetch, store):
 # refresh() one role at a time (root, timestamp, snapshot, targets), for a caller that pauses
 # between them: the updater runs as a generator, so its heap can be read at each step.
 STEPS = (_update_root, _update_timestamp, _update_snapshot, _update_targets)
+
+
+def _load_role(trusted, fetch, store, role, parent):
+    """The trusted signed dict of targets role `role` as delegated by `parent`: already loaded,
+    else the stored copy if it still verifies, else fetched and saved (python-tuf's
+    _load_targets)."""
+    if trusted.loaded(role, parent):
+        return trusted.targets_roles[role]
+    if store is not None:
+        if _load_local(lambda data: trusted.update_delegated_targets(data, role, parent), store.load(role)):
+            return trusted.targets_roles[role]
+    meta = trusted.snapshot["meta"].get(role + ".json")
+    if meta is None:
+        raise tuf.BadMetadata("snapshot lacks " + tuf.delegations_mod.shown(role))
+    if fetch is None:
+        raise NotFound(tuf.metadata_path(role))
+    data = _fetch_listed(trusted, fetch, role, meta, tuf.TARGETS_MAX)
+    signed = trusted.update_delegated_targets(data, role, parent)
+    if store is not None:
+        store.save(role, data)
+    return signed
 
 
 def _load_local(update, data):

@@ -17,14 +17,25 @@
   the next refresh a download; rollback protection rests on the snapshot). Nothing is written
   when that is what flash already holds (no write for a check that found nothing new).
 
-A set that does not fit the state log's metadata budget (statelog.MAX_BLOBS) is cut from the
-end: without stored targets the next refresh fetches them again (the snapshot's version and
-hashes still pin them), and rollback protection rests on the timestamp and snapshot versions.
+- delegated targets roles (tufclient's searches) are kept in the same blob, after targets, in
+  the order the check loaded them: those this check verified (fetched, or the stored copy that
+  still verified), each only beside a snapshot that names its version. So a role is dropped when
+  a newer snapshot no longer lists it or lists another version, and when the delegating role's
+  keys for it rotate (the stored copy no longer verifies, so the check fetched a new one or
+  failed); a check that never reached the search keeps the stored ones its kept snapshot names.
+  A root rotation that drops targets drops them too.
 
-Blob layout: a head, then the stored documents' bytes back to back.
+A set that does not fit the state log's metadata budget (statelog.MAX_BLOBS) is cut from the
+end (the last delegated role first): a role not stored is fetched again by the next check (the
+snapshot's version and hashes still pin it), and rollback protection rests on the timestamp and
+snapshot versions, which go last.
+
+Blob layout: a head, the top-level documents' bytes back to back, then (format 3) the delegated
+roles: a count u8, per role (name length u8, name UTF-8, version u32, length u32, expires u64),
+then their bytes back to back.
 
     0   2  magic b"TF"
-    2   1  format (2)
+    2   1  format: 3, or 2 (written when no delegated role is stored: no delegated section)
     3   1  reserved 0
     4   8  expires: the earliest expiry (Unix seconds) of the stored documents and the root, u64
     12  48 (version u32, length u32, expires u64) for timestamp, snapshot, targets; length 0 =
@@ -50,21 +61,25 @@ _FORMAT = "<2sBxQIIQIIQIIQ"
 _FORMAT1 = "<2sBxQ6I"
 _HEAD1 = const(36)
 _MAGIC = b"TF"
+_ENTRY = "<IIQ"  # a delegated role's version, length, expires, after its name
+_ENTRY_LEN = const(16)
 
 
 class Stored:
-    """What the "tuf" blob holds: versions[i], lengths[i] and expiries[i] per role of ROLES, and
-    `expires`, the earliest of them and the root's (None: nothing was ever stored)."""
+    """What the "tuf" blob holds: versions[i], lengths[i] and expiries[i] per role of ROLES,
+    `expires`, the earliest of them and the root's (None: nothing was ever stored), and
+    `delegated`: [(name, version, offset, length, expires)] of the delegated roles."""
 
     def __init__(self, head=None):
         self.expires = None
         self.versions = [0, 0, 0]
         self.lengths = [0, 0, 0]
         self.expiries = [0, 0, 0]
+        self.delegated = []
         self.start = HEAD
         if head is None or head[:2] != _MAGIC:
             return
-        if head[2] == 2 and len(head) >= HEAD:
+        if head[2] in (2, 3) and len(head) >= HEAD:
             fields = struct.unpack_from(_FORMAT, head, 0)
             step = 3
         elif head[2] == 1 and len(head) >= _HEAD1:
@@ -78,6 +93,22 @@ class Stored:
             self.versions[i] = fields[3 + step * i]
             self.lengths[i] = fields[4 + step * i]
             self.expiries[i] = fields[5 + step * i] if step == 3 else self.expires
+        if head[2] == 3:
+            self._read_delegated(head, self.offset(3))
+
+    def _read_delegated(self, blob, pos):
+        entries = []
+        count = blob[pos]
+        pos += 1
+        for _ in range(count):
+            n = blob[pos]
+            name = bytes(blob[pos + 1:pos + 1 + n]).decode()
+            version, length, expires = struct.unpack_from(_ENTRY, blob, pos + 1 + n)
+            entries.append((name, version, length, expires))
+            pos += 1 + n + _ENTRY_LEN
+        for name, version, length, expires in entries:
+            self.delegated.append((name, version, pos, length, expires))
+            pos += length
 
     def offset(self, i):
         return self.start + sum(self.lengths[:i])
@@ -100,6 +131,9 @@ class Store:
     def load(self, role):
         if role == "root":
             return self.state.root()
+        if role not in ROLES:
+            entry = self._stored_delegated(role)
+            return None if entry is None else self.state.blob(BLOB)[entry[2]:entry[2] + entry[3]]
         i = ROLES.index(role)
         return self._stored_bytes(i, self.state.blob(BLOB)) if self.stored.lengths[i] else None
 
@@ -135,7 +169,7 @@ class Store:
             docs[0] = docs[1] = None
         if docs[1] is None:
             docs[2] = None
-        self._write(docs)
+        self._write(docs, [] if docs[2] is None else self._stored_delegated_docs(blob))
 
     def commit(self):
         """Write the newest verified copy of each role (module docstring); True when flash
@@ -152,31 +186,65 @@ class Store:
                 docs.append(self._stored_doc(i, blob))
             else:
                 docs.append((version, data, trust.parse_time(self._signed(role)["expires"])))
-        if docs[2] is not None and not self._names_targets(docs[1], docs[2][0]):
+        if docs[2] is not None and not self._names(docs[1], "targets", docs[2][0]):
             docs[2] = None
+        delegated = self._delegated_docs(docs[1], blob)
         if [0 if d is None else d[0] for d in docs] == self.stored.versions \
-                and [0 if d is None else len(d[1]) for d in docs] == self.stored.lengths:
+                and [0 if d is None else len(d[1]) for d in docs] == self.stored.lengths \
+                and [(d[0], d[1], len(d[2])) for d in delegated] == [(e[0], e[1], e[3]) for e in self.stored.delegated]:
             return False
-        while any(docs):
+        while delegated or any(docs):
             try:
-                self._write(docs)
+                self._write(docs, delegated)
                 self._staged = {}
                 return True
             except ValueError:  # over the state log's metadata budget: store less, from the end
-                docs[max(i for i in range(3) if docs[i] is not None)] = None
+                if delegated:
+                    delegated.pop()
+                else:
+                    docs[max(i for i in range(3) if docs[i] is not None)] = None
         return False
 
-    def _names_targets(self, snapshot, version):
-        """Does the kept `snapshot` (version, bytes, expires) name targets `version`? The
+    def _delegated_docs(self, snapshot, blob):
+        """[(name, version, bytes, expires)] of the delegated roles to keep (module docstring)."""
+        names = self.trusted.delegated_roles()
+        verified = bool(names)
+        if not verified:
+            names = [e[0] for e in self.stored.delegated]
+        out = []
+        for name in names:
+            version, data = self._staged.get(name, (0, None))
+            entry = self._stored_delegated(name)
+            if data is None and entry is not None and (not verified or self.trusted.targets_roles[name]["version"] == entry[1]):
+                if blob is None:
+                    blob = self.state.blob(BLOB)
+                version, data = entry[1], blob[entry[2]:entry[2] + entry[3]]
+            if data is not None and self._names(snapshot, name, version):
+                signed = self.trusted.targets_roles.get(name)
+                expires = entry[4] if signed is None else trust.parse_time(signed["expires"])
+                out.append((name, version, data, expires))
+        return out
+
+    def _names(self, snapshot, role, version):
+        """Does the kept `snapshot` (version, bytes, expires) name `role` at `version`? The
         trusted set's snapshot, if it is that one, says; otherwise the kept snapshot is the
-        stored one, which names the stored targets only."""
+        stored one, which names the stored copies only."""
         if snapshot is None:
             return False
         signed = self.trusted.snapshot
         if signed is not None and signed["version"] == snapshot[0]:
-            meta = signed["meta"].get("targets.json")
+            meta = signed["meta"].get(role + ".json")
             return meta is not None and meta["version"] == version
-        return self._staged.get("targets", (0, None))[1] is None
+        return self._staged.get(role, (0, None))[1] is None
+
+    def _stored_delegated(self, name):
+        for entry in self.stored.delegated:
+            if entry[0] == name:
+                return entry
+        return None
+
+    def _stored_delegated_docs(self, blob):
+        return [(e[0], e[1], blob[e[2]:e[2] + e[3]], e[4]) for e in self.stored.delegated]
 
     def _stored_bytes(self, i, blob):
         n = self.stored.lengths[i]
@@ -191,13 +259,16 @@ class Store:
         return None if data is None else (self.stored.versions[i], data, self.stored.expiries[i])
 
     def _signed(self, role):
-        return self.trusted.targets if role == "targets" else getattr(self.trusted, role)
+        if role in ("timestamp", "snapshot"):
+            return getattr(self.trusted, role)
+        return self.trusted.targets_roles[role]
 
-    def _write(self, docs):
-        """Store `docs` ((version, bytes, expires) or None per role of ROLES) as the set."""
+    def _write(self, docs, delegated):
+        """Store `docs` ((version, bytes, expires) or None per role of ROLES) and `delegated`
+        ([(name, version, bytes, expires)]) as the set."""
         expires = self.trusted.root.expires_at
         fields = []
-        size = HEAD
+        size = HEAD + (1 if delegated else 0)  # without delegated roles: format 2, as before
         for doc in docs:
             if doc is None:
                 fields += [0, 0, 0]
@@ -205,12 +276,27 @@ class Store:
                 fields += [doc[0], len(doc[1]), doc[2]]
                 size += len(doc[1])
                 expires = min(expires, doc[2])
+        for name, _, data, doc_expires in delegated:
+            size += 1 + len(name.encode()) + _ENTRY_LEN + len(data)
+            expires = min(expires, doc_expires)
         out = bytearray(size)
-        struct.pack_into(_FORMAT, out, 0, _MAGIC, 2, expires, *fields)
+        struct.pack_into(_FORMAT, out, 0, _MAGIC, 3 if delegated else 2, expires, *fields)
         pos = HEAD
         for doc in docs:
             if doc is not None:
                 out[pos:pos + len(doc[1])] = doc[1]
                 pos += len(doc[1])
+        if delegated:
+            out[pos] = len(delegated)
+            pos += 1
+        for name, version, data, doc_expires in delegated:
+            encoded = name.encode()
+            out[pos] = len(encoded)
+            out[pos + 1:pos + 1 + len(encoded)] = encoded
+            struct.pack_into(_ENTRY, out, pos + 1 + len(encoded), version, len(data), doc_expires)
+            pos += 1 + len(encoded) + _ENTRY_LEN
+        for entry in delegated:
+            out[pos:pos + len(entry[2])] = entry[2]
+            pos += len(entry[2])
         self.state.set_blob(BLOB, out)
         self.stored = Stored(out)

@@ -11,8 +11,10 @@ One check (docs/updater.md walks through it):
    credentials of otaconfig); accepted metadata goes to the state log (tufstore: exact bytes,
    old set or new set after any power cut). A full, fresh set raises the time floor to the
    reference time, the only value safe to raise it to (tuf.TrustedSet.safe_time_floor).
-3. Choice: tufclient.find_image: this chip and board, the configured channel, newer than the
-   running image, security version not below the floor, small enough for the inactive slot.
+3. Choice: the targets in this board's and this chip's directory for the configured channel
+   (`esp32-4mb/stable/`, `esp32/stable/`: tufclient.find_targets, which fetches only the
+   delegated roles on that way), then tufclient.find_image among them: newer than the running
+   image, security version not below the floor, small enough for the inactive slot.
 4. Download: in 4 KiB blocks through install.SlotWriter into the inactive slot (install.claim
    first: otadata must not select a slot while it is written), each block hashed against the
    TUF hashes on its way (tuf.FileCheck: never a byte past the TUF length); resumed with a
@@ -107,6 +109,8 @@ class Update:
         self.url = None
         self.where = None  # the repository path being fetched, for the log
         self.trusted = self.store = None
+        self.directories = ()  # where this device's images are published (tufclient.directories)
+        self.found = None  # {path: entry} found there
 
     def steps(self, reset=True):
         """Run the check, yielding the name of each step done. Sets `outcome`."""
@@ -134,6 +138,9 @@ class Update:
         try:
             for i in range(len(tufclient.STEPS)):
                 self._refresh(i)
+                yield "metadata"
+            for i in range(len(self.directories)):
+                self._search(i)
                 yield "metadata"
         finally:
             self._commit()
@@ -181,11 +188,18 @@ class Update:
         self.board = current.board if ctx.cfg.board is None else ctx.cfg.board
         state = ctx.state
         self.root_version = state.root_version
-        self.trusted = tuf.TrustedSet(state.root(), tuftime.reference_time(self.clock(), state.time_floor))
+        self.directories = tufclient.directories(self.chip_id, self.board, ctx.cfg.channel)
+        self.found = {}
+        # Scoped: each targets role keeps only what a search of these directories needs.
+        self.trusted = tuf.TrustedSet(state.root(), tuftime.reference_time(self.clock(), state.time_floor),
+                                      scope=tuple(self.directories))
         self.store = tufstore.Store(state, self.trusted)
 
     def _refresh(self, i):
         tufclient.STEPS[i](self.trusted, self._fetch_metadata, self.store)
+
+    def _search(self, i):
+        self.found.update(tufclient.find_targets(self.trusted, self._fetch_metadata, self.store, self.directories[i]))
 
     def _commit(self):
         if self.store is not None:
@@ -200,10 +214,10 @@ class Update:
         ctx = self.ctx
         trusted = self.trusted
         ctx.root = trusted.root  # a rotation may have changed which keys sign images
-        choice = tufclient.find_image(trusted.targets, self.chip_id, self.board, ctx.cfg.channel, ctx.state.floor,
-                                      self.current.version, slots.other(self.running).info()[3])
+        choice = tufclient.find_image({"targets": self.found}, self.chip_id, self.board, ctx.cfg.channel,
+                                      ctx.state.floor, self.current.version, slots.other(self.running).info()[3])
         self.consistent = trusted.root.consistent_snapshot
-        self.trusted = self.store = trusted = None
+        self.trusted = self.store = self.found = trusted = None
         if choice is None:
             if ctx.root.version != self.root_version and not self._still_trusted():
                 self.outcome = "revoked"

@@ -11,9 +11,10 @@ any failure, with one line on stderr naming it.
 Everything that decides trust is the firmware's: mpboot_fw.tuf (checks) and mpboot_fw.tufclient
 (the workflow, byte caps included); this file only supplies what a device supplies differently:
 plain-HTTP fetching (urllib; the suite serves http://127.0.0.1), metadata kept as files in D
-(`root.json`, `timestamp.json`, `snapshot.json`, `targets.json`, the exact bytes received), and
-the clock: time.time(), read once, so libfaketime moves it. The device client is Ed25519-only:
-run the suite with Ed25519 keys (docs/ota.md).
+(`root.json`, `timestamp.json`, `snapshot.json`, `targets.json`, and `ROLE.json` for each
+delegated role the search loads, its name URL-quoted as python-tuf does; the exact bytes
+received), and the clock: time.time(), read once, so libfaketime moves it. Targets are found by
+the device's search (tufclient.target_info: delegations walked pre-order depth first).
 """
 
 import argparse
@@ -38,19 +39,20 @@ class DownloadError(Exception):
 
 
 class MetadataDir:
-    """The store of mpboot_fw.tufclient over a directory: ROLE.json, written atomically."""
+    """The store of mpboot_fw.tufclient over a directory: ROLE.json (the role name URL-quoted,
+    so any name is one file name), written atomically."""
 
     def __init__(self, path):
         self.path = Path(path)
 
     def load(self, role):
         try:
-            return (self.path / (role + ".json")).read_bytes()
+            return (self.path / (quote(role, "") + ".json")).read_bytes()
         except FileNotFoundError:
             return None
 
     def save(self, role, data):
-        atomic_write(self.path / (role + ".json"), data)
+        atomic_write(self.path / (quote(role, "") + ".json"), data)
 
 
 def http_get(url, max_length, sink=None):
@@ -90,24 +92,25 @@ def init(args):
 
 
 def refresh(args):
-    """Run the device workflow; return the trusted set."""
+    """Run the device workflow; return (trusted set, fetch, store) for the searches."""
     base = _base_url(args.metadata_url, "--metadata-url")
     store = MetadataDir(args.metadata_dir)
     root = store.load("root")
     if root is None:
         raise MpbootError("no root.json in %s: run `init TRUSTED_ROOT` first" % args.metadata_dir)
     trusted = tuf.TrustedSet(root, int(time.time()))
-    tufclient.refresh(trusted, lambda path, n: http_get(base + path, n), store)
-    return trusted
+    fetch = lambda path, n: http_get(base + path, n)  # noqa: E731
+    tufclient.refresh(trusted, fetch, store)
+    return trusted, fetch, store
 
 
 def download(args):
     if not args.target_name or args.target_dir is None:
         raise MpbootError("download needs --target-name and --target-dir")
     target_base = _base_url(args.target_base_url, "--target-base-url")
-    trusted = refresh(args)
+    trusted, fetch, store = refresh(args)
     for name in args.target_name:
-        info = tufclient.target_info(trusted, name)
+        info = tufclient.target_info(trusted, name, fetch, store)
         if info is None:
             raise MpbootError("target %r is not in the trusted targets metadata" % name)
         destination = Path(args.target_dir) / quote(name, "")
