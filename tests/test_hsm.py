@@ -81,7 +81,8 @@ def test_a_key_made_in_the_token_never_leaves_it(token, capsys, key_type):
     assert refused.value.value == PyKCS11.CKR_KEY_UNEXTRACTABLE
     # The keyid printed is the one of the public key the token holds.
     assert made["keyid"] == SSlibKey.from_crypto(public_from_token(session, "release")).keyid
-    assert made["never_extractable"] is True
+    assert made["protection"] == {"sensitive": True, "extractable": False, "always_sensitive": True,
+                                  "never_extractable": True}
     r = run(capsys, "pubkey", token.uri("release"), "--protection", "--json")
     assert r.code == 0, r.err
     shown = json.loads(r.out)

@@ -51,7 +51,7 @@ def run(args):
             raise MpbootError("--%s does not apply to a token key (the token's PIN protects it, and it is never "
                               "replaced)" % ("passphrase-env" if args.passphrase_env else "force"))
         key = hsm.generate(args.keyfile, args.key_type)
-        result = {"uri": str(key), "key_type": args.key_type, "never_extractable": True}
+        result = {"uri": keys.shown(args.keyfile), "key_type": args.key_type, "protection": hsm.protection(key)}
         written = "made %s key %s inside the token (not extractable)" % (args.key_type, key)
     else:
         passphrase = keys.passphrase_from_env(args.passphrase_env)
