@@ -11,8 +11,8 @@ and the CPython timings. The part above main() runs on both interpreters: main()
 file into MicroPython's filesystem and imports it there.
 """
 
-import gc
-
+import mpbench
+from mpbench import median
 from mpboot_fw.sha512 import sha512
 
 # RFC 8032 section 7.1, TEST 3.
@@ -117,183 +117,53 @@ def reference_verify(public, msg, signature):
 
 
 # -- measuring (both interpreters) ------------------------------------------------------------
-try:
-    # MicroPython's WebAssembly port: the host process's CPU time in microseconds, not the wall
-    # clock, so that other jobs on this shared machine do not skew the samples.
-    from js import process
-
-    def now_us():
-        used = process.cpuUsage()
-        return used.user + used.system
-
-except ImportError:
-    from time import perf_counter
-
-    def now_us():
-        return perf_counter() * 1e6
-
-
 def _inputs():
     from binascii import unhexlify
 
     return unhexlify(PUBLIC_KEY), unhexlify(MESSAGE), unhexlify(SIGNATURE)
 
 
-def _verifiers():
+def _call(which):
+    """One verify as a call without arguments; which: 0 = mpboot, 1 = reference."""
     from mpboot_fw.ed25519 import verify
 
-    return verify, reference_verify
+    args = _inputs()
+    fn = (verify, reference_verify)[which]
+    return lambda: fn(*args)
 
 
 def time_us(which, repeat):
     """Mean microseconds per verify over `repeat` calls; which: 0 = mpboot, 1 = reference."""
-    fn = _verifiers()[which]
-    args = _inputs()
-    assert fn(*args)
-    start = now_us()
-    for _ in range(repeat):
-        fn(*args)
-    return (now_us() - start) / repeat
+    return mpbench.time_us(_call(which), repeat)
 
 
 def allocated(which):
-    """Bytes allocated by one verify (MicroPython: gc off, so nothing is freed meanwhile)."""
-    fn = _verifiers()[which]
-    args = _inputs()
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    fn(*args)
-    used = gc.mem_alloc() - before
-    gc.enable()
-    return used
-
-
-def median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
+    """Bytes allocated by one verify."""
+    return mpbench.allocated(_call(which))
 
 
 # -- the benchmark (CPython drives MicroPython) ----------------------------------------------
-def stepwise_source(source):
-    """mpboot_fw.ed25519's source with each function turned into a generator that yields at
-    its start, at the top of every loop iteration and through every call of another of its
-    functions (`yield from`). Stepping it one yield per top-level run lets this port collect
-    garbage between steps (it never does inside a run), so the heap read after each step is
-    the live heap at that point of a verify. Generator frames sit on the heap where plain
-    frames would not, so the figure errs a few hundred bytes high."""
-    import ast
-
-    tree = ast.parse(source)
-    names = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)}
-
-    class Steps(ast.NodeTransformer):
-        def visit_Call(self, node):
-            self.generic_visit(node)
-            if isinstance(node.func, ast.Name) and node.func.id in names:
-                return ast.YieldFrom(value=node)
-            return node
-
-        def visit_loop(self, node):
-            self.generic_visit(node)
-            node.body.insert(0, ast.Expr(ast.Yield()))
-            return node
-
-        visit_For = visit_While = visit_loop
-
-    class Drive(ast.NodeTransformer):  # module level: run a generator to its end
-        def visit_Call(self, node):
-            self.generic_visit(node)
-            if isinstance(node.func, ast.Name) and node.func.id in names:
-                return ast.Call(ast.Name("_drive", ast.Load()), [node], [])
-            return node
-
-    for i, node in enumerate(tree.body):
-        if isinstance(node, ast.FunctionDef):
-            tree.body[i] = Steps().visit(node)
-            tree.body[i].body.insert(0, ast.Expr(ast.Yield()))
-        else:
-            tree.body[i] = Drive().visit(node)
-    drive = ast.parse(
-        "def _drive(g):\n"
-        "    try:\n"
-        "        while True:\n"
-        "            next(g)\n"
-        "    except StopIteration as e:\n"
-        "        return e.value\n"
-    ).body[0]
-    tree.body.insert(0, drive)
-    return ast.unparse(ast.fix_missing_locations(tree))
-
-
-def _peak_heap(mp):
-    """Live heap above idle at each step of one verify (see stepwise_source): the maximum."""
-    from pathlib import Path
-
+def _on_micropython(samples):
     import mpboot_fw.ed25519
 
-    source = Path(mpboot_fw.ed25519.__file__).read_text()
-    mp.put_file("/lib/ed25519_steps.py", stepwise_source(source))
-    mp.run("import ed25519_steps\nargs = b._inputs()\ng = None\ngc.collect()").check()
-    idle = float(mp.run("print(gc.mem_alloc())").check())
-    mp.run("g = ed25519_steps.verify(*args)\ngc.collect()").check()
-    step = (
-        "m = gc.mem_alloc()\n"
-        "try:\n"
-        "    next(g)\n"
-        "    print(m, 0)\n"
-        "except StopIteration as e:\n"
-        "    print(m, 1 if e.value else 2)\n"
-        "gc.collect()\n"
-    )
-    peak = steps = 0
-    while True:
-        used, state = mp.run(step).check().split()
-        peak = max(peak, float(used) - idle)
-        steps += 1
-        if state != "0":
-            assert state == "1", "the stepwise verify rejected a valid signature"
-            return peak, steps
-
-
-def _on_micropython(samples):
-    """Each sample is its own top-level run: this port collects garbage only between runs
-    (gc.collect() inside a run just schedules one), so one long run would time a heap that
-    keeps growing, and memory is read in the run after a collection."""
-    from pathlib import Path
-
-    from mpboot.mpy.runtime import MicroPython
-
-    with MicroPython() as mp:
-        mp.boot()
-        mp.put_firmware()
-        mp.put_file("/bench/bench_ed25519.py", Path(__file__).read_bytes())
-
-        def ask(expr):
-            return float(mp.run("print(%s)" % expr).check())
-
-        def heap():
-            mp.run("gc.collect()").check()
-            return ask("gc.mem_alloc()")
-
-        mp.run("import gc").check()
-        idle = heap()
-        mp.run("import mpboot_fw.ed25519 as e").check()
-        found = {"module": heap() - idle}
-        mp.run("import sys\nsys.path.append('/bench')\nimport bench_ed25519 as b").check()
+    with mpbench.Session(__file__) as mp:
+        idle = mp.heap()
+        mp.run("import mpboot_fw.ed25519 as e")
+        found = {"module": mp.heap() - idle}
+        mp.import_bench()
         # The table's size: that of a second copy, built as the module builds its own.
-        before = heap()
-        mp.run("t = e._halved_affine(e._odd_multiples(b.g_x, b.g_y, len(e._B_ODD_MULTIPLES)))").check()
-        found["table"] = heap() - before
-        found["table_points"] = ask("len(t)")
-        mp.run("t = None").check()
-        found["alloc"] = [median([ask("b.allocated(%d)" % w) for _ in range(3)]) for w in (0, 1)]
+        before = mp.heap()
+        mp.run("t = e._halved_affine(e._odd_multiples(b.g_x, b.g_y, len(e._B_ODD_MULTIPLES)))")
+        found["table"] = mp.heap() - before
+        found["table_points"] = mp.ask("len(t)")
+        mp.run("t = None")
+        found["alloc"] = [median([mp.ask("b.allocated(%d)" % w) for _ in range(3)]) for w in (0, 1)]
         times = ([], [])
         for _ in range(samples):
-            times[0].append(ask("b.time_us(0, 3)"))
-            times[1].append(ask("b.time_us(1, 1)"))
+            times[0].append(mp.ask("b.time_us(0, 3)"))
+            times[1].append(mp.ask("b.time_us(1, 1)"))
         found["time"] = [median(t) for t in times]
-        found["peak"] = _peak_heap(mp)
+        found["peak"] = mp.peak_heap(mpboot_fw.ed25519, "args = b._inputs()", "steps.verify(*args)")
     return found
 
 

@@ -7,11 +7,13 @@ tuning is measured against. On the real MicroPython (the WebAssembly port) it pr
   time ratio    P-256 / Ed25519 per verify, medians of interleaved samples
   alloc         bytes allocated per verify (garbage, mostly), both verifiers
   module RAM    heap kept by importing mpboot_fw.p256, and the G table's share
+  live heap     the most live heap above idle at any step of one P-256 verify
 and the same times on CPython. The part above main() runs on both interpreters: main() copies
 this file into MicroPython's filesystem and imports it there.
 """
 
-import gc
+import mpbench
+from mpbench import median
 
 MESSAGE = "af82"
 P256_KEY = ("04621535196f26137685020bbb6627d18c6729115ccbef01468d3e8cf2118e2491"
@@ -71,24 +73,17 @@ def reference_verify(public_key, message, der):
 
 
 # -- measuring (both interpreters) ------------------------------------------------------------
-try:
-    # MicroPython's WebAssembly port: the host process's CPU time in microseconds, not the wall
-    # clock, so that other jobs on this shared machine do not skew the samples.
-    from js import process
+def _p256_inputs():
+    """(key, message, (r, s)) for p256.verify."""
+    from binascii import unhexlify
 
-    def now_us():
-        used = process.cpuUsage()
-        return used.user + used.system
+    from mpboot_fw import p256
 
-except ImportError:
-    from time import perf_counter
-
-    def now_us():
-        return perf_counter() * 1e6
+    return unhexlify(P256_KEY), unhexlify(MESSAGE), p256.decode_der(unhexlify(P256_SIGNATURE))
 
 
 def _calls():
-    """The three verifies as (function, arguments): mpboot P-256, mpboot Ed25519, textbook P-256."""
+    """The three verifies as calls without arguments: mpboot P-256, mpboot Ed25519, textbook P-256."""
     from binascii import unhexlify
 
     from mpboot_fw import ed25519, p256
@@ -96,75 +91,47 @@ def _calls():
     msg = unhexlify(MESSAGE)
     der = unhexlify(P256_SIGNATURE)
     key = unhexlify(P256_KEY)
+    ed_key, ed_sig = unhexlify(ED25519_KEY), unhexlify(ED25519_SIGNATURE)
     return ((lambda: p256.verify(key, msg, p256.decode_der(der))),
-            (lambda: ed25519.verify(unhexlify(ED25519_KEY), msg, unhexlify(ED25519_SIGNATURE))),
+            (lambda: ed25519.verify(ed_key, msg, ed_sig)),
             (lambda: reference_verify(key, msg, der)))
 
 
 def time_us(which, repeat):
     """Mean microseconds per verify over `repeat` calls of verifier `which` (see _calls)."""
-    fn = _calls()[which]
-    assert fn()
-    start = now_us()
-    for _ in range(repeat):
-        fn()
-    return (now_us() - start) / repeat
+    return mpbench.time_us(_calls()[which], repeat)
 
 
 def allocated(which):
-    """Bytes allocated by one verify (MicroPython: gc off, so nothing is freed meanwhile)."""
-    fn = _calls()[which]
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    fn()
-    used = gc.mem_alloc() - before
-    gc.enable()
-    return used
-
-
-def median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
+    """Bytes allocated by one verify."""
+    return mpbench.allocated(_calls()[which])
 
 
 # -- the benchmark (CPython drives MicroPython) ----------------------------------------------
 def _on_micropython(samples):
-    """Each sample is its own top-level run: this port collects garbage only between runs."""
-    from pathlib import Path
+    import mpboot_fw.p256
 
-    from mpboot.mpy.runtime import MicroPython
-
-    with MicroPython() as mp:
-        mp.boot()
-        mp.put_firmware()
-        mp.put_file("/bench/bench_p256.py", Path(__file__).read_bytes())
-
-        def ask(expr):
-            return float(mp.run("print(%s)" % expr).check())
-
-        def heap():
-            mp.run("gc.collect()").check()
-            return ask("gc.mem_alloc()")
-
-        mp.run("import gc").check()
-        idle = heap()
-        mp.run("import mpboot_fw.p256 as e").check()
-        found = {"module": heap() - idle}
-        mp.run("import sys\nsys.path.append('/bench')\nimport bench_p256 as b\nimport mpboot_fw.ed25519").check()
-        before = heap()
-        mp.run("t = e._odd_multiples_affine(b.G[0], b.G[1], len(e._G_ODD_MULTIPLES))").check()
-        found["table"] = heap() - before
-        found["table_points"] = ask("len(t)")
-        mp.run("t = None").check()
-        found["alloc"] = [median([ask("b.allocated(%d)" % w) for _ in range(3)]) for w in (0, 1, 2)]
+    with mpbench.Session(__file__) as mp:
+        idle = mp.heap()
+        mp.run("import mpboot_fw.p256 as e")
+        found = {"module": mp.heap() - idle}
+        mp.import_bench()
+        mp.run("import mpboot_fw.ed25519")
+        # The table's size: that of a second copy, built as the module builds its own.
+        before = mp.heap()
+        mp.run("t = e._odd_multiples_affine(b.G[0], b.G[1], len(e._G_ODD_MULTIPLES))")
+        found["table"] = mp.heap() - before
+        found["table_points"] = mp.ask("len(t)")
+        mp.run("t = None")
+        found["alloc"] = [median([mp.ask("b.allocated(%d)" % w) for _ in range(3)]) for w in (0, 1, 2)]
         times = ([], [], [])
         for i in range(samples):
-            times[0].append(ask("b.time_us(0, 3)"))
-            times[1].append(ask("b.time_us(1, 3)"))
+            times[0].append(mp.ask("b.time_us(0, 3)"))
+            times[1].append(mp.ask("b.time_us(1, 3)"))
             if i < 5:  # the textbook verify is slow and only a baseline
-                times[2].append(ask("b.time_us(2, 1)"))
+                times[2].append(mp.ask("b.time_us(2, 1)"))
         found["time"] = [median(t) for t in times]
+        found["peak"] = mp.peak_heap(mpboot_fw.p256, "args = b._p256_inputs()", "steps.verify(*args)")
     return found
 
 
@@ -178,6 +145,7 @@ def main():
           % (a[0], a[1], a[0] / a[1], a[2]))
     print("  RAM kept by importing mpboot_fw.p256: %d B, of which the G table (%d points) %d B"
           % (r["module"], r["table_points"], r["table"]))
+    print("  live heap during a P-256 verify: at most %d B above idle (read at %d steps)" % r["peak"])
     c = ([], [], [])
     for i in range(31):
         c[0].append(time_us(0, 20))
