@@ -216,15 +216,17 @@ def test_a_root_mixes_key_types_across_files_and_tokens(token, capsys, tmp_path)
     image.verify_slot(BytesDevice((tmp_path / "app.mpb").read_bytes()), root)
 
 
-def test_two_keys_of_one_token_sign_in_one_command(token, capsys, tmp_path):
-    """Each key has its own session; the second login finds the token logged in already."""
+def test_two_keys_of_one_token_sign_in_one_command(token, capsys, tmp_path, monkeypatch):
+    """Each key has its own session; the second finds the token logged in already, and is not
+    asked for the PIN again (here only the first URI has one)."""
     for name, key_type in (("root", "ed25519"), ("t1", "ed25519"), ("t2", "ecdsa")):
         keygen(capsys, token.uri(name), key_type)
     root_file = tmp_path / "root.json"
     assert run(capsys, "root", "init", root_file, "--root-key", token.uri("root"), "--targets-key", token.uri("t1"),
                "--targets-key", token.uri("t2"), "--targets-threshold", 2).code == 0
     (tmp_path / "app.bin").write_bytes(appbuilder.build(version="1.0.0"))
-    r = run(capsys, "sign", "--key", token.uri("t1"), "--key", token.uri("t2"), "--version", "1.0.0",
+    monkeypatch.delenv(hsm.PIN_ENV)
+    r = run(capsys, "sign", "--key", token.uri("t1", **{"pin-value": token.pin}), "--key", token.uri("t2"), "--version", "1.0.0",
             "--security-version", 1, "--board", "esp32-4mb", tmp_path / "app.bin", "-o", tmp_path / "app.mpb",
             "--root", root_file)
     assert r.code == 0, r.err

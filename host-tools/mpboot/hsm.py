@@ -152,11 +152,13 @@ class Token:
 
     def _login(self, pin):
         p = self.p
+        # Logged in already by another key of this token in the same command: the PIN is not
+        # asked for twice (login state belongs to the token, not to one session).
+        if self.session.getSessionInfo().state in (p.CKS_RO_USER_FUNCTIONS, p.CKS_RW_USER_FUNCTIONS):
+            return
         try:
             self.session.login(pin if pin is not None else read_pin(self.uri))
         except p.PyKCS11Error as e:
-            if e.value == p.CKR_USER_ALREADY_LOGGED_IN:  # another key of this token, same command
-                return
             if e.value in (p.CKR_PIN_INCORRECT, p.CKR_PIN_LEN_RANGE):
                 raise MpbootError("wrong PIN for PKCS#11 token %r (the PIN is read from %s or the URI's pin-value)"
                                   % (self.uri.token, PIN_ENV)) from None
