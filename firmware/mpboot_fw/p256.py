@@ -226,6 +226,8 @@ def _odd_multiples_affine(x, y, count):
     # Build the multiples on the isomorphic curve where 2P is affine, (X, Y) -> (X / u^2,
     # Y / u^3) with u = 1 / Z2: P is (x Z2^2, y Z2^3) there. Mixed additions do not depend on
     # the curve's a, and a point (X, Y, Z) there is (X, Y, Z Z2) on P-256: no inversion for 2P.
+    # (No addition here meets its doubling case, which assumes a = -3: the multiples of a point
+    # of order n are distinct.)
     zz = Z2 * Z2 % _P
     points = [(x * zz % _P, y * zz % _P * Z2 % _P, 1)]
     for _ in range(count - 1):
