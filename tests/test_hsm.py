@@ -7,6 +7,8 @@ device's mpboot_fw), so a bug in mpboot.hsm cannot hide itself.
 """
 
 import json
+import os
+import pty
 import struct
 import sys
 from urllib.parse import quote
@@ -329,6 +331,32 @@ def test_a_uri_copied_from_p11tool_names_the_token_by_its_fields(token, capsys):
     r = run(capsys, "pubkey", uri, "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["keyid"] == made["keyid"]
+
+
+def test_on_a_terminal_the_pin_is_asked_for(token, capsys, monkeypatch):
+    """A real pseudo-terminal: mpboot asks once, reads the PIN without echo, and signs."""
+    made = keygen(capsys, token.uri("release"), "ecdsa")
+    monkeypatch.delenv(hsm.PIN_ENV)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: mpboot on the terminal
+        os.execv(sys.executable, [sys.executable, "-m", "mpboot", "pubkey", token.uri("release"), "--protection", "--json"])
+    screen = b""
+    while b"PIN for PKCS#11 token '%s': " % token.label.encode() not in screen:
+        screen += os.read(fd, 1024)
+    os.write(fd, token.pin.encode() + b"\n")
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    assert os.waitpid(pid, 0)[1] == 0, screen
+    assert token.pin.encode() not in screen  # not echoed
+    out = screen.decode().split("': ", 1)[1]
+    assert json.loads(out[out.index("{"):])["keyid"] == made["keyid"]
+    assert screen.count(b"PIN for") == 1
 
 
 def test_without_pykcs11_a_uri_says_how_to_install_it(tmp_path, capsys, monkeypatch):
