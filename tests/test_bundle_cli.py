@@ -248,6 +248,10 @@ def test_missing_appdir_existing_output_and_bad_key(kd, tmp_path, capsys):
     link_app.mkdir()
     (link_app / "main.py").symlink_to(kd / "app" / "main.py")
     fails(capsys, *bundle_args(kd, tmp_path / "z.mpbundle", app=link_app), match="symbolic link")
+    (link_app / "main.py").unlink()
+    (link_app / "main.py").write_text("print(1)\n")
+    (link_app / "lib").symlink_to(kd / "app" / "lib", target_is_directory=True)
+    fails(capsys, *bundle_args(kd, tmp_path / "z.mpbundle", app=link_app), match="lib is a symbolic link")
     assert not (tmp_path / "y.mpbundle").exists() and not (tmp_path / "z.mpbundle").exists()
 
 

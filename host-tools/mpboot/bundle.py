@@ -19,8 +19,7 @@ from mpboot.errors import MpbootError
 from mpboot_fw import bundle as fmt, cjson
 from mpboot_fw.bundle import BundleError
 
-SUFFIX = ".mpbundle"
-# Names a build leaves out of APPDIR: version control, editor and CPython byproducts.
+# Left out of APPDIR besides hidden names (.git, editor files): CPython's byproducts.
 SKIPPED = ("__pycache__",)
 
 
@@ -37,16 +36,15 @@ def collect(appdir):
     files = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIPPED)
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
+        for name in dirnames + sorted(n for n in filenames if not n.startswith(".")):
             path = Path(dirpath, name)
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink() or any(p.is_symlink() for p in path.relative_to(root).parents if str(p) != "."):
-                raise MpbootError("%s is a symbolic link: a bundle holds regular files (copy the file in)" % path)
+            if path.is_symlink():  # os.walk would skip a linked directory without a word
+                raise MpbootError("%s is a symbolic link: a bundle holds regular files (copy it in)" % path)
+            if name in dirnames:
+                continue
             if not path.is_file():
                 raise MpbootError("%s is not a regular file: a bundle holds regular files only" % path)
-            files[rel] = path.read_bytes()
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
     if not files:
         raise MpbootError("APPDIR %s holds no files: put main.py and your modules in it" % appdir)
     return dict(sorted(files.items()))
@@ -106,8 +104,8 @@ def pack(signed, private_keys, files):
     """The bundle bytes: header, `signed` signed by every key (no checks; see build)."""
     message = cjson.encode(signed)
     # Signed as TUF metadata is (keys.tuf_signer: file or token keys, every key type a root holds).
-    signatures = [keymod.tuf_signer(k).sign(message) for k in private_keys]
-    signatures = [{"keyid": s.keyid, "sig": s.signature} for s in signatures]
+    made = [keymod.tuf_signer(k).sign(message) for k in private_keys]
+    signatures = [{"keyid": s.keyid, "sig": s.signature} for s in made]
     # The signed part is written canonically, so a device verifies the signature over the
     # received bytes in place (trust.signed_bytes) instead of encoding a second copy.
     doc = (b'{"signatures":' + json.dumps(signatures, separators=(",", ":"), sort_keys=True).encode()
