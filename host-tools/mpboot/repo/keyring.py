@@ -9,7 +9,7 @@ from mpboot.repo.layout import ROLES
 
 
 def key_option(role):
-    """The command-line option that gives `role` a key file: top-level roles have their own
+    """The command-line option that gives `role` a key file or URI: top-level roles have their own
     (--targets-key FILE), a delegated role's keys are named with the role (any name is possible)."""
     return "--%s-key FILE|URI" % role if role in ROLES else "--delegated-key %s=FILE|URI" % role
 
@@ -52,7 +52,7 @@ class KeyRing:
                     loaded_id, private = self.load(path)
                     if loaded_id != keyid:
                         raise MpbootError(
-                            "%s no longer holds the %s key %s (the file was replaced): pass %s"
+                            "%s no longer holds the %s key %s (replaced since the repository remembered it): pass %s"
                             % (keymod.shown(path), role, keyid[:16], key_option(role))
                         )
                     found[keyid] = private
