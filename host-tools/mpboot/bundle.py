@@ -14,7 +14,7 @@ import os
 import struct
 from pathlib import Path
 
-from mpboot import keys as keymod, mpycross
+from mpboot import keys as keymod, mpycross, signing
 from mpboot.errors import MpbootError
 from mpboot_fw import bundle as fmt, cjson
 from mpboot_fw.bundle import BundleError
@@ -185,6 +185,13 @@ def named(error, paths=None):
     return text
 
 
+def where_it_runs(board, chip_id):
+    """"board B", "any esp32 board" or "any board", for a manifest's board and chip_id."""
+    if board:
+        return "board " + board
+    return "any board" if chip_id is None else "any %s board" % signing.chip_name(chip_id)
+
+
 def fields(b):
     """A JSON-ready dict of a Bundle's manifest."""
     return {
@@ -243,8 +250,7 @@ def format_text(path, info):
         lines.append("DAMAGED: %s" % info["error"])
         return "\n".join(lines)
     m = info["manifest"]
-    where = ("board " + m["board"]) if m["board"] else ("chip id %d" % m["chip_id"]) if m["chip_id"] is not None \
-        else "any board"
+    where = where_it_runs(m["board"], m["chip_id"])
     lines += [
         "bundle %s version %s, security version %d, %s" % (m["name"], m["version"], m["security_version"], where),
         "  entry %s, .mpy %s, firmware %s" % (m["entry"] or "none (a library)", m["mpy"] if m["mpy"] is not None

@@ -98,6 +98,5 @@ def _verify_bundle(args, data, trusted, chip_id, board):
         print(json.dumps(dict(bundle.fields(b), valid=True, kind="bundle")))
     else:
         print("%s: valid bundle: %s %s, security version %d, %s, %d files" % (
-            args.image, b.name, b.version, b.security_version,
-            "board " + b.board if b.board else "any %s board" % signing.chip_name(b.chip_id)
-            if b.chip_id is not None else "any board", len(b.files)))
+            args.image, b.name, b.version, b.security_version, bundle.where_it_runs(b.board, b.chip_id),
+            len(b.files)))
