@@ -20,6 +20,7 @@ boot of the trial image (verify, floor, log, clear pending) as install.py and st
 
 from pathlib import Path
 
+import fixedheap
 from bootstage import ROOT, TRUSTED, signed
 from mpboot_fw import ed25519, image
 from mpboot_fw.blockdev import BytesDevice
@@ -86,7 +87,7 @@ class Probe:
 
 
 with open('/data/image.mpb', 'rb') as f:
-    data = f.read()
+    data = f.read(%(size)d)  # its size: read() without one grows a buffer as it goes
 with open('/data/root.json', 'rb') as f:
     root_bytes = f.read()
 state_dev = NorRam(16)
@@ -134,11 +135,8 @@ def measure_micropython(mp, data, ed25519_bytes):
     result = {"loops": {}}
     for name, steps in (("install", INSTALL_STEPS), ("boot", BOOT_STEPS)):
         mp.boot()
-        mp.put_firmware()
-        mp.put_file("/lib/nor_ram.py", (DEVICE_DIR / "nor_ram.py").read_bytes())
-        mp.put_file("/data/image.mpb", data)
-        mp.put_file("/data/root.json", ROOT)
-        mp.run(SETUP % {"blocks": blocks, "installed": name == "boot"}).check()
+        _files(mp, data)
+        mp.run(SETUP % {"blocks": blocks, "installed": name == "boot", "size": len(data)}).check()
         idle = mp.live_heap()
         live, bound, before = {}, {}, 0
         for step, code in steps:
@@ -158,6 +156,23 @@ def measure_micropython(mp, data, ed25519_bytes):
         result[name + "_peak_bound"] = bound
         result[name + "_idle"] = idle
     return result
+
+
+def fixed_heap_run(mp, data, free):
+    """The install's steps, then a boot's, on the unix port with only `free` bytes of heap
+    free after the setup (tests/fixedheap.py). {name: {"free", "failed"}}."""
+    blocks = len(data) // 4096 + 2
+    return {name: fixedheap.run_with_free(mp, lambda mp: _files(mp, data),
+                                          SETUP % {"blocks": blocks, "installed": name == "boot", "size": len(data)},
+                                          steps, free)
+            for name, steps in (("install", INSTALL_STEPS), ("boot", BOOT_STEPS))}
+
+
+def _files(mp, data):
+    mp.put_firmware()
+    mp.put_file("/lib/nor_ram.py", (DEVICE_DIR / "nor_ram.py").read_bytes())
+    mp.put_file("/data/image.mpb", data)
+    mp.put_file("/data/root.json", ROOT)
 
 
 def ed25519_peak(data):

@@ -25,19 +25,23 @@ sys.path.insert(0, str(HERE))
 
 from tufrepo import NOW, Repo, unix  # noqa: E402
 
+import fixedheap  # noqa: E402
 from mpboot_fw import ed25519, tuf, tufclient  # noqa: E402
 from tracepeak import traced  # noqa: E402
 
 ROLES = ("timestamp", "snapshot", "targets")
 
 _SETUP = """
-import gc, json
+import gc, json, os
 from mpboot_fw import tuf, tufclient
 def rd(role):
-    with open('/data/' + role + '.json', 'rb') as f:
-        return f.read()
+    # read at its size, as the fetcher receives a document of known length: read() without
+    # one grows a copy as it goes
+    path = '/data/' + role + '.json'
+    with open(path, 'rb') as f:
+        return f.read(os.stat(path)[6])
 """
-_LIVE = "print(gc.mem_alloc())"
+_LIVE = "gc.collect()\nprint(gc.mem_alloc())"  # on the WebAssembly port the collection happens between runs
 
 
 def repository(targets_bytes=None):
@@ -61,14 +65,8 @@ def repository(targets_bytes=None):
     return {role: repo.published[role][-1] for role in ("root", "timestamp", "snapshot", "targets")}
 
 
-def measure_micropython(mp, files):
-    """{boundary name: live bytes above idle} and the largest, from one fresh interpreter."""
-    mp.boot()
-    mp.put_firmware()
-    for role, data in files.items():
-        mp.put_file("/data/%s.json" % role, data)
-    mp.run(_SETUP).check()
-    idle = _live(mp)
+def refresh_steps():
+    """[(boundary name, code)]: the refresh split where the most is alive."""
     steps = [("root fetched", "data = rd('root')"),
              ("root parsed", "doc = json.loads(data)"),
              ("root trusted", "del doc\nt = tuf.TrustedSet(data, %d)\ndel data" % unix(NOW))]
@@ -77,11 +75,32 @@ def measure_micropython(mp, files):
                   (role + " parsed", "doc = json.loads(data)"),
                   (role + " trusted", "del doc\nt.update_%s(data)\ndel data" % role)]
     steps.append(("image chosen", "c = tufclient.find_image(t.targets, 0, 'esp32-4mb', 'stable', 0, '0.1.0')"))
+    return steps
+
+
+def _put(mp, files):
+    mp.put_firmware()
+    for role, data in files.items():
+        mp.put_file("/data/%s.json" % role, data)
+
+
+def measure_micropython(mp, files):
+    """{boundary name: live bytes above idle} and the largest, from one fresh interpreter."""
+    mp.boot()
+    _put(mp, files)
+    mp.run(_SETUP).check()
+    idle = _live(mp)
     live = {}
-    for name, code in steps:
+    for name, code in refresh_steps():
         mp.run(code).check()
         live[name] = _live(mp) - idle
     return {"idle": idle, "live": live, "largest": max(live.values())}
+
+
+def fixed_heap_run(mp, files, free):
+    """The refresh on the unix port with only `free` bytes of heap free after the modules are
+    imported (tests/fixedheap.py): {"free", "failed"}."""
+    return fixedheap.run_with_free(mp, lambda mp: _put(mp, files), _SETUP, refresh_steps(), free)
 
 
 def _live(mp):

@@ -20,10 +20,25 @@ class PowerCut(Exception):
     pass
 
 
+def _erased(n):
+    """n bytes of 0xFF, made in place: no second n-byte copy, which a fixed heap would have to
+    hold besides (the unix port's memory tests)."""
+    mem = bytearray(n)
+    view = memoryview(mem)
+    if n:
+        view[0] = 0xFF
+    done = 1
+    while done < n:
+        step = min(done, n - done)
+        view[done:done + step] = view[:step]
+        done += step
+    return mem
+
+
 class NorRam:
     def __init__(self, blocks=16):
         self.blocks = blocks
-        self.mem = bytearray(b"\xff" * (blocks * BLOCK))
+        self.mem = _erased(blocks * BLOCK)
         self.faults = 0
         self.misaligned = 0
         self.erases = [0] * blocks
