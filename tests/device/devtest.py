@@ -1,6 +1,6 @@
 """Helpers for device tests: this directory's test modules run unchanged on CPython (pytest
 collects them) and on MicroPython (tests/test_device_on_micropython.py runs every test_*
-function in the real runtime). Use only what both runtimes have."""
+function on both real ports, WebAssembly and unix). Use only what all of them have."""
 
 import sys
 
