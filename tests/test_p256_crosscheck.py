@@ -609,6 +609,54 @@ def test_ecdsa_repositories_agree_with_python_tuf():
     assert verdicts[True] > 20 and verdicts[False] > 10, verdicts
 
 
+def _ecdsa_repo(rng):
+    """A repository made with python-tuf whose every role is signed by ECDSA P-256 keys only,
+    as tuf-on-ci and KMS- or token-backed repositories are."""
+    repo = Repo()
+    for role in ("root", "timestamp", "snapshot", "targets"):
+        repo.remove_key(role, repo.signers[role][0])
+        repo.add_key(role, _ec_key(rng))
+    repo.root.version = 1
+    repo.published = {role: [] for role in repo.published}
+    repo.publish_all()
+    return repo
+
+
+def test_an_ecdsa_repository_refreshes_as_with_ngclient(tmp_path):
+    """Whole refreshes of an ECDSA-only repository by the device workflow (tufclient) and by
+    python-tuf's ngclient: the same verdicts and the same files requested, through new targets,
+    a root rotation to a mixed Ed25519 + ECDSA root role of threshold 2, a timestamp whose
+    ECDSA signature has high s (accepted) and one with s = n (refused)."""
+    from test_tuf_python_tuf_repos import Clients
+
+    rng = random.Random(256)
+    repo = _ecdsa_repo(rng)
+    assert {k.keytype for k in repo.root.keys.values()} == {"ecdsa"}
+    clients = Clients(repo, tmp_path)
+    assert clients.refresh()[0] is None
+    repo.add_target("board/app.bin", b"app")
+    repo.publish_targets()
+    assert clients.refresh()[0] is None
+    repo.add_key("root", fixed_key("root-ed25519"))
+    repo.root.roles["root"].threshold = 2
+    repo.publish("root")
+    assert clients.refresh()[0] is None
+    doc = json.loads(repo.update_timestamp())
+    (entry,) = doc["signatures"]
+    r, s = decode_dss_signature(bytes.fromhex(entry["sig"]))
+    entry["sig"] = der(r, N - s).hex()
+    repo.published["timestamp"][-1] = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    assert clients.refresh()[0] is None
+    # A newer timestamp whose signature has s = n: refused by both.
+    doc = json.loads(repo.update_timestamp())
+    (entry,) = doc["signatures"]
+    r, s = decode_dss_signature(bytes.fromhex(entry["sig"]))
+    entry["sig"] = der(r, N).hex()
+    repo.published["timestamp"][-1] = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    error, _ = clients.refresh()
+    assert error is not None and issubclass(error, tuf.BadSignature), error
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     for path, make in ((RANDOM_FILE, random_cases), (EDGE_FILE, edge_cases), (KEYS_FILE, key_cases),
                        (TRUST_FILE, trust_cases)):
