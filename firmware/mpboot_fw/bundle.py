@@ -115,8 +115,9 @@ def read_header(stream):
 
 
 def verify_stream(stream, root, sink=None, buf=None, **device):
-    """Verify the bundle read from `stream` (anything with read and readinto, read in `buf`-sized
-    blocks, 4 KiB by default) and return its Bundle, or raise BundleError at the first failed check.
+    """Verify the bundle read from `stream` (anything with readinto, as install.run takes: a file,
+    a download, a serial link; file data in `buf`-sized blocks, 4 KiB by default) and return its
+    Bundle, or raise BundleError at the first failed check.
 
     root: a trust.Root (anything with verify(role, message, signatures)). device: what
     load_manifest checks the manifest against. sink: gets start(bundle) once the manifest passed
@@ -410,18 +411,16 @@ def _hash_stream(stream, size, mv, sink):
 
 
 def _read_exact(stream, n, what):
-    data = stream.read(n)
-    if data is None or len(data) < n:
+    """The next `n` bytes of `stream` in a new bytearray (json.loads takes one on both runtimes)."""
+    data = bytearray(n)
+    mv = memoryview(data)
+    have = 0
+    while have < n:
         # A stream may return less than asked before its end (a socket): read on until it ends.
-        parts = [data or b""]
-        have = len(parts[0])
-        while have < n:
-            more = stream.read(n - have)
-            if not more:
-                raise BundleError("truncated", what)
-            parts.append(more)
-            have += len(more)
-        data = b"".join(parts)
+        got = stream.readinto(mv[have:])
+        if not got:
+            raise BundleError("truncated", what)
+        have += got
     return data
 
 

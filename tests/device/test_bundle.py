@@ -55,13 +55,11 @@ class Sink:
 
 
 class Trickle:
-    """A stream that returns at most 7 bytes per call, as a slow socket may."""
+    """A stream that returns at most 7 bytes per call, as a slow socket may, and has nothing
+    but readinto."""
 
     def __init__(self, data):
         self.s = io.BytesIO(data)
-
-    def read(self, n):
-        return self.s.read(min(n, 7))
 
     def readinto(self, buf):
         n = min(len(buf), 7)
