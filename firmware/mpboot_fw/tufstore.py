@@ -142,10 +142,15 @@ class Store:
             self._prune()
             self.state.set_root(data, self.trusted.root.version)
         else:
-            # Bytes that could never fit the state's metadata budget are not kept (the heap
-            # matters most right here: targets at its cap is 12 KiB, parsed as well).
-            fits = len(data) + HEAD <= statelog.MAX_BLOBS
-            self._staged[role] = (self._signed(role)["version"], data if fits else None)
+            # Bytes that could not fit the state's metadata budget beside what this check
+            # already keeps are not kept (the heap matters most right here: a targets role at
+            # its cap is 12 KiB, parsed as well); roles are saved in the order the set keeps them.
+            need = HEAD + len(data) + (0 if role in ROLES else _ENTRY_LEN + 2 + len(role.encode()))
+            for other in self._staged:
+                kept = self._staged[other][1]
+                if other != role and kept is not None:
+                    need += len(kept) + (0 if other in ROLES else _ENTRY_LEN + 2 + len(other.encode()))
+            self._staged[role] = (self._signed(role)["version"], data if need <= statelog.MAX_BLOBS else None)
 
     def _prune(self):
         """Before a new root is stored: drop what it no longer verifies (module docstring).
@@ -189,6 +194,7 @@ class Store:
         if docs[2] is not None and not self._names(docs[1], "targets", docs[2][0]):
             docs[2] = None
         delegated = self._delegated_docs(docs[1], blob)
+        self._fit(docs, delegated)
         if [0 if d is None else d[0] for d in docs] == self.stored.versions \
                 and [0 if d is None else len(d[1]) for d in docs] == self.stored.lengths \
                 and [(d[0], d[1], len(d[2])) for d in delegated] == [(e[0], e[1], e[3]) for e in self.stored.delegated]:
@@ -204,6 +210,30 @@ class Store:
                 else:
                     docs[max(i for i in range(3) if docs[i] is not None)] = None
         return False
+
+    def _fit(self, docs, delegated):
+        """Cut `docs` and `delegated` to the room the state log leaves: each in order (timestamp,
+        snapshot, targets, the roles as loaded) if it still fits, so that one large document
+        does not keep the smaller ones after it out."""
+        room = statelog.MAX_BLOBS
+        for name in self.state.blob_names():
+            if name not in (statelog.ROOT, BLOB):
+                room -= len(self.state.blob(name))  # none on a device: tufstore is the only user
+        used = HEAD
+        for i in range(3):
+            if docs[i] is not None:
+                if used + len(docs[i][1]) <= room:
+                    used += len(docs[i][1])
+                else:
+                    docs[i] = None
+        used += 1
+        kept = []
+        for entry in delegated:
+            size = 1 + len(entry[0].encode()) + _ENTRY_LEN + len(entry[2])
+            if used + size <= room:
+                used += size
+                kept.append(entry)
+        delegated[:] = kept
 
     def _delegated_docs(self, snapshot, blob):
         """[(name, version, bytes, expires)] of the delegated roles to keep (module docstring)."""
