@@ -17,6 +17,7 @@ examples:
   mpboot verify --root root.json app-v1.mpb
   mpboot verify --root root.json --board esp32-4mb --security-floor 2 app-v1.mpb
   mpboot verify --pubkey release.pem.pub app-v1.mpb --json
+  mpboot verify --root root.json --board esp32-4mb myapp-1.0.0.mpbundle
 
 Exit status 0 only when the image is valid; otherwise 1 and one line naming the failed check
 (the same reason code a device's boot log records: bad-app, truncated, bad-magic, bad-format,
@@ -35,11 +36,11 @@ verifier: manifest, signatures, paths and caps, board/chip, floor, then every fi
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "verify", help="verify a signed image as a device would",
+        "verify", help="verify a signed image or bundle as a device would",
         description="Verify a signed image: manifest structure, signatures (threshold of the root's "
         "targets keys), chip/board, security floor and the app's SHA-256.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", metavar="IMAGE", help="signed image file")
+    p.add_argument("image", metavar="IMAGE", help="signed image or bundle (.mpbundle) file")
     trust_group = p.add_mutually_exclusive_group(required=True)
     trust_group.add_argument("--root", metavar="ROOT.json", help="trust anchor: TUF root metadata")
     trust_group.add_argument("--pubkey", metavar="KEY.pub|URI",
