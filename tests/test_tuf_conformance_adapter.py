@@ -230,3 +230,35 @@ def test_usage_errors_exit_1(client):
     assert "--metadata-url" in client.stderr
     assert client.run("--metadata-url", "http://127.0.0.1:9/metadata", "refresh") == 1
     assert "root.json" in client.stderr
+
+
+def test_delegated_targets_through_the_search(client, repo):
+    # as the suite's delegation tests: the target is found by the pre-order depth-first search,
+    # delegated metadata is stored as ROLE.json (the name URL-quoted, as python-tuf stores it),
+    # and a role a terminating delegation hides is never fetched
+    repo.delegate("targets", "role a/1", paths=["a/*"], terminating=True)
+    repo.delegate("targets", "b", paths=["a/*", "b/*"])
+    repo.delegate("role a/1", "c", paths=["a/c*"])
+    repo.add_target("a/c.txt", b"from c", role="c")
+    repo.add_target("a/hidden.txt", b"b may not serve a/", role="b")
+    repo.add_target("b/x.txt", b"from b", role="b")
+    for role in ("c", "role a/1", "b"):
+        repo.publish(role)
+    repo.publish_targets()
+    client.init(repo.published["root"][0])
+    repo.requests.clear()
+    assert client.download("a/c.txt") == 0, client.stderr
+    assert [r for r in repo.requests if r.startswith("metadata/1.")] == [
+        "metadata/1.role a/1.json", "metadata/1.c.json"]  # the server's log, unquoted
+    assert client.stored(quote("role a/1", "")) == repo.published["role a/1"][-1]
+    assert client.stored("c") == repo.published["c"][-1]
+    assert client.targets() == {quote("a/c.txt", ""): b"from c"}
+    assert client.download("a/hidden.txt") == 1 and "not in the trusted targets" in client.stderr
+    assert not (client.metadata_dir / "b.json").exists()
+    assert client.download("b/x.txt") == 0, client.stderr
+    assert client.stored("b") == repo.published["b"][-1]
+    # a delegated role signed by a key its delegator does not trust: refused
+    repo.add_target("b/y.txt", b"forged", role="b")
+    repo.publish("b", signers=[fixed_key("attacker")])
+    repo.update_snapshot()
+    assert client.download("b/y.txt") == 1 and "BadSignature" in client.stderr

@@ -477,3 +477,13 @@ def test_role_names_that_need_quoting(tmp_path, name):
     version = "1." if repo.root.consistent_snapshot else ""
     assert repo.requests == [] and fresh.store[name] == repo.published[name][-1]
     assert tuf.metadata_path(name, 1 if version else None) == version + quote(name, "") + ".json"
+
+
+def test_the_device_fixture_is_what_its_generator_builds():
+    import make_tuf_delegation_data as gen
+
+    built = gen.build()
+    fix = "run python tests/make_tuf_delegation_data.py"
+    assert sorted(p.name for p in gen.DATA_DIR.iterdir()) == sorted(built), fix
+    for name, data in built.items():
+        assert (gen.DATA_DIR / name).read_bytes() == data, "%s is stale: %s" % (name, fix)

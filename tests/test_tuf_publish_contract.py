@@ -27,3 +27,15 @@ def test_find_image_reads_what_publish_writes():
     assert tufclient.find_image(targets, 0, "esp32-4mb", "stable", 3, "1.1.0")[0] == "esp32-4mb/stable/1.2.0.mpb"
     assert tufclient.find_image(targets, 0, "esp32-4mb", "beta", 3, "1.3.0")[0] == "esp32-4mb/beta/2.0.0-rc.1.mpb"
     assert tufclient.find_image(targets, 9, "esp32s3-8mb", "stable", 0) is None
+
+
+def test_the_device_searches_the_directories_publish_writes_to():
+    # publish: `<board, or the chip's name for a build for any board>/<channel>/<version>.mpb`
+    from mpboot import boards
+
+    assert tufclient.CHIP_GROUPS == {chip.chip_id: chip.name for chip in boards.CHIPS.values()}
+    for name in boards.list_boards():
+        board = boards.load_board(name)
+        assert tufclient.directories(board.chip_id, board.name, "stable") == [
+            board.name + "/stable/", board.chip + "/stable/"]
+    assert tufclient.directories(77, "", "beta") == []  # an unknown chip and no board: nowhere
