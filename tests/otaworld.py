@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from tuf.api.metadata import TargetFile
 
-from emuboard import new_flash
+from emuboard import board_runtime, new_flash
 from https_fixtures import HttpsServer, make_pki
 from mpboot import boards, keys as keymod, provision, serve, tls
 from mpboot.repo import layout
@@ -232,17 +232,17 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path, micropython):
-    """A World served by `mpboot serve`."""
-    w = World(tmp_path, micropython)
+def world(tmp_path):
+    """A World served by `mpboot serve`, on the tests' board runtime (emuboard.board_runtime)."""
+    w = World(tmp_path, board_runtime())
     yield w
     w.close()
 
 
 @pytest.fixture
-def fixture_world(tmp_path, micropython):
+def fixture_world(tmp_path):
     """A World served by the scriptable misbehaving server."""
-    w = World(tmp_path, micropython, fixture_server=True)
+    w = World(tmp_path, board_runtime(), fixture_server=True)
     yield w
     w.close()
 

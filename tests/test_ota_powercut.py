@@ -13,14 +13,15 @@ import os
 import pytest
 
 import otasweep
+from emuboard import board_runtime
 
 FULL = os.environ.get("MPBOOT_FULL_SWEEP") == "1"
 CHUNKS = 2
 
 
 @pytest.fixture(scope="module", params=["plain", "rotation"])
-def variant(request, tmp_path_factory, micropython):
-    w, base = otasweep.prepare(tmp_path_factory.mktemp(request.param), micropython, request.param)
+def variant(request, tmp_path_factory):
+    w, base = otasweep.prepare(tmp_path_factory.mktemp(request.param), board_runtime(), request.param)
     ops, boots = otasweep.clean_ops(w, base)
     yield w, base, ops, boots
     w.close()

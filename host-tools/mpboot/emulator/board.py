@@ -66,7 +66,8 @@ __import__('machine')._init(%(cause)d, %(uid)r, %(wake)d)
 %(mount)s
 del sys, m
 """
-# mpylib/ modules only the WebAssembly port needs: it has no VfsLfs2.
+# mpylib/ modules only the WebAssembly port needs: it has no VfsLfs2. (Its socket and ssl are
+# the host's, emulator/net.py; on the unix port mpylib/unix/ replaces them with the port's own.)
 WASM_ONLY = ("_copyvfs",)
 # The filesystem: mounted from flash by the interpreter (_boot.py), where it has VfsLfs2 ...
 MOUNT_FLASH = "__import__('esp32')._read_from('/_emu/flash.bin')\n__import__('_emu').mount_flash()"
@@ -157,7 +158,12 @@ class Board:
         # The REPL's mode (pyexec_mode_kind) outlives a soft reset, and in raw mode a soft reset
         # runs boot.py but not main.py (ports/esp32/main.c). A hard reset starts friendly.
         self.raw_repl = False
-        self._modules = {p.stem: p.read_bytes() for p in sorted(MPYLIB.glob("*.py"))}
+        # The board's modules per runtime: mpylib/ for the WebAssembly port; for the unix port
+        # without WASM_ONLY, and with mpylib/unix/ over it.
+        wasm = {p.stem: p.read_bytes() for p in sorted(MPYLIB.glob("*.py"))}
+        unix = {name: source for name, source in wasm.items() if name not in WASM_ONLY}
+        unix.update((p.stem, p.read_bytes()) for p in sorted(MPYLIB.glob("unix/*.py")))
+        self._modules = {"wasm": wasm, "unix": unix}
         self._vfs_cache = {}
 
     def __enter__(self):
@@ -320,12 +326,12 @@ class Board:
         mp.boot()
         for path, data in (files or {}).items():
             mp.put_file(path, data)
-        modules = [name for name in self._modules if not (runtimes.mounts_flash(mp) and name in WASM_ONLY)]
-        for name in modules:
-            mp.put_file("/_emu/%s.py" % name, self._modules[name])
+        modules = self._modules["unix" if runtimes.mounts_flash(mp) else "wasm"]
+        for name, source in modules.items():
+            mp.put_file("/_emu/%s.py" % name, source)
         if files and FLASH_COPY in files:
             self.flash.mirror = os.open(os.path.join(mp.root, FLASH_COPY.lstrip("/")), os.O_WRONLY)
-        setup = SETUP % dict(modules=modules, cause=record.reset_cause, uid=self.unique_id,
+        setup = SETUP % dict(modules=list(modules), cause=record.reset_cause, uid=self.unique_id,
                              wake=4 if record.reset_cause == DEEPSLEEP_RESET else 0, mount=mount)
         result = mp.run(setup, handler=session.handle, timeout=self.run_timeout, echo=self.echo)
         if self._stopped(record, session, result):

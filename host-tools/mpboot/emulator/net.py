@@ -1,6 +1,8 @@
 """The emulated board's network: real TCP and real TLS on the host, for MicroPython code.
 
-The WebAssembly MicroPython has neither `socket` nor `ssl`. The emulator installs
+On the unix port the board uses the port's own sockets and mbedTLS; only its name resolution
+comes here (`net.resolve`: the allowlist is applied there, and `connections` records it; see
+mpylib/unix/socket.py). The WebAssembly MicroPython has neither `socket` nor `ssl`. The emulator installs
 `mpylib/socket.py` and `mpylib/ssl.py` on the board; they forward every operation through
 `_host.call("net.<op>", ...)` to a `NetHandler`, which keeps the real sockets, contexts and TLS
 sessions (CPython's `socket` and `ssl`, i.e. OpenSSL) and answers with numbers, bytes copied
@@ -167,12 +169,22 @@ class NetHandler:
 
     def _connect(self, args, body, n):
         conn = self._get(args[0], _Conn)
-        addr, port = self._resolve(args[1]), int(args[2])
+        addr, port = self._allowed(args[1], args[2])
+        _io(conn, lambda: conn.sock.connect((addr, port)))
+        return 0
+
+    def _allowed(self, name, port):
+        """(address, port) to connect to, recorded in `connections`; EACCES outside `allow`."""
+        addr, port = self._resolve(name), int(port)
         if not any(ipaddress.ip_address(addr) in net for net in self.allow):
             raise _Refused(_os_error("EACCES", "%s is outside the emulator's network allowlist" % addr))
         self.connections.append((addr, port))
-        _io(conn, lambda: conn.sock.connect((addr, port)))
-        return 0
+        return addr, port
+
+    def _resolve_allowed(self, args, body, n):
+        # The unix port's getaddrinfo (mpylib/unix/socket.py): its own socket connects next.
+        addr = self._allowed(args[0], args[1])[0].encode()
+        return len(addr), addr
 
     def _close(self, args, body, n):
         conn = self._handles.get(int(args[0]))
@@ -371,6 +383,7 @@ def _pem_key(data):
 
 _OPS = {
     PREFIX + "getaddrinfo": NetHandler._getaddrinfo,
+    PREFIX + "resolve": NetHandler._resolve_allowed,
     PREFIX + "socket": NetHandler._socket,
     PREFIX + "settimeout": NetHandler._settimeout,
     PREFIX + "connect": NetHandler._connect,
