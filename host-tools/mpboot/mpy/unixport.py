@@ -29,6 +29,7 @@ WebAssembly port on the same steps (docs/emulator.md, "Runtimes").
 """
 
 import os
+import select
 import selectors
 import shutil
 import struct
@@ -205,6 +206,11 @@ class UnixMicroPython(Runtime):
         except TimeoutError:
             self._stop()
             return RunResult(False, self._lines, "timed out", timed_out=True)
+        except BrokenPipeError:  # it died before it read the frame: why is in its output
+            self._drain_output()
+            text = self._exit_text()
+            self._stop()
+            return RunResult(False, self._lines, text)
         except _Exited as e:
             text = str(e)
             self._stop()
@@ -272,8 +278,6 @@ class _Exited(Exception):
 
 
 def _readable(f):
-    import select
-
     return bool(select.select([f], [], [], 0)[0])
 
 
