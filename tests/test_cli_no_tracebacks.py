@@ -306,6 +306,19 @@ CASES = [
     ("repo rotate-delegation", "nothing", "repo rotate-delegation {repo} b"),
     ("publish", "unknown-role", "publish {repo} {app.mpb} --channel stable --role nope"),
     ("publish", "bad-delegated-key", "publish {repo} {app.mpb} --channel stable --delegated-key x.pem"),
+    # bundle
+    ("bundle", "exists", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {rel.pem} -o {app.mpb}"),
+    ("bundle", "appdir-missing", "bundle {o}/nope --name a --version 1.0.0 --security-version 1 --key {rel.pem} -o {out}"),
+    ("bundle", "appdir-is-file", "bundle {afile} --name a --version 1.0.0 --security-version 1 --key {rel.pem} -o {out}"),
+    ("bundle", "appdir-empty", "bundle {adir} --name a --version 1.0.0 --security-version 1 --key {rel.pem} -o {out}"),
+    ("bundle", "reserved-path", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {rel.pem} -o {out}"),
+    ("bundle", "public-key", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {rel.pem.pub} -o {out}"),
+    ("bundle", "garbage-key", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {garbage} -o {out}"),
+    ("bundle", "encrypted-no-pass", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {enc.pem} -o {out}"),
+    ("bundle", "root-garbage", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {rel.pem} --root {garbage} -o {out}"),
+    ("bundle", "output-is-dir", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {rel.pem} -o {adir}"),
+    ("bundle", "mpy-version-alone", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {rel.pem} --mpy-version 6.3 -o {out}"),
+    ("bundle", "firmware-garbage", "bundle {dev} --name a --version 1.0.0 --security-version 1 --key {rel.pem} --mpy --firmware {garbage} -o {out}"),
     # publish
     ("publish", "missing-repo", "publish {o}/nope {app.mpb} --channel stable"),
     ("publish", "missing-image", "publish {repo} {o}/nope.mpb --channel stable"),
@@ -448,6 +461,8 @@ CASES = [
 
 # What the line must say where a clean-looking line could still be the wrong one.
 MATCH = {
+    ("bundle", "reserved-path"): "reserved-path: 'boot.py'",
+    ("bundle", "appdir-empty"): "holds no files",
     ("provision", "app-missing"): "is not a directory: give the directory holding main.py",
     ("keygen", "is-a-dir"): "it is a directory",
     ("sign", "output-is-dir"): "it is a directory",
@@ -578,7 +593,7 @@ def test_force_replaces_the_output_whole(w, tmp_path, capfd, command, template, 
 
 def test_force_is_in_the_help_of_every_command_that_writes_a_file():
     parser = cli.build_parser()
-    for path in (("keygen",), ("root", "init"), ("sign",), ("flash-image",), ("inspect",), ("serve",)):
+    for path in (("keygen",), ("root", "init"), ("sign",), ("flash-image",), ("inspect",), ("serve",), ("bundle",)):
         p = parser
         for name in path:
             p = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
