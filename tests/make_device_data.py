@@ -89,11 +89,12 @@ def roots():
     forged = json.loads(good)["signed"]
     forged["keys"][keyid(r1)] = keys.tuf_key(r2.public_key()).to_dict()
     files["root_keyid_mismatch.json"] = _sign_doc(forged, [(keyid(r1), r2), (keyid(r2), r2)])
-    # A valid ECDSA key in the targets role: allowed in the document, never counted.
-    p256 = keys.tuf_key(ec.derive_private_key(7, ec.SECP256R1()).public_key())
+    # A valid ECDSA P-384 key in the targets role: allowed in the document, never counted (the
+    # device verifies Ed25519 and P-256 keys only).
+    p384 = keys.tuf_key(ec.derive_private_key(7, ec.SECP384R1()).public_key())
     other = json.loads(good)["signed"]
-    other["keys"][p256.keyid] = p256.to_dict()
-    other["roles"]["targets"]["keyids"].append(p256.keyid)
+    other["keys"][p384.keyid] = p384.to_dict()
+    other["roles"]["targets"]["keyids"].append(p384.keyid)
     files["root_other_keytype.json"] = _sign_doc(other, _with([r1, r2]))
     # Rotation from root.json (version 1, root role R1+R2 threshold 2).
     files["root_v2.json"] = _sign_doc(_root_signed(2, [r2, r3], 2), _with([r1, r2, r3]))

@@ -151,7 +151,7 @@ def _signature(keyid, sig, signed, anchor):
             entry["status"] = "not a targets key"
         else:
             try:
-                trust.verify_role(anchor.keys, ((keyid,), 1), signed, {keyid: sig}, "targets")
+                trust.verify_role(anchor.keys, ((keyid,), 1), signed, {keyid: trust.SlotSignature(sig)}, "targets")
                 entry["status"] = "valid"
             except trust.TrustError:
                 entry["status"] = "bad signature"
