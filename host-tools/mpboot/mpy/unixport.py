@@ -69,7 +69,11 @@ def board_heap():
 
 def port_binary():
     """The unix port's `micropython` command: $MPBOOT_MICROPYTHON_UNIX, the one installed beside
-    this Python (a venv's bin), or the one on PATH."""
+    this Python (a venv's bin), or the one on PATH; RuntimeMissing without one, or without the
+    bridge module this package gives it."""
+    if not (_LIB / "_host.py").is_file():
+        raise RuntimeMissing("this mpboot install lacks %s, the unix port's side of the host bridge: reinstall "
+                             "mpboot (its package data: mpboot/mpy/unixlib/*.py)" % (_LIB / "_host.py"))
     override = os.environ.get("MPBOOT_MICROPYTHON_UNIX")
     if override:
         if not os.access(override, os.X_OK):
