@@ -3,7 +3,8 @@
 pytest runs the same modules on CPython directly; here each module is loaded into a fresh
 MicroPython interpreter (with the device package at /lib/mpboot_fw, as on a board) and each of
 its test_* functions must pass there too: on the WebAssembly port (ids `wasm-...`) and on the
-unix port with its fixed heap (ids `unix-...`).
+unix port (ids `unix-...`), whose heap is fixed: at its runtime's default of 8 MiB here, as these
+test behaviour; board-sized heaps are the memory tests' (test_*_memory.py, test_unix_heap.py).
 """
 
 import ast
