@@ -30,8 +30,12 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tuf.api import exceptions  # noqa: E402
 from tuf.ngclient import Updater  # noqa: E402
+from tuf.ngclient.fetcher import FetcherInterface  # noqa: E402
 
+from mpboot import keys  # noqa: E402
+from mpboot_fw.delegations import path_digest  # noqa: E402
 from tufrepo import NOW, Repo, fixed_key, unix  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent / "device" / "data" / "tuf_delegations"
@@ -50,7 +54,7 @@ def _image(repo, role, path):
 
 
 def story():
-    """[(state name, repo snapshot of served files {path: bytes})], and the repository."""
+    """[(state name, the files served then {path under metadata/: bytes})], and the repository."""
     repo = Repo()
     repo.delegate("targets", "esp32-4mb", paths=["esp32-4mb/*/*"], terminating=True)
     repo.delegate("targets", "chips", paths=["esp32/*/*", "esp32s3/*/*"])
@@ -64,8 +68,6 @@ def story():
     _image(repo, "chips", "esp32/stable/1.0.5.mpb")
     _image(repo, "legacy", "esp32-4mb/stable/0.9.0.mpb")  # hidden by the terminating esp32-4mb
     _image(repo, "legacy", "esp32c3-4mb/stable/1.0.0.mpb")
-    from mpboot_fw.delegations import path_digest
-
     for name in ("misc/a", "misc/b", "misc/c"):
         repo.add_target(name, name.encode(), role="bins 0-7" if path_digest(name)[0] < 0x80 else "bins 8-f")
     for role in ("esp32-4mb/beta", "esp32-4mb", "chips", "legacy", "bins 0-7", "bins 8-f"):
@@ -76,18 +78,14 @@ def story():
     repo.publish("esp32-4mb")
     repo.update_snapshot()
     states.append(("B", _served(repo)))
-    old = repo.signers["esp32-4mb"][0]
     new = fixed_key("esp32-4mb rotated")
     delegations = repo.targets.delegations
-    old_id = next(k for k in delegations.roles["esp32-4mb"].keyids)
+    [old_id] = delegations.roles["esp32-4mb"].keyids
     del delegations.keys[old_id]
-    from mpboot import keys
-
     new_key = keys.tuf_key(new.public_key())
     delegations.keys[new_key.keyid] = new_key
     delegations.roles["esp32-4mb"].keyids = [new_key.keyid]
     repo.signers["esp32-4mb"] = [new]
-    assert old is not new
     repo.publish("esp32-4mb")
     repo.publish_targets()
     states.append(("C", _served(repo)))
@@ -116,32 +114,24 @@ def deep():
     return _served(repo)
 
 
-class _Fetcher:
+class _Fetcher(FetcherInterface):
+    """ngclient's fetcher over {path under metadata/: bytes}."""
+
     def __init__(self, files):
         self.files = files
 
-    def __call__(self, url):
-        from tuf.api import exceptions
-
+    def _fetch(self, url):
         data = self.files.get(url[len("http://repo/metadata/"):])
         if data is None:
             raise exceptions.DownloadHTTPError("not found", 404)
-        return data
+        return iter([data])
 
 
 def _ngclient_answers(files, tmp):
-    from tuf.ngclient.fetcher import FetcherInterface
-
-    fetch = _Fetcher(files)
-
-    class Fetcher(FetcherInterface):
-        def _fetch(self, url):
-            return iter([fetch(url)])
-
     def updater(name):
         d = tmp / name
         d.mkdir(parents=True)
-        u = Updater(str(d), "http://repo/metadata/", fetcher=Fetcher(), bootstrap=files["1.root.json"])
+        u = Updater(str(d), "http://repo/metadata/", fetcher=_Fetcher(files), bootstrap=files["1.root.json"])
         u._trusted_set.reference_time = NOW
         u.refresh()
         return u

@@ -22,7 +22,7 @@ from tuf.api.serialization import DeserializationError
 from tuf.ngclient import Updater
 
 from mpboot_fw import delegations, tuf, tufclient
-from test_tuf_python_tuf_repos import RepoFetcher, _error
+from test_tuf_python_tuf_repos import DictStore, RepoFetcher, _error
 from tufrepo import NOW, Repo, fixed_key, unix
 
 # ngclient's error -> the device error that means the same, most specific first.
@@ -36,14 +36,6 @@ SAME_KIND = [
     (tuf_errors.RepositoryError, tuf.RepositoryError),
     (tuf_errors.DownloadError, tufclient.NotFound),
 ]
-
-
-class DictStore(dict):
-    def load(self, role):
-        return self.get(role)
-
-    def save(self, role, data):
-        self[role] = data
 
 
 class Pair:
@@ -75,12 +67,7 @@ class Pair:
         assert self.session() == (None, None)
 
     def fetch(self, path, max_length):
-        """The device's fetch, as its fetchers behave: None for a missing file, never more
-        than max_length bytes (TooLarge, like tufclient_cli.http_get)."""
-        data = self.repo.fetch("metadata/" + path)
-        if data is not None and len(data) > max_length:
-            raise tuf.TooLarge(path)
-        return data
+        return device_fetch(self.repo)(path, max_length)
 
     def _take_requests(self):
         out = list(self.repo.requests)
@@ -113,6 +100,19 @@ class Pair:
         assert dev["info"] == ref["info"], path
         assert ref_requests == self._take_requests(), path
         return None, dev["info"]
+
+
+def device_fetch(repo):
+    """The device's fetch over `repo`, as its fetchers behave: None for a missing file, never
+    more than max_length bytes (TooLarge, like tufclient_cli.http_get)."""
+
+    def fetch(path, max_length):
+        data = repo.fetch("metadata/" + path)
+        if data is not None and len(data) > max_length:
+            raise tuf.TooLarge(path)
+        return data
+
+    return fetch
 
 
 def _kind(ref_error):
@@ -456,11 +456,9 @@ def test_256_bins_listed_one_by_one_are_over_the_devices_cap(tmp_path):
         repo.delegate("targets", "bin-%02x" % i, prefixes=["%02x" % i], signers=signer)
     repo.publish_targets()
     assert len(repo.published["targets"][-1]) > tuf.TARGETS_MAX
-    pair = Pair.__new__(Pair)
-    pair.repo = repo
     trusted = tuf.TrustedSet(repo.published["root"][0], unix(NOW))
     with pytest.raises(tuf.TooLarge):
-        tufclient.refresh(trusted, pair.fetch, DictStore())
+        tufclient.refresh(trusted, device_fetch(repo), DictStore())
 
 
 @pytest.mark.parametrize("name", ["a b", "x/y", "ünï", "50%", "..", "a.b.c"])

@@ -18,7 +18,7 @@ walk; find_targets(trusted, fetch, store, directory) for every target directly i
 which is how a device finds its images (`<board or chip>/<channel>/`, see directories()).
 """
 
-from mpboot_fw import tuf, version as versions
+from mpboot_fw import delegations, tuf, version as versions
 
 
 class NotFound(Exception):
@@ -53,11 +53,11 @@ def target_info(trusted, path, fetch=None, store=None):
         if entry is not None:
             return entry
         visited.append(role)
-        delegations = trusted.delegations[role]
-        if delegations is None:
+        delegated = trusted.delegations[role]
+        if delegated is None:
             continue
         children = []
-        for name, terminating in delegations.roles_for(path):
+        for name, terminating in delegated.roles_for(path):
             children.append((name, role))
             if terminating:
                 stack = []
@@ -92,11 +92,11 @@ def find_targets(trusted, fetch, store, directory):
         for path in signed["targets"]:
             if path.startswith(directory) and "/" not in path[len(directory):] and path not in candidates:
                 candidates.append(path)
-        delegations = trusted.delegations[role]
-        if delegations is None:
+        delegated = trusted.delegations[role]
+        if delegated is None:
             continue
         children = []
-        for name, terminating, all_held in delegations.roles_for_directory(directory):
+        for name, terminating, all_held in delegated.roles_for_directory(directory):
             children.append((name, role, every and all_held))
             if terminating and every and all_held:
                 stack = []
@@ -219,7 +219,7 @@ def _load_role(trusted, fetch, store, role, parent):
             return trusted.targets_roles[role]
     meta = trusted.snapshot["meta"].get(role + ".json")
     if meta is None:
-        raise tuf.BadMetadata("snapshot lacks " + tuf.delegations_mod.shown(role))
+        raise tuf.BadMetadata("snapshot lacks " + delegations.shown(role))
     if fetch is None:
         raise NotFound(tuf.metadata_path(role))
     data = _fetch_listed(trusted, fetch, role, meta, tuf.TARGETS_MAX)
