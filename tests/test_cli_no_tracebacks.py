@@ -106,6 +106,15 @@ def w(tmp_path_factory):
 CASES = [
     # keygen
     ("keygen", "exists", "keygen {rel.pem}"),
+    ("keygen", "bad-type", "keygen {out} --type rsa"),
+    ("keygen", "token-force", "keygen pkcs11:token=none;object=k --force"),
+    ("keygen", "uri-no-token", "keygen pkcs11:object=k"),
+    ("pubkey", "missing", "pubkey {o}/absent.pem"),
+    ("pubkey", "garbage", "pubkey {garbage}"),
+    ("pubkey", "exists", "pubkey {rel.pem} -o {rel.pem.pub}"),
+    ("pubkey", "protection-of-a-file", "pubkey {rel.pem} --protection"),
+    ("pubkey", "unknown-uri-attribute", "pubkey pkcs11:token=t;object=k;slot=1"),
+    ("pubkey", "module-missing", "pubkey pkcs11:token=t;object=k?module-path={o}/none.so"),
     ("keygen", "pub-exists", "keygen {d}/rel.pem.pub"),
     ("keygen", "is-a-dir", "keygen {adir}"),
     ("keygen", "missing-dir", "keygen {o}/missing/k.pem"),

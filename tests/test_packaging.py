@@ -36,8 +36,8 @@ def _env(site, tmp_path):
                 MPBOOT_CACHE=str(ROOT / ".cache"))  # the firmware download the checkout has already
 
 
-def _mpboot(site, tmp_path, *argv):
-    return subprocess.run([sys.executable, "-m", "mpboot", *argv], cwd=tmp_path, env=_env(site, tmp_path),
+def _mpboot(site, tmp_path, *argv, env=None):
+    return subprocess.run([sys.executable, "-m", "mpboot", *argv], cwd=tmp_path, env=dict(_env(site, tmp_path), **(env or {})),
                           capture_output=True, text=True, timeout=300)
 
 
@@ -76,8 +76,10 @@ def test_device_files_from_the_installed_package(installed, tmp_path):
     assert json.loads((tmp_path / "device" / "mpboot.json").read_text())["board"] == "esp32-4mb"
 
 
-def test_a_missing_micropython_runtime_is_one_line_naming_the_fix(installed, tmp_path):
-    # Away from a checkout and with no node_modules around, the emulator says how to get it.
+def test_the_installed_board_runs_and_a_missing_runtime_is_one_line_naming_the_fix(installed, tmp_path):
+    # Away from a checkout the unix port (a wheel of its own, with the bridge module the mpboot
+    # wheel carries) runs the board; the WebAssembly port needs node_modules, and without them the
+    # emulator says how to get it.
     from mpboot.fixtures import micropython_firmware
 
     def ok(*argv):
@@ -91,7 +93,9 @@ def test_a_missing_micropython_runtime_is_one_line_naming_the_fix(installed, tmp
     ok("device-files", "--board", "esp32-4mb", "-o", "device")
     ok("flash-image", "--board", "esp32-4mb", "--app", "app.mpb", "--firmware", str(micropython_firmware()),
        "--root", "root.json", "--files", "device", "-o", "flash.bin")
-    r = _mpboot(installed, tmp_path, "emulate", "flash.bin")
+    r = _mpboot(installed, tmp_path, "emulate", "flash.bin", env={"MPBOOT_BOARD_RUNTIME": "unix"})
+    assert r.returncode == 0 and "ota_0 1.0.0 sv1 verified" in r.stdout, r.stdout + r.stderr
+    r = _mpboot(installed, tmp_path, "emulate", "flash.bin", env={"MPBOOT_BOARD_RUNTIME": "wasm"})
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
     assert "npm install @micropython/micropython-webassembly-pyscript@%s" % runtime._PORT_VERSION in r.stderr
 

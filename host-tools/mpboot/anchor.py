@@ -2,8 +2,9 @@
 
 `create_root` builds root metadata with python-tuf's Metadata API and signs it with
 securesystemslib's CryptoSigner, so any TUF client reads it. It is written as compact JSON with
-sorted keys: ASCII-only and without whitespace, so the `signed` bytes in the file already are
-their canonical form (the device re-encodes `signed` anyway and needs no such luck).
+sorted keys, without whitespace. With Ed25519 keys only it is ASCII and the `signed` bytes in the
+file already are their canonical form; an ECDSA key's PEM holds newlines, which the file escapes
+and canonical JSON does not, so the device re-encodes `signed` (it always checks either way).
 
 `load_root_file` reads a root with `mpboot_fw.trust.load_root`, the same check the device runs.
 """
@@ -25,7 +26,7 @@ U32_MAX = 0xFFFFFFFF
 def create_root(root_keys, role_public_keys, thresholds=None, expires_days=365, version=1, now=None):
     """Signed root metadata bytes.
 
-    root_keys: Ed25519 private keys of the root role (each signs).
+    root_keys: private keys of the root role, Ed25519 or P-256, in files or a token (each signs).
     role_public_keys: {"targets": [...], "snapshot": [...], "timestamp": [...]} public keys.
     thresholds: {role: n}, default 1 for every role.
     """
@@ -59,7 +60,7 @@ def create_root(root_keys, role_public_keys, thresholds=None, expires_days=365, 
         root.roles[role].threshold = threshold
     metadata = Metadata(root)
     for private_key in root_keys:
-        metadata.sign(keymod.tuf_signer(private_key), append=True)
+        keymod.sign_metadata(metadata, keymod.tuf_signer(private_key))
     data = metadata.to_bytes(JSONSerializer(compact=True))
     # The device must accept what we publish: check it with the device's own code.
     trust.load_root(data)

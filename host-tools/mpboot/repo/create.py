@@ -174,7 +174,7 @@ def _report(repo_dir, root_md, files, generated, conf):
         roles[role] = {
             "keyids": list(root.roles[role].keyids),
             "threshold": root.roles[role].threshold,
-            "key_files": [str(p) for p in files[role]],
+            "key_files": [keymod.shown(p) for p in files[role]],
             "lifetime": settings_mod.format_duration(conf.lifetimes[role]),
             "online": role in ONLINE,
         }

@@ -167,7 +167,7 @@ def private_file(path):
 
 
 def resolve_keyid(ref, keyids, role, keyring):
-    if os.path.exists(ref):
+    if keymod.is_uri(ref) or os.path.exists(ref):
         keyid = keymod.tuf_key(keymod.load_public_key(ref, keyring.passphrase)).keyid
         matches = [keyid] if keyid in keyids else []
     else:

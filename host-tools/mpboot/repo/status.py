@@ -15,6 +15,7 @@ from datetime import timedelta
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata
 
+from mpboot import keys as keymod
 from mpboot.repo import delegations, layout
 from mpboot.repo.maintain import describe_left
 from mpboot.repo.store import DEVICE_CAPS, utcnow
@@ -35,7 +36,7 @@ def status(repo, now=None):
         signed = repo.metadata[role].signed
         left = signed.expires - now
         role_def = repo.root.roles[role]
-        available = [k for k, p in repo.settings.key_paths(repo.dir, role).items() if p.exists() and k in role_def.keyids]
+        available = [k for k, p in repo.settings.key_paths(repo.dir, role).items() if _on_disk(p) and k in role_def.keyids]
         roles[role] = {
             "version": signed.version,
             "expires": signed.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -51,11 +52,11 @@ def status(repo, now=None):
             warnings.append("%s expires in %s: %s" % (role, describe_left(left), fix))
     if roles["root"]["key_files_here"]:
         warnings.append("root key file(s) are on this machine (%s): keep them offline (docs/repository.md)"
-                        % ", ".join(str(p) for p in repo.settings.key_paths(repo.dir, "root").values() if p.exists()))
+                        % ", ".join(str(p) for p in repo.settings.key_paths(repo.dir, "root").values() if _on_disk(p)))
     tree = delegations.tree(repo)
     for row in tree:
         row["key_files_here"] = len([k for k, p in repo.settings.key_paths(repo.dir, row["role"]).items()
-                                     if p.exists() and k in row["keyids"]])
+                                     if _on_disk(p) and k in row["keyids"]])
         left = repo.metadata[row["role"]].signed.expires - now
         row["expires_in"] = describe_left(left)
         fix = "run `mpboot repo renew %s --role %s` where its keys are" % (repo.dir, row["role"])
@@ -148,3 +149,8 @@ def _check_target_file(repo, path, target):
     if len(data) != target.length or hashlib.sha256(data).hexdigest() != sha256:
         return ["target %s: %s does not match its length and hash" % (path, location)]
     return []
+
+
+def _on_disk(key):
+    """A remembered key file that exists; a token key's URI is never a file to look for."""
+    return not keymod.is_uri(key) and key.exists()

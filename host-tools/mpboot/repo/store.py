@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, MetaFile, Root, Snapshot, Targets, Timestamp
 
+from mpboot import keys as keymod
 from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write
 from mpboot.repo import layout, settings as settings_mod
@@ -219,7 +220,7 @@ class Change:
         md = self.new[role]
         role_def = delegator.get_delegated_role(role)
         for signer in self.keyring.signers(role, role_def.keyids, role_def.threshold):
-            md.sign(signer, append=True)
+            keymod.sign_metadata(md, signer)
         try:
             delegator.verify_delegate(role, md.signed_bytes, md.signatures)
         except UnsignedMetadataError as e:
@@ -229,7 +230,7 @@ class Change:
     def _sign_root(self, signers):
         md = self.new["root"]
         for signer in signers:
-            md.sign(signer, append=True)
+            keymod.sign_metadata(md, signer)
         previous = self.current.root if self.current else None
         result = md.signed.get_root_verification_result(previous, md.signed_bytes, md.signatures)
         for name, part in (("current", result.first), ("new", result.second)):
