@@ -14,7 +14,6 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 from mpboot import hsm, keys as keymod
 from mpboot.errors import MpbootError
@@ -55,8 +54,7 @@ class Settings:
     def remember_key(self, repo_dir, role, keyid, path):
         """Remember a key file (relative to the repository) or a token key's URI, without a PIN."""
         if keymod.is_uri(path):
-            uri = hsm.TokenURI(path)
-            where = str(uri) + ("?module-path=" + quote(uri.module, safe="/") if uri.module else "")
+            where = hsm.TokenURI(path).shareable()
         else:
             where = os.path.relpath(Path(path).resolve(), Path(repo_dir).resolve())
         self.keys.setdefault(role, {})[keyid] = where
