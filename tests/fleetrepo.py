@@ -195,8 +195,8 @@ def heap(mp, repo):
     allocated, which the step's peak cannot exceed; and `estimate`, the largest over the steps
     of: live after + the transient peak of a check (tests/tufmem.py) for the steps that verify
     signatures (their garbage is large but short-lived); live before + the step's tracemalloc
-    peak on CPython (which errs high) for the searches and the choice, which make garbage per
-    candidate; the bound for the rest."""
+    peak on CPython (which errs high) for the searches, the commit and the choice, whose garbage
+    is short-lived (per candidate; the blob built and written)."""
     import tufmem
     from tracepeak import traced
 
@@ -240,10 +240,10 @@ def heap(mp, repo):
 
 
 def _cpython_peaks(repo, traced):
-    """tracemalloc peaks (bytes) of the search and the choice on CPython, the roles loaded."""
+    """tracemalloc peaks (bytes) on CPython of the search, the commit and the choice of a first
+    check, as heap_steps() makes it."""
     board, channel = DEVICE
     device = Device(repo)
-    device.check()  # the state as the measured check leaves it does not matter: only the search
     state = statelog.load(device.dev)
     trusted = tuf.TrustedSet(state.root(), unix(NOW), tuple(device.directories))
 
@@ -262,8 +262,10 @@ def _cpython_peaks(repo, traced):
         return found
 
     found, search_peak = traced(search)
+    committed, commit_peak = traced(store.commit)
+    assert committed
     _, choice_peak = traced(tufclient.find_image, {"targets": found}, 0, board, channel, 0, "1.0.0")
-    return {"search": search_peak, "chosen": choice_peak}
+    return {"search": search_peak, "commit": commit_peak, "chosen": choice_peak}
 
 
 def _quote(role):
