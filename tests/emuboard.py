@@ -13,6 +13,8 @@ import os
 import platform
 import sys
 
+import pytest
+
 from mpboot import boards
 from mpboot.emulator import runtimes
 from mpboot.emulator.flash import NorFlash
@@ -42,6 +44,14 @@ def board_runtime(name=None):
         _RUNTIMES[name] = runtimes.new_runtime(name)
         atexit.register(_RUNTIMES[name].close)
     return _RUNTIMES[name]
+
+
+def unix_runtime():
+    """The shared unix-port runtime, for tests of what only it models (the filesystem in the
+    power-cut model, its mbedTLS, a fixed heap); skipped where the port has no wheel."""
+    if (sys.platform, platform.machine()) not in UNIX_PORT_PLATFORMS:
+        pytest.skip("no wheel of MicroPython's unix port for %s %s" % (sys.platform, platform.machine()))
+    return board_runtime("unix")
 
 
 def app(version="1.0.0", secure_version=0, chip_id=0):

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from emuboard import board_runtime, new_flash
+from emuboard import new_flash, unix_runtime
 from https_fixtures import HttpsServer, make_pki
 from mpboot.emulator.board import Board
 from mpboot.emulator.net import NetHandler
@@ -50,7 +50,7 @@ def fetch(pki, server, host, client=False):
     net = NetHandler(hosts={"updates.example.test": "127.0.0.1", "elsewhere.test": "10.1.2.3"})
     services = {"net": net, "test": lambda op, arg, body, n: params}
     try:
-        with Board(new_flash(files), runtime=board_runtime("unix"), services=services) as board:
+        with Board(new_flash(files), runtime=unix_runtime(), services=services) as board:
             record = board.boot()
     finally:
         net.close()

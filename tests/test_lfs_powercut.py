@@ -20,13 +20,10 @@ mode (rotating); MPBOOT_FULL_SWEEP=1 cuts each in all three.
 
 import hashlib
 import os
-import platform
-import sys
 
 import pytest
 
-from conftest import UNIX_PORT_PLATFORMS
-from emuboard import board_runtime, new_flash
+from emuboard import new_flash, unix_runtime
 from mpboot import boards
 from mpboot.emulator import vfs
 from mpboot.emulator.board import Board
@@ -86,9 +83,7 @@ WORN_REWRITES = 109
 
 @pytest.fixture(scope="module")
 def runtime():
-    if (sys.platform, platform.machine()) not in UNIX_PORT_PLATFORMS:
-        pytest.skip("no wheel of MicroPython's unix port for %s %s" % (sys.platform, platform.machine()))
-    return board_runtime("unix")
+    return unix_runtime()
 
 
 def base(kind):
