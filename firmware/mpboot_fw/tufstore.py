@@ -97,18 +97,28 @@ class Stored:
             self._read_delegated(head, self.offset(3))
 
     def _read_delegated(self, blob, pos):
+        # Only this module writes the blob (and the state log checks its CRC); a section that
+        # does not add up is read as no delegated role stored, which costs downloads, not trust.
         entries = []
-        count = blob[pos]
+        count = blob[pos] if pos < len(blob) else 0
         pos += 1
         for _ in range(count):
-            n = blob[pos]
-            name = bytes(blob[pos + 1:pos + 1 + n]).decode()
+            n = blob[pos] if pos < len(blob) else 0
+            if not n or pos + 1 + n + _ENTRY_LEN > len(blob):
+                return
+            try:
+                name = bytes(blob[pos + 1:pos + 1 + n]).decode()
+            except ValueError:  # UnicodeError on both runtimes
+                return
             version, length, expires = struct.unpack_from(_ENTRY, blob, pos + 1 + n)
             entries.append((name, version, length, expires))
             pos += 1 + n + _ENTRY_LEN
+        delegated = []
         for name, version, length, expires in entries:
-            self.delegated.append((name, version, pos, length, expires))
+            delegated.append((name, version, pos, length, expires))
             pos += length
+        if pos == len(blob):  # all or nothing: the roles' bytes end the blob exactly
+            self.delegated = delegated
 
     def offset(self, i):
         return self.start + sum(self.lengths[:i])

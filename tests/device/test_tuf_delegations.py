@@ -277,3 +277,14 @@ def test_power_cut_at_every_operation_of_a_commit_with_delegated_roles():
             seen.add(got == new)
             assert _check(dev, "B")[0] == FOUND_B
     assert seen == {False, True}
+
+
+def test_a_delegated_section_that_does_not_add_up_is_read_as_none_stored():
+    dev = _device()
+    _check(dev, "A")
+    blob = statelog.load(dev).blob(tufstore.BLOB)
+    assert tufstore.Stored(blob).delegated  # the good one
+    start = tufstore.Stored(blob).offset(3)
+    for bad in (blob[:start + 5], blob[:-1], blob[:start + 1] + b"\xff" + blob[start + 2:],
+                blob[:start] + b"\x09" + blob[start + 1:]):
+        assert tufstore.Stored(bad).delegated == []
