@@ -8,9 +8,12 @@
 One `boot()`:
 1. (hard boots) the bootloader (bootloader.py) reads the partition table and otadata, applies
    the rollback rules, validates the image and picks the slot, logging each decision;
-2. a fresh interpreter of the real MicroPython runtime gets the board's modules (mpylib/:
-   esp32, machine, ... with their host side in app.py) and the files of the `vfs` partition at
-   `/`, then runs boot.py and main.py as ports/esp32/main.c does;
+2. a fresh interpreter of the real MicroPython runtime (emulator/runtimes.py) gets the board's
+   modules (mpylib/: esp32, machine, ... with their host side in app.py) and the `vfs`
+   partition at `/`: on the unix port mounted by its own VfsLfs2 on esp32.Partition, as
+   _boot.py does (every LittleFS write a flash operation of the model); on the WebAssembly port
+   its files copied in and written back (vfs.Volume). Then boot.py and main.py run as
+   ports/esp32/main.c does;
 3. the boot ends with an outcome, and the next boot starts accordingly:
 
    | outcome      | what happened                                | next boot, reset_cause()      |
@@ -69,9 +72,10 @@ del sys, m
 # mpylib/ modules only the WebAssembly port needs: it has no VfsLfs2. (Its socket and ssl are
 # the host's, emulator/net.py; on the unix port mpylib/unix/ replaces them with the port's own.)
 WASM_ONLY = ("_copyvfs",)
-# The filesystem: mounted from flash by the interpreter (_boot.py), where it has VfsLfs2 ...
-MOUNT_FLASH = "__import__('esp32')._read_from('/_emu/flash.bin')\n__import__('_emu').mount_flash()"
-FLASH_COPY = "/_emu/flash.bin"  # the flash, for esp32.Partition's reads (NorFlash.mirror keeps it equal)
+# The filesystem: mounted from flash by the interpreter (_boot.py), where it has VfsLfs2, its
+# reads served from a copy of the flash that NorFlash.mirror keeps equal ...
+FLASH_COPY = "/_emu/flash.bin"
+MOUNT_FLASH = "__import__('esp32')._read_from(%r)\n__import__('_emu').mount_flash()" % FLASH_COPY
 # ... else the files copied in beforehand, under ROOT, and mounted at / (mpylib/_copyvfs.py).
 COPY_IN = """
 import os
