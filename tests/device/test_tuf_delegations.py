@@ -288,3 +288,16 @@ def test_a_delegated_section_that_does_not_add_up_is_read_as_none_stored():
     for bad in (blob[:start + 5], blob[:-1], blob[:start + 1] + b"\xff" + blob[start + 2:],
                 blob[:start] + b"\x09" + blob[start + 1:]):
         assert tufstore.Stored(bad).delegated == []
+
+
+def test_the_updaters_choice_over_both_directories():
+    # updater.py: find_targets over the board's and the chip's directory, then find_image with
+    # its custom-field rules: the chip-wide 1.0.5 is newer than the board's 1.0.0 in state A
+    trusted, repo, store = _refreshed("A", DIRECTORIES)
+    found = {}
+    for directory in tufclient.directories(0, "esp32-4mb", "stable"):
+        found.update(tufclient.find_targets(trusted, repo.fetch, store, directory))
+    assert sorted(found) == FOUND_A
+    path, entry = tufclient.find_image({"targets": found}, 0, "esp32-4mb", "stable", 0, "0.1.0")
+    assert path == "esp32/stable/1.0.5.mpb" and entry["custom"]["board"] == ""
+    assert tufclient.find_image({"targets": found}, 0, "esp32-4mb", "stable", 0, "1.0.5") is None
