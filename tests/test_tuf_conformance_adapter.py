@@ -262,3 +262,37 @@ def test_delegated_targets_through_the_search(client, repo):
     repo.publish("b", signers=[fixed_key("attacker")])
     repo.update_snapshot()
     assert client.download("b/y.txt") == 1 and "BadSignature" in client.stderr
+
+
+# (delegator, role, terminating, paths) in the order added, and the roles a search for a path no
+# role lists must fetch, in order: the suite's delegation-graph scenarios.
+GRAPHS = {
+    "dfs order": ([("targets", "A", False, ["*"]), ("targets", "B", False, ["*"]), ("A", "C", False, ["*"]),
+                   ("A", "D", False, ["*"])], ["A", "C", "D", "B"]),
+    "terminating keeps to its subtree": ([("targets", "A", False, ["*"]), ("targets", "B", False, ["*"]),
+                                          ("A", "C", True, ["*"]), ("C", "D", False, ["*"])], ["A", "C", "D"]),
+    "unmatched branch skipped": ([("targets", "A", False, ["*.py"]), ("targets", "B", False, ["*"]),
+                                  ("A", "C", False, ["*"])], ["B"]),
+    "cycle": ([("targets", "A", False, ["*"]), ("targets", "B", False, ["*"]), ("B", "C", False, ["*"]),
+               ("C", "D", False, ["*"]), ("D", "B", False, ["*"])], ["A", "B", "C", "D"]),
+    "a role reached twice": ([("targets", "A", False, ["*"]), ("targets", "B", False, ["*"]),
+                              ("B", "C", False, ["*"]), ("A", "C", False, ["*"])], ["A", "C", "B"]),
+}
+
+
+@pytest.mark.parametrize("graph", sorted(GRAPHS))
+def test_delegation_graphs_are_searched_in_order(client, repo, graph):
+    edges, visited = GRAPHS[graph]
+    for parent, role, terminating, paths in edges:
+        if role in repo.md:
+            repo.delegate_existing(parent, role, paths, terminating)
+        else:
+            repo.delegate(parent, role, paths=paths, terminating=terminating)
+    for role in repo.targets_roles():
+        if role != "targets":
+            repo.publish(role)
+    repo.publish_targets()
+    client.init(repo.published["root"][0])
+    repo.requests.clear()
+    assert client.download("missingpath") == 1
+    assert [r[len("metadata/1."):-5] for r in repo.requests if r.startswith("metadata/1.")] == visited

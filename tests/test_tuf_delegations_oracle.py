@@ -461,7 +461,7 @@ def test_256_bins_listed_one_by_one_are_over_the_devices_cap(tmp_path):
         tufclient.refresh(trusted, device_fetch(repo), DictStore())
 
 
-@pytest.mark.parametrize("name", ["a b", "x/y", "ünï", "50%", "..", "a.b.c"])
+@pytest.mark.parametrize("name", ["a b", "x/y", "ünï", "50%", "..", "a.b.c", "?", "#", "/delegatedrole", "../delegatedrole"])
 def test_role_names_that_need_quoting(tmp_path, name):
     repo = Repo(consistent_snapshot=name != "a.b.c")
     repo.delegate("targets", name, paths=["a/*"])
