@@ -43,4 +43,6 @@ def test_the_fleet_check_fits_the_updaters_heap(micropython):
     # each role keeps only what the device's directories need: all of top-level targets' 20
     # delegations but one are dropped once verified
     assert live["targets"] < live["snapshot"] + 2048, table
-    assert live["chosen"] < 4096, table  # the trusted set is let go once the image is chosen
+    # the delegated roles' entries go once the image is chosen, before the store writes
+    assert live["chosen"] < live["search"] - 12000, table
+    assert live["dropped"] < 4096, table

@@ -258,6 +258,14 @@ class TrustedSet:
             self._verified_by.append((parent, role))
         return signed
 
+    def release_delegated_targets(self):
+        """Let the parsed entries of the delegated roles go, for a caller that has taken what it
+        needs from them; versions, expiries and delegations stay (the store needs them), and
+        searches no longer find those roles' targets."""
+        for role in self.targets_roles:
+            if role != "targets":
+                self.targets_roles[role]["targets"] = {}
+
     def delegated_roles(self):
         """The delegated roles loaded, each once, in the order first loaded."""
         out = []

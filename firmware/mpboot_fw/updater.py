@@ -13,8 +13,9 @@ One check (docs/updater.md walks through it):
    reference time, the only value safe to raise it to (tuf.TrustedSet.safe_time_floor).
 3. Choice: the targets in this board's and this chip's directory for the configured channel
    (`esp32-4mb/stable/`, `esp32/stable/`: tufclient.find_targets, which fetches only the
-   delegated roles on that way), then tufclient.find_image among them: newer than the running
-   image, security version not below the floor, small enough for the inactive slot.
+   delegated roles on that way, before the metadata is stored), then tufclient.find_image among
+   them: newer than the running image, security version not below the floor, small enough for
+   the inactive slot.
 4. Download: in 4 KiB blocks through install.SlotWriter into the inactive slot (install.claim
    first: otadata must not select a slot while it is written), each block hashed against the
    TUF hashes on its way (tuf.FileCheck: never a byte past the TUF length); resumed with a
@@ -111,6 +112,7 @@ class Update:
         self.trusted = self.store = None
         self.directories = ()  # where this device's images are published (tufclient.directories)
         self.found = None  # {path: entry} found there
+        self.choice = None  # (path, entry) chosen among them, or None
 
     def steps(self, reset=True):
         """Run the check, yielding the name of each step done. Sets `outcome`."""
@@ -200,6 +202,18 @@ class Update:
 
     def _search(self, i):
         self.found.update(tufclient.find_targets(self.trusted, self._fetch_metadata, self.store, self.directories[i]))
+        if i == len(self.directories) - 1:
+            self._select()
+
+    def _select(self):
+        """Choose among what the searches found before the store writes, and let the entries of
+        the delegated roles go: they are the searches' working set (for a role per board, the
+        largest thing on the heap). Top-level targets goes with the trusted set, in _choose."""
+        ctx = self.ctx
+        self.choice = tufclient.find_image({"targets": self.found}, self.chip_id, self.board, ctx.cfg.channel,
+                                           ctx.state.floor, self.current.version, slots.other(self.running).info()[3])
+        self.found = None
+        self.trusted.release_delegated_targets()
 
     def _commit(self):
         if self.store is not None:
@@ -209,15 +223,14 @@ class Update:
         return self.trusted.safe_time_floor()
 
     def _choose(self):
-        """Pick the image to install (self.name, self.entry) and let the trusted metadata go
+        """Take the image _select chose (self.name, self.entry) and let the trusted metadata go
         (the parsed targets are the largest thing on the heap); False when there is none."""
         ctx = self.ctx
         trusted = self.trusted
         ctx.root = trusted.root  # a rotation may have changed which keys sign images
-        choice = tufclient.find_image({"targets": self.found}, self.chip_id, self.board, ctx.cfg.channel,
-                                      ctx.state.floor, self.current.version, slots.other(self.running).info()[3])
+        choice = self.choice
         self.consistent = trusted.root.consistent_snapshot
-        self.trusted = self.store = self.found = trusted = None
+        self.trusted = self.store = self.choice = trusted = None
         if choice is None:
             if ctx.root.version != self.root_version and not self._still_trusted():
                 self.outcome = "revoked"
