@@ -26,6 +26,7 @@ from mpboot import manualinstall, signing  # noqa: E402
 from mpboot.emulator.flash import CUT_MODES, CutPlan  # noqa: E402
 from mpboot.fixtures import micropython_firmware  # noqa: E402
 from mpboot.mpy.runtime import MicroPython  # noqa: E402
+import emuboard  # noqa: E402
 
 VERIFY_SETUP = """
 import hashlib
@@ -142,7 +143,8 @@ def main():
         verify_costs(mp, v1)
         boot_costs(mp, v1, v2)
         memory(mp)
-        full_sweep(mp)
+        # The sweep on the board's runtime (the unix port where installed: LittleFS in the model).
+        full_sweep(emuboard.board_runtime())
     finally:
         mp.close()
 

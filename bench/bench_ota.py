@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "tests" / "device"))
 
 import appbuilder  # noqa: E402
 import otamem  # noqa: E402
+import emuboard  # noqa: E402
 import otasweep  # noqa: E402
 from mpboot import keys, signing  # noqa: E402
 from mpboot.emulator.flash import CUT_MODES, NorFlash  # noqa: E402
@@ -139,8 +140,8 @@ def main():
         bench_time(mp)
         print("-- memory")
         bench_memory(mp)
-        print("-- power cuts (full sweep)")
-        bench_power_cuts(mp)
+        print("-- power cuts (full sweep, on the board's runtime: the unix port where installed)")
+        bench_power_cuts(emuboard.board_runtime())
 
 
 if __name__ == "__main__":
