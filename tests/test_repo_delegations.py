@@ -666,3 +666,20 @@ def test_a_targets_key_rotation_sees_the_images_delegated_roles_list(repo, tmp_p
     with pytest.raises(MpbootError, match="devices would be stranded: esp32-4mb/stable/1.0.0.mpb is signed by fewer"):
         maintain.rotate(r, keyring(r), "targets", add=[tmp_path / "targets-2.pem"], remove=[r.root.roles["targets"].keyids[0]])
     assert tree(repo.dir) == before
+
+
+def test_the_search_visits_top_level_targets_and_32_delegated_roles_as_ngclient_does():
+    # A chain targets -> r1 -> ... -> r40, each delegating "a/*/*" onwards: ngclient's walk
+    # (max_delegations 32) reaches r32 and no further, and so must publish's placement.
+    from tuf.api.metadata import DelegatedRole, Delegations, Metadata, Targets
+    from tuf.ngclient.config import UpdaterConfig
+
+    names = ["targets"] + ["r%d" % i for i in range(1, 41)]
+    metadata = {}
+    for name, child in zip(names, names[1:] + [None]):
+        targets = Targets()
+        if child is not None:
+            targets.delegations = Delegations(keys={}, roles={child: DelegatedRole(child, [], 1, False, paths=["a/*/*"])})
+        metadata[name] = Metadata(targets)
+    assert UpdaterConfig().max_delegations == delegations.MAX_DELEGATIONS
+    assert list(delegations.visits(metadata, "a/b/c")) == names[:1 + delegations.MAX_DELEGATIONS]

@@ -15,8 +15,9 @@ must fetch every bin: bins suit exact-name lookups, a role per board suits mpboo
 
 The search is TUF's (spec 5.6.7) as python-tuf's ngclient makes it: pre-order depth first from
 top-level targets, delegations in the order listed, each role visited once, a terminating
-delegation ends the search after its subtree, at most MAX_VISITS roles. `publish` uses it to put a
-target where a device will look for it, and `repo status` to check every target is found.
+delegation ends the search after its subtree, at most MAX_DELEGATIONS roles after top-level
+targets. `publish` uses it to put a target where a device will look for it, and `repo status` to
+check every target is found.
 
 The device's byte caps bound the tree: the snapshot (8 KiB) lists every role in about 130 bytes,
 so some 60 roles in all, and a delegating role (12 KiB) spends about 170 bytes per delegation;
@@ -38,8 +39,9 @@ from mpboot.errors import MpbootError
 from mpboot.repo import layout, settings as settings_mod
 from mpboot.repo.maintain import private_file, resolve_keyid
 
-# Roles a device visits at most in one search (spec 5.6.7's maximum number of delegations).
-MAX_VISITS = 32
+# Delegated roles a device visits at most in one search besides top-level targets (spec 5.6.7's
+# maximum number of delegations; ngclient's max_delegations, and the device's tufclient).
+MAX_DELEGATIONS = 32
 BIN_COUNTS = tuple(2 ** n for n in range(1, 11))  # 2 .. 1024
 # Every target path mpboot publishes: BOARD/CHANNEL/VERSION.mpb. A pattern with another number of
 # components never matches one (python-tuf compares component by component).
@@ -62,7 +64,7 @@ def visits(metadata, path):
     role without metadata (a damaged repository) is a dead end, as a failed download is."""
     stack = ["targets"]
     visited = set()
-    while stack and len(visited) < MAX_VISITS:
+    while stack and len(visited) <= MAX_DELEGATIONS:
         role = stack.pop()
         if role in visited:
             continue
@@ -109,7 +111,7 @@ def role_for(metadata, path, role=None):
         if delegations is None or not list(delegations.get_roles_for_target(path)):
             return role
     raise MpbootError("%s: a device's search visits %d roles (%s) without reaching one that holds it: make the "
-                      "delegation tree shallower" % (path, MAX_VISITS, ", ".join(visited)))
+                      "delegation tree shallower" % (path, len(visited), ", ".join(visited)))
 
 
 def check_role_name(role, existing):
