@@ -6,9 +6,9 @@ import-time peaks are not the budget's business). After a collection `free` byte
 in one piece, ballast takes every other free block (the holes the setup left included, down to
 single 32-byte blocks), and the reserve is let go: the steps have exactly those bytes, with no
 hole elsewhere to borrow from. Then each step runs in turn; the first to fail (a MemoryError)
-is reported. Each step's
-source is compiled in that heap too: a few hundred bytes of glue, whose parse tree (a few KiB,
-freed after) a board's .mpy code would not need.
+is reported. The steps' source is compiled with the setup, before the budget is set: a board
+runs compiled code, and compiling a step's glue in the budget would charge it a parse tree of a
+few KiB that no board needs (only `exec(_steps[i])` is compiled there).
 """
 
 BALLAST = """
@@ -41,10 +41,11 @@ def run_with_free(mp, put_files, setup, steps, free, heap=1024 * 1024):
     mp.boot(heap=heap)
     put_files(mp)
     mp.run(setup).check()
+    mp.run("_steps = [%s]" % ", ".join("compile(%r, %r, 'exec')" % (code, step) for step, code in steps)).check()
     left = int(mp.run(BALLAST % free).check().split()[-1])
     result = {"free": left, "failed": None}
-    for step, code in steps:
-        run = mp.run(code)
+    for i, (step, _) in enumerate(steps):
+        run = mp.run("exec(_steps[%d])" % i)
         if not run.ok:
             result["failed"] = (step, run.exc.strip().splitlines()[-1])
             break
