@@ -155,38 +155,39 @@ class World:
     def metadata(self, name):
         return self.repo_dir / "metadata" / name
 
-    def forge(self, add=(), keys=None, expires=None):
-        """Write new targets, snapshot and timestamp versions by hand with python-tuf, skipping
-        every check `mpboot publish` makes: what whoever holds the given keys can serve.
-        add: [(target path, image bytes, custom fields or None)]; keys: {role: [key file names
-        in the key directory]} (default: the repository's own for each role)."""
+    def forge(self, add=(), keys=None, expires=None, role="targets"):
+        """Write new `role` (top-level targets, or a delegated targets role), snapshot and
+        timestamp versions by hand with python-tuf, skipping every check `mpboot publish` makes:
+        what whoever holds the given keys can serve. add: [(target path, image bytes, custom
+        fields or None)], listed by `role`; keys: {role: [key file names in the key directory]}
+        (default: the repository's own for each role)."""
         repo = self.repo()
         now = datetime.now(timezone.utc).replace(microsecond=0)
         new = {}
-        for role in ("targets", "snapshot", "timestamp"):
-            md = copy.deepcopy(repo.metadata[role])
+        for name in (role, "snapshot", "timestamp"):
+            md = copy.deepcopy(repo.metadata[name])
             md.signatures.clear()
             md.signed.version += 1
             md.signed.expires = expires or now + timedelta(days=1)
-            new[role] = md
+            new[name] = md
         for path, data, custom in add:
             target = TargetFile.from_data(path, data, ["sha256"])
             target.unrecognized_fields["custom"] = custom or custom_fields(read_manifest(BytesDevice(data)), "stable")
-            new["targets"].signed.targets[path] = target
+            new[role].signed.targets[path] = target
             file = layout.target_file(self.repo_dir, path, target.hashes["sha256"])
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_bytes(data)
         encoded = {}
-        for role, points_at in (("targets", None), ("snapshot", "targets"), ("timestamp", "snapshot")):
-            md = new[role]
-            if points_at == "targets":
-                md.signed.meta["targets.json"] = meta_file(encoded["targets"], new["targets"].signed.version)
-            elif points_at == "snapshot":
+        for name in (role, "snapshot", "timestamp"):
+            md = new[name]
+            if name == "snapshot":
+                md.signed.meta["%s.json" % role] = meta_file(encoded[role], new[role].signed.version)
+            elif name == "timestamp":
                 md.signed.snapshot_meta = meta_file(encoded["snapshot"], new["snapshot"].signed.version)
-            for name in (keys or {}).get(role) or self._key_files(repo, role):
-                md.sign(keymod.tuf_signer(keymod.load_private_key(self.keys / name)), append=True)
-            encoded[role] = layout.encode(md)
-        self.metadata("%d.targets.json" % new["targets"].signed.version).write_bytes(encoded["targets"])
+            for key in (keys or {}).get(name) or self._key_files(repo, name):
+                md.sign(keymod.tuf_signer(keymod.load_private_key(self.keys / key)), append=True)
+            encoded[name] = layout.encode(md)
+        self.metadata("%d.%s.json" % (new[role].signed.version, role)).write_bytes(encoded[role])
         self.metadata("%d.snapshot.json" % new["snapshot"].signed.version).write_bytes(encoded["snapshot"])
         self.metadata("timestamp.json").write_bytes(encoded["timestamp"])
         return encoded
