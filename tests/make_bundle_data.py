@@ -65,7 +65,7 @@ def build():
     # T1 twice: pack signs with each key given, so the second entry is copied by hand.
     one = out["one_signature.mpbundle"]
     out["duplicate_signature.mpbundle"] = _with_signature(one, json.loads(_manifest(one))["signatures"][0])
-    # T1 and the P-256 key of root_other_keytype.json (its targets: T1, T2, that key; threshold
+    # T1 and the P-256 key of root_p256.json (its targets: T1, T2, that key; threshold
     # 2). ECDSA as TUF signs it (DER), but deterministic (RFC 6979) so the fixture is stable.
     p256 = ec.derive_private_key(7, ec.SECP256R1())
     message = cjson.encode(json.loads(_manifest(one))["signed"])

@@ -96,6 +96,12 @@ def roots():
     other["keys"][p384.keyid] = p384.to_dict()
     other["roles"]["targets"]["keyids"].append(p384.keyid)
     files["root_other_keytype.json"] = _sign_doc(other, _with([r1, r2]))
+    # A P-256 key beside T1 and T2 in the targets role (threshold 2): it counts like an Ed25519 one.
+    p256 = keys.tuf_key(ec.derive_private_key(7, ec.SECP256R1()).public_key())
+    mixed = json.loads(good)["signed"]
+    mixed["keys"][p256.keyid] = p256.to_dict()
+    mixed["roles"]["targets"]["keyids"].append(p256.keyid)
+    files["root_p256.json"] = _sign_doc(mixed, _with([r1, r2]))
     # Rotation from root.json (version 1, root role R1+R2 threshold 2).
     files["root_v2.json"] = _sign_doc(_root_signed(2, [r2, r3], 2), _with([r1, r2, r3]))
     files["root_v2_new_keys_only.json"] = _sign_doc(_root_signed(2, [r3, r4], 2), _with([r3, r4]))

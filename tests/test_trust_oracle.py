@@ -45,6 +45,7 @@ def _device_accepts(data, trusted=None):
     ("root.json", None, True),
     ("root_single.json", None, True),
     ("root_other_keytype.json", None, True),
+    ("root_p256.json", None, True),
     ("root_one_signature.json", None, False),
     ("root_duplicate_signature.json", None, False),
     ("root_role_duplicate_keyid.json", None, False),

@@ -179,10 +179,10 @@ def test_below_threshold_wrong_key_and_duplicate_signature():
 
 
 def test_an_ecdsa_p256_signature_counts_like_an_ed25519_one():
-    # root_other_keytype.json: targets T1, T2 and a P-256 key, threshold 2; the bundle carries
+    # root_p256.json: targets T1, T2 and a P-256 key, threshold 2; the bundle carries
     # T1's Ed25519 signature and the P-256 key's (DER, as TUF writes ECDSA signatures).
     data = _read("bundle/ecdsa.mpbundle")
-    b = bundle.verify_stream(io.BytesIO(data), trust.load_root(_read("root_other_keytype.json")))
+    b = bundle.verify_stream(io.BytesIO(data), trust.load_root(_read("root_p256.json")))
     assert len(b.keyids) == 2 and b.name == "app"
     # Under root.json the P-256 key is no targets key: T1 alone is below the threshold.
     assert str(_error(data)) == "signature-threshold: 1 of 2 targets signatures"
