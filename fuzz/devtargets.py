@@ -131,6 +131,10 @@ def t_snapshot(data, ctx):
     return _signed_summary(ts.snapshot), ts.snapshot
 
 
+# Paths the delegations of an accepted targets document are matched against (t_targets).
+DELEGATED_PATHS = ("esp32-4mb/stable/1.0.0.mpb", "esp32/beta/2.mpb", "a", "", "x/y/z/w", "[/]*?")
+
+
 def t_targets(data, ctx):
     ts = _trusted_set(ctx, 2)
     try:
@@ -142,6 +146,12 @@ def t_targets(data, ctx):
             tuf.target_check(ts.targets["targets"][path])
         except tuf.RepositoryError:
             pass
+    delegations = ts.delegations.get("targets")
+    if delegations is not None:
+        # The matcher over what was accepted: neither may raise on any pattern or name.
+        for path in DELEGATED_PATHS:
+            delegations.roles_for(path)
+        delegations.roles_for_directory("esp32-4mb/stable/")
     return _signed_summary(ts.targets), ts.targets
 
 

@@ -72,7 +72,24 @@ def tuf_chain():
                                 sign_doc(dict(ts, version=7), ("T1",))],
             "seeds_snapshot": [snapshot_doc, sign_doc(snap_hashed, ("T1",))],
             "seeds_targets": [targets_doc, sign_doc(json.loads((DATA / "tuf" / "3.targets.json").read_bytes())
-                                                    ["signed"], ("T1", "T2"))]}
+                                                    ["signed"], ("T1", "T2"))]
+                             + [sign_doc(dict(tgt, delegations=d), ("T1", "T2")) for d in _delegation_seeds()]}
+
+
+def _delegation_seeds():
+    """`delegations` objects of each kind (paths, path_hash_prefixes, succinct bins), keyed by a
+    key of root.json, so that mutations reach delegations.parse and the path matcher."""
+    keys = json.loads((DATA / "root.json").read_bytes())["signed"]["keys"]
+    keyid = sorted(keys)[0]
+    role = {"keyids": [keyid], "threshold": 1, "terminating": False}
+    return [
+        {"keys": {keyid: keys[keyid]}, "roles": [
+            dict(role, name="esp32-4mb", paths=["esp32-4mb/*/*"]),
+            dict(role, name="beta", paths=["*/beta/[0-9]*.mpb", "esp32?/stable/*"], terminating=True)]},
+        {"keys": {keyid: keys[keyid]}, "roles": [dict(role, name="bins-0", path_hash_prefixes=["0", "1a"])]},
+        {"keys": {keyid: keys[keyid]},
+         "succinct_roles": {"keyids": [keyid], "threshold": 1, "bit_length": 4, "name_prefix": "bins"}},
+    ]
 
 
 class DeviceTarget(Target):
