@@ -246,6 +246,11 @@ def _all_match(names, patterns):
     return True
 
 
+def directly_in(path, directory):
+    """Is target `path` directly in `directory` (ends with "/"): one more component, no "/"?"""
+    return path.startswith(directory) and path.find("/", len(directory)) < 0
+
+
 def path_matches(path, pattern):
     """python-tuf's DelegatedRole._is_target_in_pathpattern: component by component."""
     names = path.split("/")

@@ -398,7 +398,7 @@ def _in_scope(targets, directories):
     kept = {}
     for path in targets:
         for directory in directories:
-            if path.startswith(directory) and "/" not in path[len(directory):]:
+            if delegations_mod.directly_in(path, directory):
                 kept[path] = targets[path]
                 break
     return kept

@@ -90,7 +90,7 @@ def find_targets(trusted, fetch, store, directory):
         signed = _load_role(trusted, fetch, store, role, parent)
         visited.append(role)
         for path in signed["targets"]:
-            if path.startswith(directory) and "/" not in path[len(directory):] and path not in candidates:
+            if delegations.directly_in(path, directory) and path not in candidates:
                 candidates.append(path)
         delegated = trusted.delegations[role]
         if delegated is None:
