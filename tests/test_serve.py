@@ -275,6 +275,8 @@ def test_stalled_and_trickling_clients_do_not_delay_others(server, dev_tls, repo
             status, _, body = get(server, dev_tls, TARGET)
             assert status == 200 and body == repo[1]
         # The stalled reader was still mid-response all that time: its line is not logged yet.
+        # (A request is logged once its response is sent, so the client can hold the body first.)
+        wait_for(lambda: sum(TARGET in line for line in server.log_lines) >= 2, "both downloads logged")
         assert sum(TARGET in line for line in server.log_lines) == 2
     finally:
         for s in stalled:
