@@ -1,6 +1,6 @@
 """The boot stage's persistent state: a power-safe record log on its own data partition.
 
-It holds the security version floor, the trusted root metadata and its version, other trusted
+It holds the security version floor, a security version floor per bundle name, the trusted root metadata and its version, other trusted
 metadata blobs by name (the exact bytes received), the trusted time floor, the pending install,
 a boot counter and the last EVENT_RING events. `load(dev)` reads it from a partition with
 esp32.Partition's block interface; every mutation is one atomic step on flash.
@@ -16,9 +16,10 @@ How it stays consistent (docs/state-log.md has the byte layout and the full argu
   sequence number that holds a root, and the records that follow it without a gap; the writer
   numbers a new snapshot above everything on flash, so no record it did not write, wherever it
   lies, can hide what it writes next.
-- The floor, the time floor and the boot counter only go up: each is the largest value of any
-  committed record present, so no record, crafted or old, can lower them, and a snapshot
-  carries the maximum forward.
+- The floor, the bundle floors, the time floor and the boot counter only go up: each is the
+  largest value of any committed record present (for a bundle floor: of any record for that
+  name), so no record, crafted or old, can lower them, and a snapshot carries the maximum
+  forward.
 - `load` only reads; a log that needs repair is compacted by the next mutation.
 """
 
@@ -36,12 +37,14 @@ EVENT_RING = const(32)  # events kept across compactions
 MAX_ROOT = const(8192)  # bytes of root metadata
 MAX_BLOBS = const(8192)  # bytes of all other metadata blobs together
 MAX_BLOB_COUNT = const(8)  # other blobs
+MAX_BUNDLES = const(16)  # bundle names with a floor
 ROOT = "root"
 _MIN_CHUNK = const(256)  # a blob starts a fresh sector rather than leave a smaller piece
 _U32 = 0xFFFFFFFF
 _G_FLOOR = const(0)
 _G_TIME = const(1)
 _G_BOOT = const(2)
+_G_BUNDLES = const(3)  # {bundle name: floor}, names with a floor above 0 only
 _ERASE = const(6)
 
 
@@ -71,7 +74,7 @@ def format_partition(dev, root_bytes, root_version=None, floor=0, time_floor=0):
     state = State(dev)
     view = _View(-1)
     view.blobs[ROOT] = (root_version, len(root), root)
-    state._g = [_check_int(floor, _U32), _check_int(time_floor, (1 << 63) - 1), 0]
+    state._g = [_check_int(floor, _U32), _check_int(time_floor, (1 << 63) - 1), 0, {}]
     state._seq = 0
     state._sec = state._n - 1
     state._off = state._bs
@@ -89,7 +92,10 @@ class _View:
     """One state as the log describes it: where its pieces are on flash.
 
     pending and events are (address, length) of a record payload; blobs map a name to
-    (version, length, chunks) with chunks a tuple of (address, length).
+    (version, length, chunks) with chunks a tuple of (address, length). bundles holds the
+    bundle floors its own records name: the state's floors are the maxima over the whole
+    partition (State._g), but a dry run of a mutation that adds a name must size the snapshot
+    after it, which the view it runs on is.
     """
 
     def __init__(self, gen):
@@ -97,6 +103,7 @@ class _View:
         self.pending = None
         self.blobs = {}
         self.events = []
+        self.bundles = {}
         self.chunks = []  # chunk records of a blob whose commit has not been seen yet
 
     def copy(self):
@@ -104,6 +111,7 @@ class _View:
         other.pending = self.pending
         other.blobs = dict(self.blobs)
         other.events = list(self.events)
+        other.bundles = dict(self.bundles)
         return other
 
 
@@ -133,6 +141,8 @@ def _apply(view, typ, mv, pos, n, addr):
         view.events.append((addr, n))
         if len(view.events) > EVENT_RING:
             view.events.pop(0)
+    elif typ == R.T_BFLOOR:
+        _note_bundle(view.bundles, mv, pos)
     if view.chunks:
         view.chunks = []
 
@@ -165,6 +175,14 @@ class State:
     def floor(self):
         """Security version floor: no image below it may run."""
         return self._g[_G_FLOOR]
+
+    def bundle_floor(self, name):
+        """Security version floor of bundle `name`: no copy of it below it may run (0: none)."""
+        return self._g[_G_BUNDLES].get(name, 0)
+
+    def bundle_floors(self):
+        """Every bundle floor recorded, as (name, floor) sorted by name."""
+        return sorted(self._g[_G_BUNDLES].items())
 
     @property
     def time_floor(self):
@@ -243,6 +261,19 @@ class State:
             self._mutate(self._emit_int, R.T_FLOOR, "<I", version)
         return self._g[_G_FLOOR]
 
+    def raise_bundle_floor(self, name, version):
+        """Raise bundle `name`'s floor to `version` (lower values change nothing); a name
+        beyond MAX_BUNDLES raises StateError before anything is written."""
+        raw = name.encode() if isinstance(name, str) else b""
+        if not R.is_name(raw, 0, len(raw)):
+            raise ValueError("bundle name must be 1-32 of a-z 0-9 _ -, starting with a letter")
+        floors = self._g[_G_BUNDLES]
+        if _check_int(version, _U32) > floors.get(name, 0):
+            if name not in floors and len(floors) >= MAX_BUNDLES:
+                raise StateError("bundle floors full: %d names" % MAX_BUNDLES)
+            self._mutate(self._emit_bfloor, name, version)
+        return floors.get(name, 0)
+
     def raise_time(self, seconds):
         """Raise the trusted time floor (earlier times change nothing)."""
         if _check_int(seconds, (1 << 63) - 1) > self._g[_G_TIME]:
@@ -308,7 +339,8 @@ class State:
         n, mv = self._n, self._mv
         first = [-1] * n
         last = [-1] * n
-        tops = [[0, 0, 0] for _ in range(n)]  # each sector's monotonic values
+        tops = [[0, 0, 0, {}] for _ in range(n)]  # each sector's monotonic values
+        names = {}  # every bundle name on flash, to refuse more than the writer ever writes
         ends = [0] * n  # where each sector's run ends, and the CRC-32 of it: _adopt reads it again
         sums = [0] * n
         begins = []
@@ -333,6 +365,12 @@ class State:
                 off += R.size(size)
             ends[s] = off
             sums[s] = crc32(mv[:off])
+            # Names are never removed and the writer refuses a 17th: more can only be crafted.
+            # Fail closed (no snapshot could carry them all, and dropping one could lower it).
+            for name in tops[s][_G_BUNDLES]:
+                names[name] = True
+            if len(names) > MAX_BUNDLES:
+                raise _too_many()
         self._seq = max(last)
         self._g = _most(tops, [True] * n)
         # Highest first; of two sectors that start with the same T_BEGIN, the longer run.
@@ -412,7 +450,7 @@ class State:
         # A sector outside the chain with a value above the chain's counts as used, so that
         # nothing erases it before a snapshot carries that value.
         self._used = [chain[t] or tops[t][0] > hi[0] or tops[t][1] > hi[1] or tops[t][2] > hi[2]
-                      for t in range(n)]
+                      or _above(tops[t][_G_BUNDLES], hi[_G_BUNDLES]) for t in range(n)]
         return True
 
     def _read(self, addr, out):
@@ -544,6 +582,9 @@ class State:
     def _emit_pending(self, view, pending):
         self._rec(view, R.T_PENDING, 0, R.put_pending(self._buf, *pending) if pending else 0)
 
+    def _emit_bfloor(self, view, name, version):
+        self._rec(view, R.T_BFLOOR, 0, R.put_bfloor(self._buf, name, version))
+
     def _emit_event(self, view, code, reason, detail):
         self._rec(view, R.T_EVENT, 0, R.put_event(self._buf, self._g[_G_BOOT], code, reason, detail))
 
@@ -582,6 +623,12 @@ class State:
                                 (R.T_BOOT, "<I", self._g[_G_BOOT])):
             struct.pack_into(fmt, self._buf, 0, value)
             self._rec(None, typ, R.F_SNAP, struct.calcsize(fmt))
+        # Every name's maximum; src's own floors are among them, except in a dry run of the
+        # mutation that adds one (then they size the snapshot after it).
+        floors = dict(self._g[_G_BUNDLES])
+        _merge(floors, src.bundles)
+        for name in sorted(floors):
+            self._rec(None, R.T_BFLOOR, R.F_SNAP, R.put_bfloor(self._buf, name, floors[name]))
         if src.pending is not None:
             self._copy_rec(R.T_PENDING, src.pending)
         for name in sorted(src.blobs):  # dict order differs between runtimes; flash should not
@@ -601,15 +648,47 @@ def _note(g, typ, mv, pos):
         g[_G_TIME] = max(g[_G_TIME], struct.unpack_from("<Q", mv, pos)[0])
     elif typ == R.T_BOOT:
         g[_G_BOOT] = max(g[_G_BOOT], struct.unpack_from("<I", mv, pos)[0])
+    elif typ == R.T_BFLOOR:
+        _note_bundle(g[_G_BUNDLES], mv, pos)
+
+
+def _note_bundle(floors, mv, pos):
+    """Keep floors[name] at the largest floor seen for the T_BFLOOR payload at mv[pos:]; a
+    sector holding more names than the writer ever writes is refused (see _scan)."""
+    name, floor = R.get_bfloor(mv, pos)
+    if floor > floors.get(name, 0):
+        if name not in floors and len(floors) >= MAX_BUNDLES:
+            raise _too_many()
+        floors[name] = floor
+
+
+def _too_many():
+    return StateError("more than %d bundle floors: records the writer did not write; format the partition" % MAX_BUNDLES)
+
+
+def _merge(floors, other):
+    """Raise each of `floors` to `other`'s value for the same name."""
+    for name in other:
+        if other[name] > floors.get(name, 0):
+            floors[name] = other[name]
+
+
+def _above(floors, top):
+    """Whether some name in `floors` is above its value in `top`."""
+    for name in floors:
+        if floors[name] > top.get(name, 0):
+            return True
+    return False
 
 
 def _most(tops, which):
     """The largest of each monotonic value over the sectors `which` marks."""
-    g = [0, 0, 0]
+    g = [0, 0, 0, {}]
     for t in range(len(tops)):
         if which[t]:
             for i in range(3):
                 g[i] = max(g[i], tops[t][i])
+            _merge(g[_G_BUNDLES], tops[t][_G_BUNDLES])
     return g
 
 

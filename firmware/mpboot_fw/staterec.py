@@ -43,10 +43,12 @@ T_PENDING = const(6)  # pending install (empty payload: none)
 T_CHUNK = const(7)  # a piece of a blob's bytes
 T_BLOB = const(8)  # blob commit: name, version, length, chunk count, present
 T_EVENT = const(9)  # event: boot u32, code, reason, detail
+T_BFLOOR = const(10)  # a bundle's security version floor: name str8 (a bundle name), floor u32
 
 F_SNAP = const(1)
 
 SHA256_LEN = const(32)
+MAX_NAME = const(32)  # bytes of a bundle name (bundle.MAX_NAME)
 _FIXED = b"\x00\x05\x04\x04\x08\x04"  # payload length of T_BEGIN..T_BOOT, by type
 
 
@@ -90,6 +92,8 @@ def _formed(mv, typ, flags, pos, n):
     if typ == T_BLOB:
         off = _str_end(mv, pos, end, 16)
         return off > pos + 1 and off + 11 == end and _text(mv, pos, off)
+    if typ == T_BFLOOR:
+        return n > 5 and mv[pos] + 5 == n and is_name(mv, pos + 1, end - 4)
     if typ == T_EVENT:
         # Inline: every boot walks every event record.
         a = pos + 4
@@ -121,6 +125,18 @@ def _text(mv, start, end):
             i = i + 1 if mv[i] < 0x80 else utf8_end(mv, i, mv[i], end)
     except ValueError:
         return False
+    return True
+
+
+def is_name(mv, start, end):
+    """Whether mv[start:end] is a bundle name as bundle.is_name has it: 1-32 bytes of a-z 0-9 _ -,
+    starting with a letter (checked on the bytes: the reader walks records without decoding)."""
+    if not 0 < end - start <= MAX_NAME or not 0x61 <= mv[start] <= 0x7A:
+        return False
+    for i in range(start + 1, end):
+        c = mv[i]
+        if not (0x61 <= c <= 0x7A or 0x30 <= c <= 0x39 or c == 0x5F or c == 0x2D):
+            return False
     return True
 
 
@@ -175,6 +191,19 @@ def get_blob(mv, off):
     """(name, version, length, chunk count, present) of the blob commit at mv[off:]."""
     name, off = get_str(mv, off)
     return (name,) + struct.unpack_from("<IIHB", mv, off)
+
+
+def put_bfloor(buf, name, floor):
+    """A bundle floor record's payload (name already checked with is_name)."""
+    off = put_str(buf, 0, name, MAX_NAME)
+    struct.pack_into("<I", buf, off, floor)
+    return off + 4
+
+
+def get_bfloor(mv, pos):
+    """(name, floor) of the bundle floor record whose payload starts at mv[pos:]."""
+    name, off = get_str(mv, pos)
+    return name, struct.unpack_from("<I", mv, off)[0]
 
 
 def put_event(buf, boot, code, reason, detail):
