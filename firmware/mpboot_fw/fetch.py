@@ -221,6 +221,101 @@ class Fetcher:
             self._close()
         return self.got
 
+    # -- pull form: a reader, for a consumer that reads with readinto ---------------------------
+    def open(self, url, length):
+        """Start reading `url`, a file of exactly `length` bytes, as a stream: readinto(mv)
+        then gives its next bytes (0 once all `length` are read), close() ends the connection.
+        For a consumer that pulls (bundle.verify_stream reads an OTA bundle install's stream),
+        under the same policing as download(): no body longer than `length` (a longer
+        Content-Length or Content-Range is refused before the body; a body without a length is
+        read one byte past it by `close(check=True)`, "too-long"), timeouts, the minimum rate.
+        An interrupted body resumes with `Range: bytes=N-` from exactly the bytes delivered,
+        with download()'s bounds on retries; a 200 to a resume is "range-ignored" (what was
+        delivered cannot be taken back)."""
+        self._url = url
+        self._length = length
+        self.got = 0
+        self._tries = 0
+        self._stalled = 0
+        self._delay = self.backoff_ms
+        self._resume(None)
+
+    def readinto(self, mv):
+        """Up to len(mv) next bytes of the file opened by open() into `mv`; 0 at its end."""
+        while True:
+            try:
+                return self._pull(mv)
+            except FetchError as e:
+                self._close()
+                self._resume(e)
+
+    def close(self, check=False):
+        """End the reader's connection. With `check` (all `length` bytes read), first make sure
+        a body without Content-Length ends there: one byte more is "too-long"."""
+        try:
+            if check and self._left > 0 and self._s is not None:
+                if self._lo < self._hi or self._recv(self._mv[:1]):
+                    raise FetchError("too-long")
+        finally:
+            self._close()
+
+    def _pull(self, mv):
+        n = min(len(mv), self._length - self.got)
+        if n <= 0:
+            return 0
+        if self._left <= 0:
+            raise FetchError("closed")  # a 206 that covered less than the rest: ask for the rest
+        if self._lo < self._hi:  # body bytes that came with the headers
+            n = min(n, self._hi - self._lo)
+            mv[:n] = self._mv[self._lo:self._lo + n]
+            self._lo += n
+        else:
+            n = self._recv(mv[:n])
+            if n == 0:
+                raise FetchError("closed")  # before `length`: a cut, resumed
+        self.got += n
+        self._moved += n
+        self._left -= n
+        return n
+
+    def _resume(self, error):
+        """(Re)open the reader's request from byte `got`; with `error` (the attempt before it
+        failed), under download()'s bounds: only retryable reasons, at most `retries` attempts
+        in a row without progress and `attempts` in all, with backoff."""
+        while True:
+            if error is not None:
+                if error.args[0] not in _RETRYABLE and error.args[0][:6] != "http-5":
+                    raise error
+                if self._moved:
+                    self._stalled = 0
+                    self._delay = self.backoff_ms
+                else:
+                    self._stalled += 1
+                if self._stalled > self.retries or self._tries >= self.attempts:
+                    raise error
+                self._sleep(self._delay)
+                self._delay = min(self._delay * 2, _MAX_BACKOFF_MS)
+            self._tries += 1
+            try:
+                return self._request()
+            except FetchError as e:
+                self._close()
+                error = e
+
+    def _request(self):
+        host, port, path = _split_url(self._url)
+        offset = self.got
+        self._open(host, port)
+        self._send_all(_REQUEST % (path, _host_header(host, port),
+                                   "Range: bytes=%d-\r\n" % offset if offset else "", self._auth))
+        head, end = self._read_head()
+        clen = self._check_head(head, None, self._length, True)  # no sink: a 200 to a Range fails
+        # _left: body bytes the response may still carry; bytes a server sends past its
+        # Content-Length are never delivered. Without one, one byte past the length, which
+        # close(check=True) looks for ("too-long").
+        self._left = (self._length - offset + 1) if clen is None else clen
+        self._lo, self._hi = head, head + min(end - head, self._left)
+
     # -- retries ------------------------------------------------------------------------------
     def _retrying(self, url, sink, limit, resume):
         stalled = 0
