@@ -131,33 +131,83 @@ def find_image(targets, chip_id, board, channel, floor, current=None, room=None)
     `room` bytes (the inactive slot; None: any), so that one release too large for this device
     never hides the installable one below it. The newest wins, a board-specific build before a
     chip-wide one of the same version, then the smaller path. Entries with fields of the wrong
-    type are skipped. These fields only pre-select: install checks the signed manifest.
+    type are skipped, and so are bundles (custom "bundle": find_bundle's). These fields only
+    pre-select: install checks the signed manifest.
     """
     best = None
     for path, entry in targets["targets"].items():
         custom = entry.get("custom") if isinstance(entry, dict) else None
         if not isinstance(custom, dict) or custom.get("channel") != channel or custom.get("chip_id") != chip_id:
             continue
+        if "bundle" in custom:  # a bundle's manifest shares the directory, never a firmware image
+            continue
         length = entry.get("length")
         if room is not None and (not tuf.is_count(length) or length > room):
             continue
-        target_board = custom.get("board")
-        security = custom.get("security_version")
-        version = custom.get("version")
-        if target_board not in (board, "") or not tuf.is_count(security) or security < floor:
-            continue
-        try:
-            versions.parse(version)
-            if current is not None and versions.compare(version, current) <= 0:
-                continue
-            order = 1 if best is None else versions.compare(version, best[2])
-        except ValueError:
-            continue
-        if order == 0 and bool(target_board) == bool(best[3]):
-            order = 1 if path < best[0] else -1  # a tie: not by dict order, which the runtimes differ in
-        if order > 0 or (order == 0 and target_board and not best[3]):
-            best = (path, entry, version, target_board)
+        best = _better(best, path, entry, custom, board, floor, current)
     return None if best is None else best[:2]
+
+
+def find_bundle(targets, name, channel, board, chip_id, floor, current=None, mpy=None, firmware=None):
+    """The bundle `name` to install from trusted `targets` metadata: (path, entry) or None.
+
+    Candidates are entries whose `custom` fields (written by `mpboot publish` for a bundle,
+    docs/repository.md "Bundles") say: bundle `name`; this `channel`; this `board`, or "" (any
+    board); this `chip_id`, or null (any chip); a `security_version` not below `floor` (the
+    bundle's own, statelog.bundle_floor); a `version` newer than `current` (the active copy's;
+    None: any); `mpy` null or equal to the device's .mpy major version (`mpy`, as
+    sys.implementation._mpy; None: not checked); `min_firmware` null or not newer than
+    `firmware`, the running image's version (one that cannot be ordered meets no minimum; None:
+    not checked), as bundle.check_device judges them, so a release this firmware cannot run
+    never hides the one below it that it can. The newest wins, a board-specific build before a
+    generic one of the same version, then the smaller path; entries with fields of the wrong
+    type are skipped. These fields only pre-select: the install checks the signed manifest.
+    """
+    best = None
+    for path, entry in targets["targets"].items():
+        custom = entry.get("custom") if isinstance(entry, dict) else None
+        if not isinstance(custom, dict) or custom.get("bundle") != name or custom.get("channel") != channel:
+            continue
+        target_chip = custom.get("chip_id")
+        if not (target_chip is None or (tuf.is_count(target_chip) and target_chip == chip_id)):
+            continue
+        need = custom.get("mpy")
+        if need is not None and (not tuf.is_count(need) or (mpy is not None and need != mpy & 0xFF)):
+            continue
+        minimum = custom.get("min_firmware")
+        if minimum is not None:
+            try:
+                versions.parse(minimum)
+                # compare raises for a firmware version that cannot be ordered: it meets no minimum
+                fits = firmware is None or versions.compare(firmware, minimum) >= 0
+            except ValueError:
+                fits = False
+            if not fits:
+                continue
+        best = _better(best, path, entry, custom, board, floor, current)
+    return None if best is None else best[:2]
+
+
+def _better(best, path, entry, custom, board, floor, current):
+    """`best` or (path, entry, version, board) of this entry, whichever the device takes: the
+    rules find_image and find_bundle share (board, security floor, newer version, ties)."""
+    target_board = custom.get("board")
+    security = custom.get("security_version")
+    version = custom.get("version")
+    if target_board not in (board, "") or not tuf.is_count(security) or security < floor:
+        return best
+    try:
+        versions.parse(version)
+        if current is not None and versions.compare(version, current) <= 0:
+            return best
+        order = 1 if best is None else versions.compare(version, best[2])
+    except ValueError:
+        return best
+    if order == 0 and bool(target_board) == bool(best[3]):
+        order = 1 if path < best[0] else -1  # a tie: not by dict order, which the runtimes differ in
+    if order > 0 or (order == 0 and target_board and not best[3]):
+        return (path, entry, version, target_board)
+    return best
 
 
 def _update_root(trusted, fetch, store):
