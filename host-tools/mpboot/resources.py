@@ -1,9 +1,10 @@
 """Where the files the host tools read besides their code are: the same in a checkout (an
 editable install, `make setup`) and in an installed wheel (`pip install .`).
 
-The board definitions (boards/) and the device's boot.py (firmware/) are shipped as the data-only
-packages `mpboot_boards` and `mpboot_device` (pyproject.toml maps them to those directories), and
-the device package is `mpboot_fw` itself, so each is found through the import system.
+The board definitions (boards/) and the device's boot.py and main.py (firmware/) are shipped as
+the data-only packages `mpboot_boards` and `mpboot_device` (pyproject.toml maps them to those
+directories), and the device package is `mpboot_fw` itself, so each is found through the import
+system.
 """
 
 import importlib.util
@@ -29,6 +30,12 @@ def boards_dir():
 def boot_py():
     """The device's /boot.py, as bytes."""
     return (_package_dir("mpboot_device", "boot.py") / "boot.py").read_bytes()
+
+
+def main_py():
+    """The device's /main.py when the application is a bundle: the fixed starter of its entry
+    point (firmware/main.py, docs/loader.md), as bytes."""
+    return (_package_dir("mpboot_device", "main.py") / "main.py").read_bytes()
 
 
 def device_package_dir():
