@@ -1,5 +1,6 @@
-"""Helpers for the repository tests: signed images, python-tuf ngclient fetchers, file snapshots."""
+"""Helpers for the repository tests: signed images and bundles, python-tuf ngclient fetchers, file snapshots."""
 
+import itertools
 from pathlib import Path
 
 import urllib3
@@ -7,10 +8,14 @@ from tuf.api import exceptions
 from tuf.ngclient import FetcherInterface, Updater
 
 import appbuilder  # tests/device, on sys.path via conftest
-from mpboot import keys, signing
+from mpboot import bundle as hostbundle, keys, signing
 from mpboot.repo.create import init_repository
 from mpboot.repo.keyring import KeyRing
 from mpboot.repo.store import Repository
+from mpboot_fw import trust
+
+BUNDLE_FILES = {"main.py": b"import lib\nprint('app', lib.V)\n", "lib.py": b"V = '1.0.0'\n", "data.bin": bytes(range(256)) * 4}
+_made = itertools.count()
 
 
 def run_cli(capsys, *argv):
@@ -43,6 +48,25 @@ def signed_image(key_files, version="1.0.0", security_version=1, board="esp32-4m
 
 def write_image(path, key_files, **kwargs):
     Path(path).write_bytes(signed_image(key_files, **kwargs))
+    return path
+
+
+def make_bundle(repo, tmp_path, version="1.0.0", security_version=1, name="app", board="esp32-4mb", chip_id=0,
+                files=None, key="targets.pem", mpy=None, min_firmware=None):
+    """A .mpbundle signed by the key file `key` of the repository's key directory, as `mpboot
+    bundle` writes it (checked by the device's verifier against the repository's root when `key`
+    is the targets key; any other key's bundle is packed unchecked, for refusals)."""
+    private = [keys.load_private_key(key_dir(repo.dir) / key)]
+    fields = dict(name=name, version=version, security_version=security_version, board=board, chip_id=chip_id,
+                  mpy=mpy, min_firmware=min_firmware, entry="main")
+    files = dict(BUNDLE_FILES if files is None else files)
+    if key == "targets.pem":
+        anchor = trust.load_root((repo.dir / "metadata" / "root.json").read_bytes())
+        data, _ = hostbundle.build(files, private, anchor, **fields)
+    else:
+        data = hostbundle.pack(hostbundle.manifest(files=files, **fields), private, files)
+    path = tmp_path / ("%s-%s-%d.mpbundle" % (name, version, next(_made)))  # never one that a later call replaces
+    path.write_bytes(data)
     return path
 
 

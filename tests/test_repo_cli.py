@@ -61,7 +61,7 @@ def test_development_repository_commands(tmp_path, capsys, monkeypatch):
     [
         (["repo", "status", "nowhere"], "not a repository"),
         (["repo", "timestamp", "repo", "--expires", "soon"], None),  # argparse: exit 2
-        (["publish", "repo", "missing.mpb", "--channel", "stable"], "image not found: missing.mpb"),
+        (["publish", "repo", "missing.mpb", "--channel", "stable"], "image or bundle not found: missing.mpb"),
         (["publish", "repo", "junk.mpb", "--channel", "stable"], "is not authorized by this repository"),
         (["publish", "repo", "junk.mpb", "--channel", "Bad Channel"], "channel 'Bad Channel'"),
         (["repo", "rotate", "repo", "--role", "targets"], "nothing to rotate"),

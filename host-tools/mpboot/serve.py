@@ -1,6 +1,7 @@
 """The development update server: a repository's static files over HTTPS.
 
-Only `metadata/` and `targets/` of the repository are served; everything else in the directory
+Only `metadata/`, `targets/` and `files/` (bundle files by SHA-256, `files/sha256/<hex>`) of the
+repository are served; everything else in the directory
 (settings, temporary files of an interrupted write, dotfiles) answers 404, as do paths that leave
 the repository through `..` or a symlink. GET and HEAD, with single byte ranges (206, or 416 when
 nothing of the file is in the range) so an interrupted download can resume.
@@ -35,7 +36,7 @@ from pathlib import Path
 from mpboot import __version__
 from mpboot.errors import MpbootError
 
-SERVED_DIRS = ("metadata", "targets")
+SERVED_DIRS = ("metadata", "targets", "files")
 CHUNK = 64 * 1024
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_DEADLINE = 300.0  # a 4 MiB image at 14 KiB/s; a slower client resumes with a Range

@@ -134,9 +134,10 @@ def register(subparsers):
     add_key_options(q, ("targets", "snapshot", "timestamp"), delegated=True)
     q.set_defaults(func=run_rotate_delegation)
 
-    q = _action(sub, "status", help="versions, expiries, keys, targets; checks the whole repository",
-                description="Show every role's version, expiry and keys, and the targets; verify the root chain, "
-                "signatures, hashes and target files as a client would. Exit status 1 when there are problems.")
+    q = _action(sub, "status", help="versions, expiries, keys, targets, bundles; checks the whole repository",
+                description="Show every role's version, expiry and keys, the targets, and the bundles per channel "
+                "with their versions; verify the root chain, signatures, hashes, target files and bundle files as a "
+                "client would. Exit status 1 when there are problems.")
     q.add_argument("--json", action="store_true", help="machine-readable output")
     q.set_defaults(func=run_status)
 
@@ -144,7 +145,7 @@ def register(subparsers):
 def _action(sub, name, **kwargs):
     """A `repo` action: the shared examples, and the repository directory it works on."""
     q = sub.add_parser(name, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
-    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/ and targets/ inside)")
+    q.add_argument("repo", metavar="DIR", help="the repository directory (metadata/, targets/ and files/ inside)")
     return q
 
 
@@ -313,6 +314,11 @@ def run_status(args):
         lines.append("  %-40s security %-4s %9d bytes  sha256 %s%s" % (
             t["path"], custom.get("security_version", "-"), t["length"], t["sha256"][:16],
             "" if t["role"] == "targets" else "  in %s" % t["role"]))
+    for channel, rows in sorted(report["bundles"].items()):
+        lines.append("bundles on %s:" % channel)
+        for row in rows:
+            lines.append("  %-20s %-24s %s" % (row["bundle"], row["directory"], ", ".join(
+                "%s (security %s)" % (v["version"], v["security_version"]) for v in row["versions"])))
     lines += ["WARNING: " + w for w in report["warnings"]] + ["PROBLEM: " + p for p in report["problems"]]
     if not report["problems"]:
         lines.append("ok: everything verifies as a client would check it")

@@ -22,7 +22,7 @@ examples:
 
 The CA and server certificate are created on first use and reused afterwards (the server
 certificate is re-issued when a --name is new or it nears expiry; the CA stays, so provisioned
-devices keep working). Only metadata/ and targets/ are served. One access-log line per request:
+devices keep working). Only metadata/, targets/ and files/ are served. One access-log line per request:
 time, client, method, path, status, body bytes sent.
 
 Limits on what clients can hold: --timeout (no progress), --request-deadline (one request from
@@ -35,7 +35,7 @@ def register(subparsers):
     p = subparsers.add_parser(
         "serve",
         help="serve a repository over HTTPS for development (local CA)",
-        description="Serve an update repository's metadata/ and targets/ over HTTPS with a local "
+        description="Serve an update repository's metadata/, targets/ and files/ over HTTPS with a local "
         "development CA, for devices and tests on your own network.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -97,7 +97,7 @@ def run(args):
     host, port = httpd.server_address[:2]
     shown = "[%s]" % host if ":" in host else host
     url = "%s://%s:%d/" % ("http" if args.insecure_http else "https", shown, port)
-    print("mpboot serve: %s from %s (metadata/ and targets/ only); Ctrl-C stops" % (url, Path(args.repo).resolve()))
+    print("mpboot serve: %s from %s (metadata/, targets/ and files/ only); Ctrl-C stops" % (url, Path(args.repo).resolve()))
     print("  metadata URL: %smetadata/   targets URL: %stargets/" % (url, url))
     if args.insecure_http:
         print("  WARNING: PLAIN HTTP, NO TRANSPORT SECURITY. For local tests (tuf-conformance) only;")

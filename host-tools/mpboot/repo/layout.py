@@ -10,6 +10,9 @@ from mpboot_fw import cjson
 
 METADATA = "metadata"
 TARGETS = "targets"
+# Every file of a published bundle, by its SHA-256, outside TUF (the signed manifest, a target,
+# names each file's size and hash): FILES/sha256/<64 lowercase hex>.
+FILES = "files"
 SETTINGS = "mpboot-repo.json"
 ROLES = ("root", "targets", "snapshot", "timestamp")
 # A delegated role's name is part of a file name (N.ROLE.json) here, in a URL and on a device's
@@ -33,6 +36,11 @@ def target_file(repo_dir, target_path, sha256):
     """Consistent-snapshot location of a target: python-tuf's `DIR/HASH.NAME` scheme."""
     parent, _, name = target_path.rpartition("/")
     return Path(repo_dir, TARGETS, *([p for p in parent.split("/") if p] + ["%s.%s" % (sha256, name)]))
+
+
+def content_file(repo_dir, sha256_hex):
+    """Where a bundle file with this SHA-256 (64 lowercase hex digits) is stored and served."""
+    return Path(repo_dir, FILES, "sha256", sha256_hex)
 
 
 def encode(metadata):

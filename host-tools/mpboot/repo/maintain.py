@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from mpboot import keys as keymod
 from mpboot.errors import MpbootError
-from mpboot.repo import layout
+from mpboot.repo import bundles, layout
 from mpboot.repo import settings as settings_mod
-from mpboot_fw import image, trust
+from mpboot_fw import bundle, image, trust
 from mpboot_fw.blockdev import BytesDevice
 
 
@@ -126,7 +126,7 @@ def rotate(repo, keyring, role, add=(), remove=(), threshold=None, now=None, for
 
 
 def stranded_targets(repo, root):
-    """The listed targets whose image a threshold of `root`'s targets keys did not sign (`root`:
+    """The listed targets whose image (or bundle manifest) a threshold of `root`'s targets keys did not sign (`root`:
     the signed part of a new root), checked with the device's own code: the boot stage verifies
     its running image against the newest root it stored, so devices running them could not boot
     them once they take that root. Target files that are missing or damaged are `repo status`'s
@@ -136,10 +136,15 @@ def stranded_targets(repo, root):
     for path, (_, target) in sorted(repo.listed_targets().items()):
         try:
             data = layout.target_file(repo.dir, path, target.hashes.get("sha256")).read_bytes()
-            image.verify_slot(BytesDevice(data), anchor)
+            if bundles.bundle_name(target.custom) is not None:
+                # A bundle's kept manifest is checked against the stored root on every boot
+                # (policy every-boot) and at each trial: the same stranding as an image.
+                bundle.load_manifest(data, anchor)
+            else:
+                image.verify_slot(BytesDevice(data), anchor)
         except OSError:
             continue
-        except image.ImageError as e:
+        except (image.ImageError, bundle.BundleError) as e:
             if e.reason == "signature-threshold":
                 stranded.append(path)
     return stranded

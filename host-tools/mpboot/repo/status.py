@@ -1,8 +1,9 @@
 """`mpboot repo status`: versions, expiries, keys and targets, and a full consistency check.
 
 Problems are things a client would refuse (a broken root chain, a signature short of its
-threshold, a length or hash that does not match, a missing target file, expired metadata), and
-targets a device would never find (listed by a role its search for the path does not reach).
+threshold, a length or hash that does not match, a missing target file, a bundle's file missing
+or damaged in files/, expired metadata), and targets a device would never find (listed by a role
+its search for the path does not reach). Bundles are listed per channel with their versions.
 The delegation tree is shown in search order, each role with its paths, keys, version, expiry and
 number of targets.
 Warnings are things about to go wrong: a role with less than a quarter of its lifetime left,
@@ -16,7 +17,7 @@ from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata
 
 from mpboot import keys as keymod
-from mpboot.repo import delegations, layout
+from mpboot.repo import bundles, delegations, layout
 from mpboot.repo.maintain import describe_left
 from mpboot.repo.store import DEVICE_CAPS, utcnow
 
@@ -77,12 +78,14 @@ def status(repo, now=None):
         targets.append({"path": path, "role": role, "length": target.length, "sha256": target.hashes.get("sha256"),
                         "custom": target.custom})
         problems += _check_target_file(repo, path, target)
+        if bundles.bundle_name(target.custom) is not None:
+            problems += bundles.check_files(repo, path, target)
         found = delegations.found_in(repo.metadata, path)
         if found != role:
             problems.append("target %s: listed by %s, but a device's search %s, so no device installs it from there "
                             "(publish it again without --role)" % (path, role, "takes it from %s" % found if found else "never reaches it"))
-    return {"repository": str(repo.dir), "roles": roles, "delegations": tree, "targets": targets, "warnings": warnings,
-            "problems": problems}
+    return {"repository": str(repo.dir), "roles": roles, "delegations": tree, "targets": targets,
+            "bundles": bundles.by_channel(repo), "warnings": warnings, "problems": problems}
 
 
 def _check_chain(repo):
