@@ -6,7 +6,8 @@ before, torn (at several fractions) and after; then the state read back must be 
 state before j or the state after j, computed by an independent model (never a mix, never an
 older one), the floor must not have gone down, and the log must go on working: the rest of the
 mutation and the next one are applied and checked. Random runs cut again and again, including
-in the middle of the repair (compaction) that follows a cut.
+in the middle of the repair (compaction) that follows a cut. The bundle floors (one per name)
+are in the scripts: a cut leaves each at its old or new value, never lower.
 """
 
 import random
@@ -31,6 +32,7 @@ class Model:
         self.root = (version, root)
         self.blobs = {}
         self.events = []
+        self.bundles = {}
 
     def apply(self, m):
         op, args = m[0], m[1:]
@@ -53,16 +55,24 @@ class Model:
             self.blobs.pop(args[0], None)
         elif op == "root":
             self.root = (args[1], args[0])
+        elif op == "bfloor":
+            self.bundles[args[0]] = max(self.bundles.get(args[0], 0), args[1])
 
     def observe(self):
         return (self.floor, self.time, self.boot, self.pending, self.root,
-                sorted((n, v, d) for n, (v, d) in self.blobs.items()), self.events)
+                sorted((n, v, d) for n, (v, d) in self.blobs.items()), self.events, sorted(self.bundles.items()))
 
 
 def observe(st):
     blobs = sorted((n, st.blob_version(n), st.blob(n)) for n in st.blob_names() if n != statelog.ROOT)
     return (st.floor, st.time_floor, st.boot_count, st.pending, (st.root_version, st.root()), blobs,
-            list(st.events()))
+            list(st.events()), st.bundle_floors())
+
+
+def bundle_floors_not_lower(got, before):
+    """Every bundle floor of `before` is still there, at least as high."""
+    floors = dict(got[7])
+    return all(floors.get(name, 0) >= floor for name, floor in before[7])
 
 
 def mutate(st, m):
@@ -85,6 +95,8 @@ def mutate(st, m):
         st.delete_blob(args[0])
     elif op == "root":
         st.set_root(*args)
+    elif op == "bfloor":
+        st.raise_bundle_floor(*args)
 
 
 def blob(tag, n):
@@ -95,7 +107,7 @@ def script_small():
     """A small partition (5 sectors) so that compaction comes every few mutations."""
     s = [("boot",), ("event", "boot", "first boot", None), ("blob", "timestamp", blob(b"ts1", 300), 1),
          ("blob", "snapshot", blob(b"sn1", 700), 1), ("blob", "targets", blob(b"tg1", 1500), 1),
-         ("floor", 1), ("time", 1700000000), ("pending", "ota_1", "1.1.0", 2),
+         ("floor", 1), ("bfloor", "mpboot", 1), ("bfloor", "app", 2), ("time", 1700000000), ("pending", "ota_1", "1.1.0", 2),
          ("event", "installed", "ota_1 1.1.0", "secver=2"), ("boot",), ("event", "verified", "sig ok", None),
          ("floor", 2), ("clear",), ("event", "confirmed", "health ok", None)]
     for i in range(8):
@@ -104,6 +116,10 @@ def script_small():
               ("blob", "targets", blob(b"tg%d" % i, 1400 + 50 * i), 2 + i)]
         if i == 2:
             s += [("root", blob(b"root2", 2600), 2), ("delete", "snapshot")]
+        if i in (1, 3, 6):
+            s += [("bfloor", "app", 2 + i), ("bfloor", "mpboot", i)]  # i == 1: mpboot not higher
+        if i == 5:
+            s += [("bfloor", "ui-" + "x" * 29, 0xFFFFFFFF)]
         if i == 4:
             s += [("blob", "snapshot", blob(b"sn5", 900), 5), ("event", "refused", "security version 1 below floor 2", None)]
     return 5, blob(b"root1", 1200), s
@@ -116,6 +132,8 @@ def script_board():
         s += [("blob", "targets", blob(b"tgt%d" % i, 3000 + 37 * i), 1 + i), ("event", "check", "new targets", "v=%d" % i)]
         if i % 10 == 4:
             s += [("pending", "ota_%d" % (i % 2), "1.%d.0" % i, i), ("boot",), ("floor", i), ("clear",)]
+        if i in (13, 31):
+            s += [("bfloor", "app" if i == 13 else "mpboot", i)]
     return 16, blob(b"R", 2200), s
 
 
@@ -173,6 +191,7 @@ def test_every_cut_point_reads_back_old_or_new(make):
                 if mode == "after" and k == ops[j] - 1:
                     assert got == after, where
                 assert got[0] >= before[0], "floor went down: " + where
+                assert bundle_floors_not_lower(got, before), "a bundle floor went down: " + where
                 # Recovery: finish the interrupted change if it was lost, then one more.
                 if got == before:
                     mutate(statelog.load(part), m)
@@ -210,6 +229,7 @@ def test_random_repeated_cuts_including_during_repair(seed):
         flash.cut = None
         got = observe(statelog.load(part))
         assert got in (states[done], states[done + 1] if done < len(script) else None), (seed, done)
+        assert bundle_floors_not_lower(got, states[done]), (seed, done)
         if got != states[done]:
             done += 1
         assert got[0] >= floor

@@ -240,12 +240,15 @@ def test_full_partition_refuses_without_damage():
 
 
 def test_everything_at_its_cap_fits_the_board_partition():
-    """16 sectors hold two snapshots of the largest state the caps allow: never 'full'."""
+    """16 sectors hold two snapshots of the largest state the caps allow (16 bundle floors with
+    the longest names among it): never 'full'."""
     dev, st = fresh(root=b"R" * S.MAX_ROOT)
     each = S.MAX_BLOBS // S.MAX_BLOB_COUNT
     for i in range(S.MAX_BLOB_COUNT):
         st.set_blob("blob%d" % i, bytes([i]) * each, i)
     st.set_pending("ota_1", "v" * 40, 9, SHA)
+    for i in range(S.MAX_BUNDLES):
+        st.raise_bundle_floor("b%02d" % i + "n" * 29, 0xFFFFFFF0 + i % 16)
     for i in range(600):
         st.log_event("c" * 20, "\u20ac" * 40, "d" * 80)
         if i % 50 == 0:
@@ -254,6 +257,7 @@ def test_everything_at_its_cap_fits_the_board_partition():
     again = S.load(dev)
     assert again.root() == b"R" * S.MAX_ROOT and len(list(again.events())) == S.EVENT_RING
     assert sum(len(again.blob(n)) for n in again.blob_names()) == S.MAX_ROOT + S.MAX_BLOBS
+    assert len(again.bundle_floors()) == S.MAX_BUNDLES and 2 * again.wear()["snapshot_sectors"] < 16
     clean(dev)
 
 

@@ -216,3 +216,45 @@ def test_old_logs_without_bundle_floors_read_as_before():
     assert list(st.events()) == [(2, "ok", "", None)]
     st.raise_bundle_floor("app", 1)
     assert S.load(dev).bundle_floors() == [("app", 1)] and S.load(dev).floor == 5
+
+
+def test_cut_at_every_operation_of_a_compacting_raise():
+    """A raise that compacts first (the log is full) then adds a name: every operation cut
+    before / torn / after leaves each floor at its old or new value, and the log goes on."""
+    dev, st = fresh(blocks=3)
+    st.raise_bundle_floor("mpboot", 2)
+    n = 0
+    while True:  # fill with raises of the same size until the raise must compact
+        if st._off + 32 <= st._bs:  # it fits the tail sector: no compaction, no need to try
+            n += 1
+            st.raise_bundle_floor("app", n)
+            continue
+        image = bytes(dev.mem)
+        probe = NorRam(3)
+        probe.mem[:] = image
+        start = probe.ops
+        S.load(probe).raise_bundle_floor("ui", 7)
+        ops = probe.ops - start
+        if S.load(probe).generation > S.load(dev).generation:
+            break
+        n += 1
+        st.raise_bundle_floor("app", n)
+        assert n < 1000
+    old = [("app", n), ("mpboot", 2)]
+    new = [("app", n), ("mpboot", 2), ("ui", 7)]
+    assert S.load(probe).bundle_floors() == new and ops > 10
+    seen = set()
+    for k in range(ops):
+        for mode in ("before", "torn", "after"):
+            dev.mem[:] = image
+            again = S.load(dev)
+            dev.cut(k, mode)
+            devtest.raises(PowerCut, again.raise_bundle_floor, "ui", 7)
+            after = S.load(dev)
+            got = after.bundle_floors()
+            assert got in (old, new), (k, mode, got)
+            seen.add(len(got))
+            after.raise_bundle_floor("app", n + 1)
+            assert S.load(dev).bundle_floors() == [("app", n + 1)] + got[1:]
+            assert dev.faults == 0 and dev.misaligned == 0
+    assert seen == {2, 3}, seen
