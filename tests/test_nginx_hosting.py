@@ -186,3 +186,29 @@ def test_a_download_cut_through_nginx_is_resumed_with_a_range(nginx, tmp_path, m
         if w is not None:
             w.close()
         relay.stop()
+
+
+def test_bundle_files_are_served_by_hash_with_ranges(nginx, tmp_path):
+    # A bundle published into the repository nginx serves: its manifest is a target like an
+    # image's, and each file is fetched from files/sha256/<hex> (immutable, resumable).
+    import hashlib
+
+    from mpboot.repo import publish as publish_mod
+    from repotest import BUNDLE_FILES, keyring, make_bundle, make_repo
+
+    repo = make_repo(tmp_path / "repo")
+    report = publish_mod.publish(repo, keyring(repo), make_bundle(repo, tmp_path), "stable")
+    data = BUNDLE_FILES["data.bin"]
+    path = "/files/sha256/" + hashlib.sha256(data).hexdigest()
+    code, headers, body = _get(nginx, path)
+    assert (code, body, headers["cache-control"]) == (200, data, "public, max-age=31536000, immutable")
+    assert headers["content-type"] == "application/octet-stream"
+    code, headers, body = _get(nginx, path, {"Range": "bytes=1000-"})
+    assert (code, body, headers["content-range"]) == (206, data[1000:], "bytes 1000-%d/%d" % (len(data) - 1, len(data)))
+    assert _get(nginx, path, {"Range": "bytes=%d-" % len(data)})[0] == 416
+    assert _get(nginx, "/files/sha256/" + "0" * 64)[0] == 404
+    (repo.dir / "files" / "sha256" / ".half.tmp").write_bytes(b"x")
+    assert _get(nginx, "/files/sha256/.half.tmp")[0] == 404
+    target = "/targets/esp32-4mb/stable/%s.app-1.0.0.mpbm" % report["sha256"]
+    code, _, body = _get(nginx, target)
+    assert (code, len(body)) == (200, report["length"])
