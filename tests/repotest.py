@@ -70,6 +70,20 @@ def make_bundle(repo, tmp_path, version="1.0.0", security_version=1, name="app",
     return path
 
 
+def device_fetch(repo_dir):
+    """A device TUF client's fetch (mpboot_fw.tufclient) reading the repository's metadata/
+    directory: None for a missing file, and the cap it is given asserted."""
+    def fetch(path, max_length):
+        try:
+            data = (Path(repo_dir) / "metadata" / path).read_bytes()
+        except FileNotFoundError:
+            return None
+        assert len(data) <= max_length, path
+        return data
+
+    return fetch
+
+
 def tree(path):
     """Every file under `path` with its bytes: compare before and after to prove nothing changed."""
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(Path(path).rglob("*")) if p.is_file()}

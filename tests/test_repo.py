@@ -16,7 +16,7 @@ from mpboot.errors import MpbootError
 from mpboot.repo import layout, maintain, publish as publish_mod, status as status_mod, store
 from mpboot.repo.store import Repository
 from mpboot_fw import trust
-from repotest import DirFetcher, key_dir, keyring, make_repo, signed_image, tree, updater, write_image
+from repotest import DirFetcher, device_fetch, key_dir, keyring, make_repo, signed_image, tree, updater, write_image
 
 BASE = "http://repo.invalid/"
 
@@ -559,14 +559,7 @@ def _device_refresh(repo, store, root):
 
     from mpboot_fw import tuf as device_tuf, tufclient
 
-    def fetch(path, max_length):
-        try:
-            data = (repo.dir / "metadata" / path).read_bytes()
-        except FileNotFoundError:
-            return None
-        assert len(data) <= max_length, path
-        return data
-
+    fetch = device_fetch(repo.dir)
     trusted = device_tuf.TrustedSet(store.load("root") or root, int(time.time()))
     tufclient.refresh(trusted, fetch, store)
     return trusted, tufclient

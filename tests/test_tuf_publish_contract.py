@@ -1,12 +1,19 @@
-"""The device chooses images by the custom fields `mpboot publish` writes: the two must agree.
+"""The device chooses images and bundles by the custom fields `mpboot publish` writes: the two
+must agree.
 
-The manifest here is the device's own Manifest object with its fields set by hand (publish copies
-them from a verified image; building and signing one is publish's own tests' job)."""
+For images the manifest here is the device's own Manifest object with its fields set by hand
+(publish copies them from a verified image; building and signing one is publish's own tests'
+job). Bundles are built, signed and published for real, and read back by the device's TUF client."""
 
 import json
+import time
 
+from mpboot import keys
+from mpboot.repo import delegations, publish as publish_mod
 from mpboot.repo.publish import custom_fields
-from mpboot_fw import image, tufclient
+from mpboot.repo.store import Repository
+from mpboot_fw import image, tuf as device_tuf, tufclient
+from repotest import device_fetch, key_dir, keyring, make_bundle, make_repo, write_image
 
 
 def _entry(board, chip_id, version, security_version, channel):
@@ -45,14 +52,6 @@ def test_find_bundle_picks_what_publish_writes(tmp_path):
     # Real bundles and an image published by `mpboot publish` into one repository (a role per
     # board for one of the boards), read back by the device's own TUF client (refresh and the
     # directory search the updater makes), then chosen by find_bundle / find_image.
-    import time
-
-    from mpboot import keys
-    from mpboot.repo import delegations, publish as publish_mod
-    from mpboot.repo.store import Repository
-    from mpboot_fw import tuf as device_tuf
-    from repotest import key_dir, keyring, make_bundle, make_repo, write_image
-
     repo = make_repo(tmp_path / "repo")
     keys.generate_keypair(tmp_path / "s3.pem")
     delegations.delegate(repo, keyring(repo), "esp32s3-8mb", ["esp32s3-8mb/*/*"], [tmp_path / "s3.pem"])
@@ -72,15 +71,7 @@ def test_find_bundle_picks_what_publish_writes(tmp_path):
 
     def device(board, chip_id, channel="stable"):
         root = (repo.dir / "metadata" / "1.root.json").read_bytes()
-
-        def fetch(path, max_length):
-            try:
-                data = (repo.dir / "metadata" / path).read_bytes()
-            except FileNotFoundError:
-                return None
-            assert len(data) <= max_length, path
-            return data
-
+        fetch = device_fetch(repo.dir)
         trusted = device_tuf.TrustedSet(root, int(time.time()))
         tufclient.refresh(trusted, fetch, _NoStore())
         found = {}
