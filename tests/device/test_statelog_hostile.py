@@ -24,7 +24,13 @@ def fresh(blocks=8):
 
 def observe(st):
     return (st.floor, st.time_floor, st.boot_count, st.pending, st.root_version, st.root(),
-            [(n, st.blob_version(n), st.blob(n)) for n in st.blob_names()], list(st.events()))
+            [(n, st.blob_version(n), st.blob(n)) for n in st.blob_names()], list(st.events()),
+            st.bundle_floors())
+
+
+def bundle_floors_not_lower(seen, want):
+    floors = dict(seen[8])
+    return all(floors.get(name, 0) >= floor for name, floor in want[8])
 
 
 def genuine(dev):
@@ -103,7 +109,12 @@ def bad_contents():
         ("short blob", R.T_BLOB, 0, b"\x04root\x01"),
         ("event longer than its caps", R.T_EVENT, 0, bytes(event[:m]) + b"x"),
         ("unknown type", 0, 0, b""),
-        ("unknown type", 10, 0, b"\x00" * 4),
+        ("unknown type", 11, 0, b"\x00" * 4),
+        ("bundle floor without a name", R.T_BFLOOR, 0, b"\x00" * 5),
+        ("bundle floor, not a bundle name", R.T_BFLOOR, 0, b"\x03Ap\xc3" + struct.pack("<I", 99)),
+        ("bundle floor, name past its payload", R.T_BFLOOR, 0, b"\x09app" + struct.pack("<I", 99)),
+        ("short bundle floor", R.T_BFLOOR, 0, b"\x03app\x63"),
+        ("long bundle floor", R.T_BFLOOR, 0, b"\x03app" + struct.pack("<I", 99) + b"\x00"),
         ("unknown flags", R.T_FLOOR, 2, struct.pack("<I", 99)),
     ]
 
@@ -246,8 +257,11 @@ def _history(rng, dev, steps):
     images = []
     root = ROOT
     for i in range(steps):
-        k = rng.below(9)
-        if k == 0:
+        k = rng.below(10)
+        if k == 9:
+            name = rng.choice(("app", "mpboot", "ui"))
+            st.raise_bundle_floor(name, st.bundle_floor(name) + rng.below(3))
+        elif k == 0:
             st.raise_floor(st.floor + rng.below(3))
         elif k == 1:
             st.raise_time(st.time_floor + rng.below(1000))
@@ -288,6 +302,9 @@ def _hostile_payload(rng, typ, top):
         n = R.put_pending(buf, text, text, rng.u32(), SHA, rng.u32())
     elif typ == R.T_BLOB:
         n = R.put_blob(buf, rng.choice(("root", "timestamp", "x")), rng.u32(), rng.below(600), rng.below(3), rng.below(2))
+    elif typ == R.T_BFLOOR:
+        n = R.put_bfloor(buf, rng.choice(("app", "mpboot", "ui", "x", "n%d" % rng.below(20))),
+                         rng.choice((0, 1, top, U32, rng.u32())))
     else:
         return rng.bytes(rng.below(600))
     if k == 1 and n:
@@ -308,7 +325,7 @@ def _crafted_sector(rng, dev, sector, st):
         seq = recs[-1][2] + 1
     for _ in range(rng.below(12)):
         typ = rng.choice((R.T_BEGIN, R.T_END, R.T_FLOOR, R.T_TIME, R.T_BOOT, R.T_PENDING, R.T_CHUNK,
-                          R.T_BLOB, R.T_EVENT, rng.below(256)))
+                          R.T_BLOB, R.T_EVENT, R.T_BFLOOR, rng.below(256)))
         flags = rng.choice((0, 0, R.F_SNAP, rng.below(256)))
         recs.append((typ, flags, seq & U32, _hostile_payload(rng, typ, top)))
         seq = seq + 1 if rng.below(5) else rng.u32()
@@ -319,7 +336,7 @@ def _crafted_sector(rng, dev, sector, st):
 def test_property_replayed_and_crafted_sectors_never_lower_a_value_or_lose_the_root():
     """Seeded random histories; then, in the sectors that hold nothing live, old images of any
     sector and crafted records (random types, sequence numbers and payloads, valid CRCs). load()
-    never reports a floor, time floor or boot counter below what was committed, never loses the
+    never reports a floor, bundle floor, time floor or boot counter below what was committed, never loses the
     root, raises nothing but StateError; replays alone change nothing; the log goes on working."""
     trials = 12 if devtest.ON_MICROPYTHON else 160
     outcomes = {"same": 0, "changed": 0, "refused": 0}
@@ -348,6 +365,7 @@ def test_property_replayed_and_crafted_sectors_never_lower_a_value_or_lose_the_r
             seen = observe(got)
             where = (seed, trial)
             assert seen[0] >= want[0] and seen[1] >= want[1] and seen[2] >= want[2], where
+            assert bundle_floors_not_lower(seen, want), where
             assert got.root() is not None, where
             if not crafted:
                 assert seen == want, where
@@ -364,6 +382,7 @@ def test_property_replayed_and_crafted_sectors_never_lower_a_value_or_lose_the_r
                 continue
             after = S.load(dev)
             assert after.floor >= floor and after.root() is not None, where
+            assert bundle_floors_not_lower(observe(after), want), where
             assert dev.faults == 0, where
     print("hostile sectors: %r" % outcomes)
     assert outcomes["same"] > outcomes["changed"] > 0, outcomes
