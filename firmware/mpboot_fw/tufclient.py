@@ -15,7 +15,8 @@ Delegated targets roles (spec 5.6.7) are loaded on demand by the two searches, t
 fetch and store (stored copy first, else `V.ROLE.json`, the role name URL-quoted):
 target_info(trusted, path, fetch, store) for one exact path, python-tuf's pre-order depth-first
 walk; find_targets(trusted, fetch, store, directory) for every target directly in a directory,
-which is how a device finds its images (`<board or chip>/<channel>/`, see directories()).
+which is how a device finds its images and bundles (`<board or chip>/<channel>/`, see
+directories()); find_image and find_bundle then choose among them by their custom fields.
 """
 
 from mpboot_fw import delegations, tuf, version as versions
