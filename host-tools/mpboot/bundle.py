@@ -270,3 +270,77 @@ def format_text(path, info):
         v = info["verdict"]
         lines.append("verdict: %s" % ("valid" if v["valid"] else "INVALID: " + v["error"]))
     return "\n".join(lines)
+
+
+# The device's layout of installed bundles (bundlestore.ROOT and its files; docs/bundles.md).
+ROOT = "/bundles"
+COPIES = ("a", "b")
+
+
+def package_files():
+    """{"mpboot_fw/NAME.py": source} of the device package, as its bundle holds it."""
+    from mpboot import resources
+
+    package = resources.device_package_dir()
+    return {package.name + "/" + p.name: p.read_bytes() for p in sorted(package.glob("*.py"))}
+
+
+def build_package(private_keys, anchor, version=None, security_version=0, compiled=None, board=None, chip_id=None,
+                  min_firmware=None):
+    """(bundle bytes, Bundle) of the device package as the bundle "mpboot": mpboot_fw/*.py, or
+    *.mpy compiled for `compiled` (a mpycross.Version); `version` defaults to mpboot's own. No
+    entry: the fixed loader starts mpboot_fw.stage itself, and the stage starts applications."""
+    from mpboot import __version__
+
+    files = package_files()
+    if compiled is not None:
+        files = compile_files(files, compiled)
+    return build(files, private_keys, anchor, name=fmt.DEVICE_PACKAGE, version=version or __version__,
+                 security_version=security_version, board=board, chip_id=chip_id, mpy=mpy_major(files, compiled),
+                 min_firmware=min_firmware, entry=None)
+
+
+def copy_dir(name, copy):
+    return "%s/%s/%s" % (ROOT, name, copy)
+
+
+def layout(data, root, board, mpy=None, firmware=None, copy="a", what="bundle"):
+    """(Bundle, {"/bundles/NAME/COPY/PATH": bytes, "/bundles/NAME/COPY.mpbm": manifest,
+    "/bundles/NAME/boot": pointer}) for bundle bytes `data`, as a bundle provisioned by hand
+    lies on the device: confirmed in `copy`, nothing on trial. In that order: a writer that
+    keeps it (the pointer last) leaves a copy the pointer names only once it is all there.
+    Refused (one MpbootError line) when the device would refuse it: verified against `root`
+    (a trust.Root) and `board` (a boards.Board), `mpy` (sys.implementation._mpy, when known)
+    and `firmware` (the running image's version, when known)."""
+    b = verify(data, root, what, chip_id=board.chip_id, board=board.name, mpy=mpy, firmware=firmware)
+    return b, _place(b, data, copy)
+
+
+def _place(b, data, copy):
+    """The files of layout() for verified Bundle `b` of bundle bytes `data`."""
+    if copy not in COPIES:
+        raise ValueError(copy)
+    base = "%s/%s/" % (ROOT, b.name)
+    out = {}
+    at = fmt.HEADER_SIZE + len(b.manifest)
+    for path, size, _ in b.files:  # verify_stream checked each piece's size and hash
+        out[base + copy + "/" + path] = data[at:at + size]
+        at += size
+    out[base + copy + ".mpbm"] = b.manifest
+    out[base + "boot"] = copy.encode()
+    return out
+
+
+def layouts(bundles, root, board, mpy=None, firmware=None, copies=None):
+    """([Bundle], {path: bytes}) for several bundles ([(what, bytes)], `what` naming each in an
+    error, e.g. its file): each as layout() gives it, in the order given; two bundles of one
+    name are refused (one directory holds one bundle). `copies`: {name: copy} where not "a"."""
+    found, out = {}, {}
+    for what, data in bundles:
+        b = verify(data, root, what, chip_id=board.chip_id, board=board.name, mpy=mpy, firmware=firmware)
+        if b.name in found:
+            raise MpbootError("%s and %s are both the bundle %s: a device holds one bundle of a name; give one of "
+                              "them" % (found[b.name][0], what, b.name))
+        found[b.name] = (what, b)
+        out.update(_place(b, data, (copies or {}).get(b.name, "a")))
+    return [b for _, b in found.values()], out

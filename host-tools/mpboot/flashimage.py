@@ -11,11 +11,16 @@ Parts, each at its flash offset, 0xFF everywhere else (exactly what `esptool mer
 | app             | ota_0                  | the app file as given (a signed image: the ESP-IDF app is its first bytes) |
 | state           | mpboot partition       | the boot stage's state log holding the trust anchor (with a root) and the floors (mpboot.floors) |
 | vfs             | vfs partition          | LittleFS as MicroPython formats it, with the given files (none: erased, so the first boot formats it) |
+
+Bundles go into the vfs files as mpboot.bundle.layouts() lays them out (/bundles/NAME/a/...,
+the manifest, the pointer `a`), verified against the root and the board first.
 """
 
 from pathlib import Path
 
-from mpboot import boards, floors
+from littlefs import LittleFSError
+
+from mpboot import boards, bundle, floors
 from mpboot.emulator.flash import NorFlash
 from mpboot.emulator.partition import FlashPartition
 from mpboot.emulator.vfs import build_image
@@ -70,9 +75,8 @@ def parts(board, app, firmware=None, root=None, files=None, start=None):
         (board.otadata.offset, otadata.initial_image(0), "otadata"),
         (slot.offset, bytes(app), "app in %s" % slot.name),
     ]
-    vfs = board.partition(boards.VFS_PARTITION)
     if files:
-        out.append((vfs.offset, build_image(vfs.size, files), "vfs"))
+        out.append((board.partition(boards.VFS_PARTITION).offset, vfs_image(board, files), "vfs"))
     if root is not None:
         start = start or state_start(board, app, root)
         state = board.partition(boards.STATE_PARTITION)
@@ -83,14 +87,49 @@ def parts(board, app, firmware=None, root=None, files=None, start=None):
 def state_start(board, app, root, security_floor=None, time_floor=None, now=None):
     """The floors.Start of a device whose ota_0 holds `app` and that trusts `root` (bytes): the
     image must verify against the root as the boot stage checks it, since it would not run."""
+    return floors.choose(running_manifest(board, app, root), security_floor, time_floor, now)
+
+
+def running_manifest(board, app, root):
+    """The image.Manifest of `app` (for ota_0) verified against `root` (bytes) as the stage
+    verifies it, or one MpbootError line."""
     app = _app_and_bootloader(app, None, board)[0]
-    anchor = _anchor(root)
     try:
-        manifest = verify_image(app, anchor, chip_id=board.chip_id, board=board.name)
+        return verify_image(app, _anchor(root), chip_id=board.chip_id, board=board.name)
     except MpbootError as e:
         raise MpbootError("--app does not verify against --root, so the boot stage would not run it: %s; "
                           "give an image signed by the root's targets key(s) (mpboot sign)" % e) from None
-    return floors.choose(manifest, security_floor, time_floor, now)
+
+
+def add_bundles(board, app, root, files, bundles):
+    """`files` ({path: bytes}) with `bundles` ([(what, bundle bytes)]) laid out on top, each
+    verified against `root` (bytes), the board and the version of `app`, the image the device
+    runs (a bundle needing a newer firmware is refused). A bundle the files already hold
+    (under /bundles/NAME/) is refused: one directory holds one bundle."""
+    firmware = running_manifest(board, app, root).version
+    found, laid = bundle.layouts(bundles, _anchor(root), board, firmware=firmware)
+    out = dict(files or {})
+    for b in found:
+        held = sorted(p for p in out if p.startswith("%s/%s/" % (bundle.ROOT, b.name)))
+        if held:
+            raise MpbootError("the files already hold the bundle %s (%s): give it once, as --bundle or in --files"
+                              % (b.name, held[0]))
+    out.update(laid)
+    return out
+
+
+def vfs_image(board, files):
+    """The vfs partition's LittleFS image holding `files`, or one MpbootError line when they do
+    not fit (the host's LittleFS is the device's: what does not fit here does not fit there)."""
+    vfs = board.partition(boards.VFS_PARTITION)
+    try:
+        return build_image(vfs.size, files)
+    except LittleFSError as e:
+        if e.code != LittleFSError.Error.LFS_ERR_NOSPC:
+            raise
+        raise MpbootError("the files (%d, %d bytes) do not fit the %d-byte vfs partition of board %s (LittleFS "
+                          "needs room for its blocks too): leave some out, or compile them (--mpy)"
+                          % (len(files), sum(len(d) for d in files.values()), vfs.size, board.name)) from None
 
 
 def build(board, app, firmware=None, root=None, files=None, start=None):

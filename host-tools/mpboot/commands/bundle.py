@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from mpboot import anchor, boards, bundle, keys, mpycross, signing
+from mpboot import __version__, anchor, boards, bundle, keys, mpycross, signing
 from mpboot.errors import MpbootError
 from mpboot.fileio import add_force_option, atomic_write, read_input, refuse_existing
 
@@ -17,6 +17,9 @@ examples:
       --chip esp32 --mpy --root root.json -o myapp-1.1.0.mpbundle
   mpboot bundle libs/ --name sensors --version 0.3.0 --security-version 0 --key release.pem \\
       --min-firmware 1.2.0 -o sensors.mpbundle        # no main.py: a library, no entry point
+  mpboot bundle --device-package --key release.pem --mpy -o mpboot.mpbundle   # mpboot's own package
+  mpboot device-files --board esp32-4mb --root root.json --package-bundle mpboot.mpbundle \
+      --bundle myapp-1.0.0.mpbundle -o device/          # both on a device's filesystem
 
 Every regular file under APPDIR goes in, by its path relative to APPDIR (hidden names and
 __pycache__ are left out; a symbolic link is refused). The manifest lists each file's path,
@@ -33,6 +36,11 @@ chip; neither: any board. --entry: the module the device starts (main when APPDI
 or for the MicroPython in --firmware FILE, and records the .mpy version, which the device then
 checks; .mpy files already in APPDIR must be bytecode of that version. --min-firmware: the oldest firmware version that may run the bundle.
 An OUT that exists is refused unless --force, which replaces it whole.
+
+--device-package (instead of APPDIR) bundles mpboot's device package itself: the bundle named
+mpboot, holding mpboot_fw/*.py (or *.mpy with --mpy), version mpboot's own (""" + __version__ + """) unless
+--version, security version 0 unless --security-version. The fixed loader /boot.py runs it from
+/bundles/mpboot/ (mpboot device-files --package-bundle, or --key to build it on the fly).
 """
 
 
@@ -42,13 +50,17 @@ def register(subparsers):
         description="Build a signed bundle of an application directory: a manifest (name, version, "
         "security version, board or chip, files with their SHA-256) signed like TUF metadata, then the files.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("appdir", metavar="APPDIR", help="directory holding the application's files")
+    p.add_argument("appdir", metavar="APPDIR", nargs="?", help="directory holding the application's files")
+    p.add_argument("--device-package", action="store_true",
+                   help="instead of APPDIR: mpboot's device package, as the bundle named mpboot")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="bundle file to write (.mpbundle)")
-    p.add_argument("--name", required=True, metavar="NAME",
-                   help="the bundle's name: 1-32 of a-z 0-9 _ -, starting with a letter (its directory on the device)")
-    p.add_argument("--version", required=True, metavar="V", help="release version, Semantic Versioning (1.0.0)")
-    p.add_argument("--security-version", required=True, type=int, metavar="N",
-                   help="anti-rollback counter: devices refuse a bundle below the highest they confirmed")
+    p.add_argument("--name", metavar="NAME", help="the bundle's name: 1-32 of a-z 0-9 _ -, starting with a letter "
+                   "(its directory on the device; required with APPDIR)")
+    p.add_argument("--version", metavar="V", help="release version, Semantic Versioning (1.0.0; required with APPDIR, "
+                   "default %s with --device-package)" % __version__)
+    p.add_argument("--security-version", type=int, metavar="N",
+                   help="anti-rollback counter: devices refuse a bundle below the highest they confirmed "
+                   "(required with APPDIR, default 0 with --device-package)")
     p.add_argument("--key", action="append", required=True, metavar="KEYFILE",
                    help="private signing key or pkcs11: URI (repeatable: one signature per key)")
     where = p.add_mutually_exclusive_group()
@@ -69,6 +81,15 @@ def register(subparsers):
 
 
 def run(args):
+    if args.device_package:
+        if args.appdir is not None or args.name is not None:
+            raise MpbootError("--device-package bundles mpboot's own package as the bundle mpboot: drop %s"
+                              % ("APPDIR" if args.appdir is not None else "--name"))
+    else:
+        missing = [o for o, v in (("APPDIR", args.appdir), ("--name", args.name), ("--version", args.version),
+                                  ("--security-version", args.security_version)) if v is None]
+        if missing:
+            raise MpbootError("give %s (or --device-package for mpboot's own package)" % ", ".join(missing))
     if not args.force:  # before the keys' passphrases and the signing, not after
         refuse_existing(args.output, "output file")
     if (args.mpy_version or args.firmware) and not args.mpy:
@@ -80,25 +101,37 @@ def run(args):
         board = board or None  # a chip name given to --board: any board of that chip
     elif args.chip:
         chip_id = boards.CHIPS[args.chip].chip_id
-    files = bundle.collect(args.appdir)
+    files = None if args.device_package else bundle.collect(args.appdir)
     compiled = None
     if args.mpy:
         if args.firmware:
             compiled = mpycross.of_firmware(read_input(args.firmware, "firmware"), args.firmware)
         else:
             compiled = mpycross.parse(args.mpy_version) if args.mpy_version else mpycross.DEFAULT
-        files = bundle.compile_files(files, compiled)
-    mpy = bundle.mpy_major(files, compiled)
-    passphrase = keys.passphrase_from_env(args.passphrase_env)
-    private_keys = [keys.load_private_key(path, passphrase) for path in args.key]
+        if files is not None:
+            files = bundle.compile_files(files, compiled)
+    if args.device_package and args.entry is not None:
+        raise MpbootError("--entry: the device package has none (the fixed loader starts mpboot_fw.stage): drop it")
+    private_keys = signing_keys(args.key, args.passphrase_env)
     trusted = anchor.load_root_file(args.root) if args.root else signing.KeyAnchor(private_keys[0].public_key())
-    data, b = bundle.build(
-        files, private_keys, trusted, name=args.name, version=args.version,
-        security_version=args.security_version, board=board, chip_id=chip_id, mpy=mpy,
-        min_firmware=args.min_firmware, entry=args.entry if args.entry is not None else bundle.default_entry(files))
+    if args.device_package:
+        data, b = bundle.build_package(private_keys, trusted, version=args.version,
+                                       security_version=args.security_version or 0, compiled=compiled, board=board,
+                                       chip_id=chip_id, min_firmware=args.min_firmware)
+    else:
+        data, b = bundle.build(
+            files, private_keys, trusted, name=args.name, version=args.version,
+            security_version=args.security_version, board=board, chip_id=chip_id, mpy=bundle.mpy_major(files, compiled),
+            min_firmware=args.min_firmware, entry=args.entry if args.entry is not None else bundle.default_entry(files))
     atomic_write(args.output, data, overwrite=args.force)
     if args.json:
         print(json.dumps(dict(bundle.fields(b), output=str(args.output), length=len(data)), indent=2))
     else:
         print("bundled %s -> %s: %s %s, security version %d, %d files, %d bytes, %d signature(s)" % (
-            args.appdir, args.output, b.name, b.version, b.security_version, len(b.files), len(data), len(b.keyids)))
+            args.appdir or "the device package", args.output, b.name, b.version, b.security_version, len(b.files), len(data), len(b.keyids)))
+
+
+def signing_keys(specs, passphrase_env=None):
+    """The private keys of `specs` (key files or pkcs11: URIs), the passphrase from `passphrase_env`."""
+    passphrase = keys.passphrase_from_env(passphrase_env)
+    return [keys.load_private_key(path, passphrase) for path in specs]

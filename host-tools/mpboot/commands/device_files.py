@@ -3,10 +3,12 @@
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
-from mpboot import boards, mpycross, otaprovision, provision, tls
+from mpboot import anchor, boards, bundle, mpycross, otaprovision, provision, tls
+from mpboot.commands.bundle import signing_keys
 from mpboot.errors import MpbootError
 from mpboot.fileio import atomic_write, read_input
 from mpboot.flashimage import read_files
@@ -41,6 +43,18 @@ boot.py and your files stay source. A board imports only .mpy files of its own .
 FILE, or --mpy-version (on the board: sys.implementation._mpy & 0xff, then (_mpy >> 8) & 3).
 `mpboot provision` asks the board.
 
+Signed bundles (docs/bundles.md): --bundle FILE (repeatable) lays out an application bundle as
+an installed one lies: /bundles/NAME/a/ (its files), /bundles/NAME/a.mpbm (its manifest) and
+/bundles/NAME/boot (the pointer, "a": confirmed), and /main.py becomes the fixed starter of its
+entry point (firmware/main.py; your own main.py belongs in the bundle). The device package is a
+bundle too with --package-bundle FILE (made by `mpboot bundle --device-package`) or --key KEY
+(a targets key file or pkcs11: URI: the bundle mpboot is built from this mpboot's package, as
+.mpy or --py source, and signed now): then lib/mpboot_fw/ is NOT written, the package lies in
+/bundles/mpboot/a/ and boot.py, the fixed loader, runs it from there, so it can be updated over
+the air. Every bundle must verify against --root (the root the device trusts) and the board, as
+the device checks it; two bundles of one name are refused, and so is more than the board's vfs
+partition holds. Without these options the layout is the legacy one above (lib/mpboot_fw/).
+
 With --update-url the device can update over the air (docs/updater.md): DIR also gets
 mpboot-ota.json (checked as the device checks it), the CA the server's certificate must chain
 to (--update-ca, or --tls-dir: the ca.pem of `mpboot serve --tls-dir`, created there as serve
@@ -59,6 +73,7 @@ def register(subparsers):
     p.add_argument("--board", required=True, metavar="B", help="board from boards/ (%s)" % ", ".join(boards.list_boards()))
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write (created if missing)")
     p.add_argument("--force", action="store_true", help="replace files DIR already holds (refused otherwise)")
+    p.add_argument("--root", metavar="ROOT.json", help="the root the device trusts: bundles must verify against it")
     add_settings(p)
     target = p.add_mutually_exclusive_group()
     target.add_argument("--mpy-version", metavar="V.S",
@@ -75,6 +90,16 @@ def add_settings(p):
     p.add_argument("--health", metavar="MODULE:FUNCTION", help="health check run on a trial boot")
     p.add_argument("--health-ms", type=int, metavar="MS", help="its time limit (default 10000, at least 1000)")
     p.add_argument("--channel", metavar="NAME", help="update channel (default stable)")
+    signed = p.add_argument_group("signed bundles (docs/bundles.md; they need --root)")
+    signed.add_argument("--bundle", action="append", default=[], metavar="FILE",
+                        help="an application bundle, installed in /bundles/NAME/ (repeatable)")
+    package = signed.add_mutually_exclusive_group()
+    package.add_argument("--package-bundle", metavar="FILE",
+                         help="the device package as a bundle (mpboot bundle --device-package): not in lib/")
+    package.add_argument("--key", action="append", metavar="KEY",
+                         help="or build and sign that bundle now with this targets key (file or pkcs11: URI; "
+                         "repeatable)")
+    signed.add_argument("--passphrase-env", metavar="VAR", help="environment variable holding --key's passphrase")
     code = p.add_mutually_exclusive_group()
     code.add_argument("--mpy", dest="source", action="store_false", default=False,
                       help="the device package as .mpy, compiled by mpy-cross (the default)")
@@ -99,14 +124,53 @@ def check_app(args):
         raise MpbootError("--app %s is not a directory: give the directory holding main.py" % args.app)
 
 
-def files_for(args, board, mpy):
+def files_for(args, board, mpy, signed=None, copies=None):
     """{path: bytes} of the device's files, from the add_settings() options; the package
-    compiled for .mpy version `mpy` (a mpycross.Version), or its source when `mpy` is None."""
+    compiled for .mpy version `mpy` (a mpycross.Version), or its source when `mpy` is None.
+    `signed`: signed_inputs(args, mpy), when the caller holds it already; `copies` as
+    bundle.layouts() takes it."""
     check_app(args)
     app = dict(update_files(args))
     app.update(read_files(args.app) if args.app else {})
-    return provision.device_files(board, app, mpy=mpy, policy=args.policy, health=args.health, health_ms=args.health_ms,
+    root, package, bundles = signed or signed_inputs(args, mpy)
+    return provision.device_files(board, app, mpy=mpy, package=package, bundles=bundles, root=root, copies=copies,
+                                  policy=args.policy, health=args.health, health_ms=args.health_ms,
                                   channel=args.channel)
+
+
+def signed_sources(args):
+    """What the bundle options give before the device's .mpy version is known (so a bad file,
+    key or root is refused before a board is touched): (the trust.Root of --root, the keys of
+    --key, the package bundle (what, bytes) or None, the application bundles [(what, bytes)]),
+    or None without bundle options."""
+    if not (args.bundle or args.package_bundle or args.key):
+        return None
+    if not args.root:
+        given = "--bundle" if args.bundle else "--package-bundle" if args.package_bundle else "--key"
+        raise MpbootError("%s needs --root ROOT.json: the device takes a bundle only when it verifies against the root "
+                          "it trusts" % given)
+    root = anchor.load_root_file(args.root)
+    bundles = [(path, read_input(path, "--bundle file")) for path in args.bundle]
+    package = None
+    if args.package_bundle:
+        package = (args.package_bundle, read_input(args.package_bundle, "--package-bundle file"))
+    private_keys = signing_keys(args.key, args.passphrase_env) if args.key else None
+    return root, private_keys, package, bundles
+
+
+def signed_inputs(args, mpy, sources=None):
+    """(the trust.Root or None, the package bundle (what, bytes) or None, the application
+    bundles) for provision.device_files, from signed_sources(args) (`sources`, when held). With
+    --key the package bundle is built for `mpy` and signed here: once per command (an ECDSA
+    signature differs every time, and a device compares what it holds)."""
+    sources = sources if sources is not None else signed_sources(args)
+    if sources is None:
+        return None, None, []
+    root, private_keys, package, bundles = sources
+    if private_keys:
+        data, _ = bundle.build_package(private_keys, root, compiled=mpy)
+        package = ("the device package signed with --key", data)
+    return root, package, bundles
 
 
 def update_files(args):
@@ -161,10 +225,13 @@ def run(args):
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise MpbootError("-o %s is a file: give a directory" % out)
-    held = [path for path in sorted(files) if (out / path.lstrip("/")).exists()]
+    stale = _stale(out, files)
+    held = [path for path in sorted(files) if (out / path.lstrip("/")).exists()] or ["/" + d for d in stale]
     if held and not args.force:
         raise MpbootError("%s already holds %s%s: refusing to overwrite; give --force to replace them, or a new "
                           "directory" % (out, held[0].lstrip("/"), " and %d more" % (len(held) - 1) if held[1:] else ""))
+    for path in stale:  # an earlier run's: a copy holding more than its manifest is refused (extra-file)
+        shutil.rmtree(out / path)
     for path, data in files.items():
         target = out / path.lstrip("/")
         try:
@@ -179,6 +246,18 @@ def run(args):
         print(json.dumps(dict(output=str(out), files=sorted(files), update_url=args.update_url,
                               mpy_version=None if mpy is None else str(mpy)), indent=2))
     else:
-        print("%s: %d files for %s (boot.py, lib/mpboot_fw/%s, mpboot.json%s%s)"
-              % (out, len(files), board.name, " as source" if mpy is None else " as .mpy %s" % mpy,
-                 ", updates from %s" % args.update_url if args.update_url else "", ", your app" if args.app else ""))
+        names = sorted({p.split("/")[2] for p in files if p.startswith(bundle.ROOT + "/")})
+        package = "bundles/mpboot/a/" if "mpboot" in names else "lib/mpboot_fw/"
+        print("%s: %d files for %s (boot.py, %s%s, mpboot.json%s%s%s)"
+              % (out, len(files), board.name, package, " as source" if mpy is None else " as .mpy %s" % mpy,
+                 ", updates from %s" % args.update_url if args.update_url else "", ", your app" if args.app else "",
+                 "".join(", bundle %s" % n for n in names if n != "mpboot")))
+
+
+def _stale(out, files):
+    """What an earlier run left in DIR that these files replace as a whole: each bundle's
+    directory, and lib/mpboot_fw/ when the package is a bundle now (the loader would not use it)."""
+    dirs = sorted({"/".join(p.split("/")[1:3]) for p in files if p.startswith(bundle.ROOT + "/")})
+    if bundle.ROOT + "/mpboot/boot" in files:
+        dirs.append(mpycross.COMPILED_DIR.strip("/"))
+    return [d for d in dirs if (out / d).is_dir()]

@@ -14,6 +14,8 @@ examples:
   mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware ESP32_GENERIC-OTA-v1.23.0.bin \\
       --root root.json --files device/ -o flash.bin
   mpboot flash-image ... --root root.json --time-floor 1767225600 -o flash.bin   # the same bytes every run
+  mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware ESP32_GENERIC-OTA-v1.23.0.bin \
+      --root root.json --files device/ --bundle myapp-1.0.0.mpbundle -o flash.bin
   mpboot emulate flash.bin
   esptool --chip esp32 write-flash 0x0 flash.bin          # the same file on a real board
   qemu-system-xtensa -machine esp32 -drive file=flash.bin,if=mtd,format=raw
@@ -24,7 +26,13 @@ from --firmware, a merged download for the board's chip. otadata selects ota_0. 
 state partition starts out holding that root metadata as the trust anchor, and --app must verify
 against it as the boot stage checks it. --files DIR becomes the LittleFS filesystem (boot.py,
 main.py, lib/...); without it the vfs partition is left erased and MicroPython formats it on
-first boot. The result is byte for byte what `esptool merge-bin --pad-to-size <flash size>`
+first boot. --bundle FILE (repeatable) puts a signed bundle into that filesystem as the device
+keeps an installed one: /bundles/NAME/a/ (its files), /bundles/NAME/a.mpbm (its manifest) and
+/bundles/NAME/boot (the pointer: copy a, confirmed). Each must verify against --root (which it
+needs), the board and the version of --app, as the device would check it; two bundles of one
+name, or one that --files already holds, are refused. The stage in --files runs it (mpboot
+device-files --bundle makes the same layout; --files from device-files --key or --package-bundle
+holds the device package as the bundle mpboot). The result is byte for byte what `esptool merge-bin --pad-to-size <flash size>`
 makes from the same parts. A FLASH.bin that exists is refused unless --force, which replaces it
 whole (an emulated board's flash: its state and log go with it).
 
@@ -42,6 +50,8 @@ def register(subparsers):
     p.add_argument("--root", metavar="ROOT.json", help="root metadata: the trust anchor in the state partition")
     floors.add_options(p)
     p.add_argument("--files", metavar="DIR", help="files for the vfs partition (LittleFS)")
+    p.add_argument("--bundle", action="append", default=[], metavar="FILE",
+                   help="signed bundle to put into the vfs partition, ready to run (repeatable; needs --root)")
     p.add_argument("-o", "--output", required=True, metavar="FLASH.bin", help="image to write")
     add_force_option(p, "replace FLASH.bin if it exists (by default it is refused)")
     p.add_argument("--json", action="store_true", help="print the parts as JSON")
@@ -53,6 +63,9 @@ def run(args):
         refuse_existing(args.output, "output file")
     if args.root is None and (args.security_floor is not None or args.time_floor is not None):
         raise MpbootError("--security-floor and --time-floor set up the state partition: they need --root")
+    if args.bundle and args.root is None:
+        raise MpbootError("--bundle needs --root ROOT.json: the device takes a bundle only when it verifies against "
+                          "its root, and so does flash-image")
     board = boards.load_board(args.board)
     app = read_input(args.app, "--app file")
     firmware = read_input(args.firmware, "--firmware file") if args.firmware else None
@@ -61,6 +74,9 @@ def run(args):
         anchor.load_root_file(args.root)
         root = read_input(args.root, "root file")
     files = flashimage.read_files(args.files) if args.files else None
+    if args.bundle:
+        files = flashimage.add_bundles(board, app, root, files,
+                                       [(path, read_input(path, "--bundle file")) for path in args.bundle])
     start = None
     if root is not None:
         start = flashimage.state_start(board, app, root, args.security_floor, args.time_floor)

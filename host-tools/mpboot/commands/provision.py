@@ -6,8 +6,8 @@ import json
 import sys
 from types import SimpleNamespace
 
-from mpboot import boards, floors, mpycross, progress, serialports
-from mpboot.commands.device_files import add_settings, check_app, files_for
+from mpboot import boards, bundle, floors, mpycross, progress, resources, serialports
+from mpboot.commands.device_files import add_settings, check_app, files_for, signed_inputs, signed_sources
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
 from mpboot.mpremotelink import DeviceLink
@@ -24,6 +24,8 @@ examples:
   mpboot provision --port /dev/ttyUSB0 --root root.json --app myapp/ \\
       --update-url https://updates.lan:8443/ --tls-dir tls/      # ready for updates from `mpboot serve`
   mpboot provision --port /dev/ttyUSB0 --py                       # the device package as source, not .mpy
+  mpboot provision -p /dev/ttyUSB0 --root root.json --key release.pem --bundle myapp-1.0.0.mpbundle
+      # the package as the signed bundle mpboot, your app as a bundle (docs/bundles.md)
 
 The board must run MicroPython with the partition table of a board in boards/ (the one that
 `mpboot flash` wrote; --board names it, or it is recognised from the table the device reports).
@@ -33,7 +35,13 @@ still boots as before. The package goes as .mpy files compiled for the .mpy vers
 reports (sys.implementation._mpy), or as source with --py; the other kind's files of the package
 are removed from the board once the new ones are there (a .py is imported before its .mpy).
 Each file is written to a temporary name and renamed, and skipped when the device already holds
-the same bytes. The trust anchor goes into the state partition: --root
+the same bytes. Bundles (--bundle, --package-bundle or --key, as device-files takes them; they
+need --root) go into /bundles/NAME/ as device-files lays them out, each copy's files and manifest
+first and its pointer last, into the copy the device does not run (copy b when it runs a with
+another manifest; a copy the device already holds whole is kept), and files of an earlier
+release in that copy are removed first; the package's bundle before the state step, which runs
+from it. With the package as a bundle, boot.py is the fixed loader and lib/mpboot_fw/ on the
+board is removed once boot.py is there. The trust anchor goes into the state partition: --root
 formats it on the device when it holds no state; a state with another root is kept unless
 --replace-root (that also resets both floors: only for a board you own); that check runs once
 the package is there, and a refusal leaves boot.py as it was. --reset reboots the board
@@ -90,10 +98,50 @@ FORMAT = """
 from mpboot_fw import slots, statelog
 statelog.format_partition(slots.state_partition(%r), %r, floor=%d, time_floor=%d)
 """
+PACKAGE_POINTER = "%s/%s/boot" % (bundle.ROOT, bundle.fmt.DEVICE_PACKAGE)  # in the files: the package is a bundle
 FORMAT_TIMEOUT = 120  # seconds: the device verifies the root's signatures in pure Python
 MPY = """
 import sys
 print(repr(getattr(sys.implementation, '_mpy', None)))
+"""
+LIST = """
+import os
+def _walk(d, files, dirs):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        p = d + '/' + n
+        if os.stat(p)[0] & 0x4000:
+            dirs.append(p)
+            _walk(p, files, dirs)
+        else:
+            files.append(p)
+_r = {}
+for _n in %r:
+    try:
+        with open(%r + '/' + _n + '/boot', 'rb') as _f:
+            _p = _f.read(64)
+    except OSError:
+        _p = None
+    _f, _d = [], []
+    _walk(%r + '/' + _n, _f, _d)
+    _r[_n] = (_p, _f, _d)
+print(repr(_r))
+del _walk, _r
+"""
+REMOVE_TREE = """
+import os
+for _p in %r:
+    try:
+        os.remove(_p)
+    except OSError:
+        os.rmdir(_p)
+"""
+PATH = """
+import sys
+sys.path.insert(0, %r)
 """
 REMOVE = """
 import os
@@ -113,6 +161,7 @@ def run(args):
     elif args.security_floor is not None or args.time_floor is not None:
         raise MpbootError("--security-floor and --time-floor set up a state formatted with --root: they need --root")
     check_app(args)
+    args.signed = signed_sources(args)  # bad bundles, keys or --root refused before the device is touched
     args.port = serialports.resolve(args.port, args.baud, "115200 is MicroPython's REPL rate")
     with progress.shown(args) as report_progress:
         report = _provision(args, root, report_progress)
@@ -139,27 +188,47 @@ def _provision(args, root, report_progress):
         report_progress("reading the device's partitions and files")
         board = _board(dev, args.board)
         mpy = None if args.source else _mpy_version(dev)
-        files = files_for(args, board, mpy)
+        signed = signed_inputs(args, mpy, args.signed)
+        files = files_for(args, board, mpy, signed)
+        names = _bundle_names(files)
+        held = dev.eval_printed(LIST % (names, bundle.ROOT, bundle.ROOT)) if names else {}
+        copies = _copies(dev, files, held)
+        if any(c != "a" for c in copies.values()):
+            files = files_for(args, board, mpy, signed, copies)
         report = dict(port=args.port, board=board.name, mpy_version=None if mpy is None else str(mpy), written=[],
-                      unchanged=[], removed=[], root="kept", state=None, running_image=None)
+                      unchanged=[], removed=[], root="kept", state=None, running_image=None,
+                      bundles={n: copies.get(n, "a") for n in names})
         say = print if args.verbose and not args.json else (lambda text: None)
-        # boot.py last: until it lands the board boots as before, whatever else was copied. The
-        # other kind's package files go before the state step, which imports the new package.
-        order = sorted(p for p in files if p.startswith("/lib/")) + ["stale", "state"] + \
-            sorted(p for p in files if not p.startswith("/lib/") and p != "/boot.py") + ["/boot.py"]
+        order = _order(files, names)
         others = sorted(filter(None, (mpycross.counterpart(p) for p in files)))
-        current = dev.hashes(sorted(files) + others)
+        legacy = _legacy_package() if PACKAGE_POINTER in files else []
+        current = dev.hashes(sorted(files) + others + legacy)
         dev.makedirs(_dirs(files))
         changed = [p for p in files if current[p] != hashlib.sha256(files[p]).hexdigest()]
         total, done = sum(len(files[p]) for p in changed), 0
         for path in order:
-            if path == "stale":
-                report["removed"] = [p for p in others if current[p] is not None]
-                if report["removed"]:
-                    say("  removing %s" % ", ".join(report["removed"]))
-                    dev.exec(REMOVE % (report["removed"],))
+            if isinstance(path, tuple):  # (step, name): before a bundle's files
+                extra = _extra(held.get(path[1]), files, "%s/%s/%s/" % (bundle.ROOT, path[1], copies.get(path[1], "a")))
+                if extra:
+                    say("  removing %s" % ", ".join(extra))
+                    dev.exec(REMOVE_TREE % (extra,))
+                    report["removed"] += extra
+            elif path == "stale":
+                stale = [p for p in others if current[p] is not None]
+                if stale:
+                    say("  removing %s" % ", ".join(stale))
+                    dev.exec(REMOVE % (stale,))
+                    report["removed"] += stale
             elif path == "state":
+                if PACKAGE_POINTER in files:  # the package is the bundle's copy: import it from there
+                    dev.exec(PATH % bundle.copy_dir(bundle.fmt.DEVICE_PACKAGE, copies.get(bundle.fmt.DEVICE_PACKAGE, "a")))
                 report.update(_anchor(dev, board, root, args, say, report_progress))
+            elif path == "legacy":  # boot.py, the fixed loader, runs the package's bundle: the old copy goes
+                gone = [p for p in legacy if current[p] is not None]
+                if gone:
+                    say("  removing %s" % ", ".join(gone))
+                    dev.exec(REMOVE % (gone,))
+                    report["removed"] += gone
             elif path not in changed:
                 report["unchanged"].append(path)
             else:
@@ -171,6 +240,71 @@ def _provision(args, root, report_progress):
         if args.reset:
             dev.reset()
     return report
+
+
+def _bundle_names(files):
+    """The bundles in `files`, the package first (its bundle runs the state step), then by name."""
+    names = sorted(p.split("/")[2] for p in files if p.startswith(bundle.ROOT + "/") and p.endswith("/boot"))
+    return sorted(names, key=lambda n: n != bundle.fmt.DEVICE_PACKAGE)
+
+
+def _order(files, names):
+    """The order of the writes, so that a board cut off half way still boots as before: each
+    bundle's files and manifest, then its pointer (a copy is named only once it is all there);
+    the package's bundle or lib/mpboot_fw/ before the state step, which imports the package;
+    the other kind's package files before that; boot.py last of all, then (the package being a
+    bundle) the old lib/mpboot_fw/ is removed."""
+    steps = {n: [("clean", n)] + [p for p in files if p.startswith("%s/%s/" % (bundle.ROOT, n))] for n in names}
+    package = steps.pop(bundle.fmt.DEVICE_PACKAGE, [])
+    rest = [p for n in names if n in steps for p in steps[n]]
+    done = set(p for p in package + rest if isinstance(p, str))
+    return (package + sorted(p for p in files if p.startswith("/lib/")) + ["stale", "state"] + rest
+            + sorted(p for p in files if not p.startswith("/lib/") and p not in done and p != "/boot.py")
+            + ["/boot.py", "legacy"])
+
+
+def _copies(dev, files, held):
+    """{name: copy} to write each bundle into: the copy the device runs when it holds the same
+    manifest (only what differs is written again), else the copy it does not run, so that a cut
+    leaves the running copy whole (its pointer names it until the new pointer lands)."""
+    out = {}
+    kept = {n: _active(held[n][0]) for n in held}
+    manifests = {"%s/%s/%s.mpbm" % (bundle.ROOT, n, c): n for n, c in kept.items() if c}
+    hashes = dev.hashes(sorted(manifests)) if manifests else {}
+    for n, c in kept.items():
+        ours = hashlib.sha256(files["%s/%s/a.mpbm" % (bundle.ROOT, n)]).hexdigest()
+        if c is None:
+            out[n] = "a"
+        elif hashes["%s/%s/%s.mpbm" % (bundle.ROOT, n, c)] == ours:
+            out[n] = c
+        else:
+            out[n] = "b" if c == "a" else "a"
+    return out
+
+
+def _active(pointer):
+    """The copy a pointer's bytes name as confirmed, or None (no pointer, `-`, or one this
+    reading cannot trust: then copy a is written, as on a new device)."""
+    words = pointer.split(b" ") if pointer is not None else []
+    return words[0].decode() if words and words[0] in (b"a", b"b") else None
+
+
+def _extra(held, files, prefix):
+    """What the device holds under `prefix` (a copy's directory) that `files` do not: the
+    device refuses a copy holding a file its manifest does not name. Files, then directories
+    deepest first, as REMOVE_TREE takes them."""
+    if held is None:
+        return []
+    ours = set(files) | {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+    _, held_files, held_dirs = held
+    return (sorted(p for p in held_files if p.startswith(prefix) and p not in ours)
+            + sorted((d for d in held_dirs if d.startswith(prefix) and d not in ours), key=lambda d: -d.count("/")))
+
+
+def _legacy_package():
+    """Where the package's files lie in the legacy layout (either kind)."""
+    stems = sorted(p.stem for p in resources.device_package_dir().glob("*.py"))
+    return [mpycross.COMPILED_DIR + s + ext for s in stems for ext in (".py", ".mpy")]
 
 
 def _mpy_version(dev):
