@@ -324,7 +324,7 @@ class State:
             self._mutate(self._emit_pending, None)
 
     def log_event(self, code, reason="", detail=None):
-        """Append an event (code, reason and detail are cut to 16, 96 and 64 bytes)."""
+        """Append an event (code, reason and detail are cut to 24, 96 and 64 bytes)."""
         self._mutate(self._emit_event, code, reason, detail)
 
     # -- scanning -----------------------------------------------------------------------------

@@ -49,6 +49,9 @@ F_SNAP = const(1)
 
 SHA256_LEN = const(32)
 MAX_NAME = const(32)  # bytes of a bundle name (bundle.MAX_NAME)
+# An event's code, reason and detail caps, in bytes. The code's was 16, too short for the bundle
+# events' ("bundle-trial-failed"); 24 still pads the largest event to the same 192 bytes.
+CODE_CAP = const(24)
 _FIXED = b"\x00\x05\x04\x04\x08\x04"  # payload length of T_BEGIN..T_BOOT, by type
 
 
@@ -97,7 +100,7 @@ def _formed(mv, typ, flags, pos, n):
     if typ == T_EVENT:
         # Inline: every boot walks every event record.
         a = pos + 4
-        if a >= end or mv[a] > 16:
+        if a >= end or mv[a] > CODE_CAP:
             return False
         b = a + 1 + mv[a]
         if b >= end or mv[b] > 96:
@@ -208,7 +211,7 @@ def get_bfloor(mv, pos):
 
 def put_event(buf, boot, code, reason, detail):
     struct.pack_into("<I", buf, 0, boot)
-    off = put_str(buf, 4, code, 16)
+    off = put_str(buf, 4, code, CODE_CAP)
     off = put_str(buf, off, reason, 96)
     return put_str(buf, off, detail, 64)
 

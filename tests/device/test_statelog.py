@@ -157,9 +157,11 @@ def test_event_ring_keeps_the_last_events_in_order():
 
 def test_event_text_is_cut_on_character_boundaries():
     dev, st = fresh()
-    st.log_event("a-code-longer-than-sixteen", "\u00e9" * 60, "d\u20ac" * 40)
-    boot, code, reason, detail = list(S.load(dev).events())[0]
-    assert code == "a-code-longer-th"
+    st.log_event("a-code-longer-than-twenty-four", "\u00e9" * 60, "d\u20ac" * 40)
+    st.log_event("bundle-trial-failed", "import-error", "app 1.2.0 b")
+    (boot, code, reason, detail), spec = list(S.load(dev).events())
+    assert code == "a-code-longer-than-twent"
+    assert spec == (0, "bundle-trial-failed", "import-error", "app 1.2.0 b"), "the spec's codes fit"
     assert reason == "\u00e9" * 48
     assert len(detail.encode()) <= 64 and detail.startswith("d\u20acd")
 
@@ -250,7 +252,7 @@ def test_everything_at_its_cap_fits_the_board_partition():
     for i in range(S.MAX_BUNDLES):
         st.raise_bundle_floor("b%02d" % i + "n" * 29, 0xFFFFFFF0 + i % 16)
     for i in range(600):
-        st.log_event("c" * 20, "\u20ac" * 40, "d" * 80)
+        st.log_event("c" * 30, "\u20ac" * 40, "d" * 80)
         if i % 50 == 0:
             st.set_blob("blob%d" % (i % S.MAX_BLOB_COUNT), bytes([i & 0xFF]) * each, i)
     assert st.generation >= 3

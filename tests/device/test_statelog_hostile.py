@@ -108,6 +108,7 @@ def bad_contents():
         ("short end", R.T_END, R.F_SNAP, b"\x00\x00"),
         ("short blob", R.T_BLOB, 0, b"\x04root\x01"),
         ("event longer than its caps", R.T_EVENT, 0, bytes(event[:m]) + b"x"),
+        ("event code over its cap", R.T_EVENT, 0, struct.pack("<I", 1) + b"\x19" + b"c" * 25 + b"\x00\x00"),
         ("unknown type", 0, 0, b""),
         ("unknown type", 11, 0, b"\x00" * 4),
         ("bundle floor without a name", R.T_BFLOOR, 0, b"\x00" * 5),
