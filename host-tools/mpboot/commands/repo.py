@@ -319,6 +319,9 @@ def run_status(args):
         for row in rows:
             lines.append("  %-20s %-24s %s" % (row["bundle"], row["directory"], ", ".join(
                 "%s (security %s)" % (v["version"], v["security_version"]) for v in row["versions"])))
+    if report["unreferenced_files"]:
+        lines.append("files/sha256/: %d file(s) no listed bundle names (left by prune; --json lists them)"
+                     % len(report["unreferenced_files"]))
     lines += ["WARNING: " + w for w in report["warnings"]] + ["PROBLEM: " + p for p in report["problems"]]
     if not report["problems"]:
         lines.append("ok: everything verifies as a client would check it")

@@ -110,6 +110,18 @@ def referenced(repo):
     return out
 
 
+def unreferenced(repo):
+    """Sorted names in files/sha256/ that no listed bundle's manifest names: what `repo prune`
+    left behind (it deletes nothing), safe to delete once no device still installs an old
+    version. Temporary files of an interrupted write (dotfiles) are not counted."""
+    try:
+        names = [p.name for p in layout.content_dir(repo.dir).iterdir() if not p.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+    named = referenced(repo)
+    return sorted(n for n in names if n not in named)
+
+
 def check_files(repo, path, target):
     """Problems with the files/ copies of the files listed bundle `path` names."""
     b = read_manifest(repo, path, target)

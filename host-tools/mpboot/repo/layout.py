@@ -38,9 +38,13 @@ def target_file(repo_dir, target_path, sha256):
     return Path(repo_dir, TARGETS, *([p for p in parent.split("/") if p] + ["%s.%s" % (sha256, name)]))
 
 
+def content_dir(repo_dir):
+    return Path(repo_dir, FILES, "sha256")
+
+
 def content_file(repo_dir, sha256_hex):
     """Where a bundle file with this SHA-256 (64 lowercase hex digits) is stored and served."""
-    return Path(repo_dir, FILES, "sha256", sha256_hex)
+    return content_dir(repo_dir) / sha256_hex
 
 
 def encode(metadata):

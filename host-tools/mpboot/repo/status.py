@@ -85,7 +85,8 @@ def status(repo, now=None):
             problems.append("target %s: listed by %s, but a device's search %s, so no device installs it from there "
                             "(publish it again without --role)" % (path, role, "takes it from %s" % found if found else "never reaches it"))
     return {"repository": str(repo.dir), "roles": roles, "delegations": tree, "targets": targets,
-            "bundles": bundles.by_channel(repo), "warnings": warnings, "problems": problems}
+            "bundles": bundles.by_channel(repo), "unreferenced_files": bundles.unreferenced(repo), "warnings": warnings,
+            "problems": problems}
 
 
 def _check_chain(repo):
