@@ -56,7 +56,8 @@ def test_text_report(tmp_path, capsys):
     assert "timestamp               version 12, 9 bytes" in out
     assert "pending install         none" in out
     assert out.index("installed") < out.index("confirmed")
-    assert "boot 1     installed        ota_1 1.2.0  [secver=4]" in out
+    assert "boot 1     installed           ota_1 1.2.0  [secver=4]" in out
+    assert "bundle floors           none" in out
     assert hashlib.sha256(path.read_bytes()).digest() == before, "log must not write"
 
 
@@ -68,7 +69,7 @@ def test_json_report_matches_the_state(tmp_path, capsys):
     assert (report["floor"], report["time_floor"], report["boot_count"]) == (4, 1700000000, 2)
     assert report["root"] == {"version": 3, "length": len(ROOT), "sha256": hashlib.sha256(ROOT).hexdigest()}
     assert report["metadata"] == {"timestamp": {"version": 12, "length": 9}}
-    assert report["pending"] is None
+    assert report["pending"] is None and report["bundle_floors"] == {}
     assert report["events"] == [
         {"boot": 1, "code": "installed", "reason": "ota_1 1.2.0", "detail": "secver=4"},
         {"boot": 2, "code": "confirmed", "reason": "health check passed", "detail": None}]
@@ -144,3 +145,66 @@ def test_reads_what_flash_image_writes(tmp_path, capsys):
     assert report["root"] == {"version": 1, "length": len(root), "sha256": hashlib.sha256(root).hexdigest()}
     # flash-image starts the floors at the image's security version and now (test_flashimage_floors.py)
     assert (report["floor"], report["boot_count"], report["events"], report["pending"]) == (5, 0, [], None)
+
+
+def bundle_image(tmp_path):
+    """A state with bundle floors and every bundle event of docs/bundles.md."""
+    board = load_board("esp32-4mb")
+    flash = NorFlash(board.flash_size)
+    flash.write(pt.TABLE_OFFSET, pt.to_binary(board.partitions))
+    part = board.partition("mpboot")
+    st = statelog.format_partition(FlashPartition(flash, part.offset, part.size), ROOT, root_version=3)
+    st.next_boot()
+    st.log_event("bundle-installed", "", "app 1.2.0 b")
+    st.log_event("bundle-verified", "", "app 1.2.0 b")
+    st.log_event("bundle-confirmed", "", "app 1.2.0 b")
+    st.raise_bundle_floor("app", 7)
+    st.raise_bundle_floor("mpboot", 2)
+    st.log_event("bundle-trial-failed", "import-error", "app 1.3.0 a")
+    st.log_event("bundle-rolled-back", "not-confirmed", "app a")
+    st.log_event("bundle-switched", "bad-copy", "mpboot b")
+    st.log_event("bundle-held", "wrong-mpy", "app 2.0.0")
+    st.log_event("bundle-refused", "below-floor", "app 1.0.0 from ota")
+    st.log_event("bundle-refused", "bad-pointer", None)
+    path = tmp_path / "flash.bin"
+    path.write_bytes(bytes(flash.mem))
+    return path
+
+
+def test_bundle_floors_and_events_in_text(tmp_path, capsys):
+    code, out, err = run(capsys, bundle_image(tmp_path))
+    assert code == 0, err
+    lines = out.splitlines()
+    at = lines.index("  bundle floors           app 7")
+    assert lines[at + 1] == "                          mpboot 2"
+    events = lines[lines.index("events (9, oldest first; the last 32 are kept):") + 1:]
+    assert events == [
+        "  boot 1     bundle-installed    app 1.2.0, copy b",
+        "  boot 1     bundle-verified     app 1.2.0, copy b",
+        "  boot 1     bundle-confirmed    app 1.2.0, copy b",
+        "  boot 1     bundle-trial-failed app 1.3.0, copy a: import-error",
+        "  boot 1     bundle-rolled-back  app, copy a: not-confirmed",
+        "  boot 1     bundle-switched     mpboot, copy b: bad-copy",
+        "  boot 1     bundle-held         app 2.0.0: wrong-mpy",
+        "  boot 1     bundle-refused      app 1.0.0 from ota: below-floor",
+        "  boot 1     bundle-refused      bad-pointer",
+    ]
+
+
+def test_bundle_floors_and_events_in_json(tmp_path, capsys):
+    code, out, err = run(capsys, bundle_image(tmp_path), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["bundle_floors"] == {"app": 7, "mpboot": 2}
+    assert list(report["bundle_floors"]) == ["app", "mpboot"], "sorted by name"
+    events = report["events"]
+    assert events[0] == {"boot": 1, "code": "bundle-installed", "reason": "", "detail": "app 1.2.0 b",
+                         "bundle": {"name": "app", "version": "1.2.0", "copy": "b", "more": None}}
+    assert events[3]["bundle"] == {"name": "app", "version": "1.3.0", "copy": "a", "more": None}
+    assert events[3]["reason"] == "import-error"
+    assert events[4]["bundle"] == {"name": "app", "copy": "a", "more": None}
+    assert events[6]["bundle"] == {"name": "app", "version": "2.0.0", "more": None}
+    assert events[7]["bundle"] == {"name": "app", "more": "1.0.0 from ota"}
+    assert events[8]["bundle"] == {"name": None, "more": None} and events[8]["detail"] is None
+    # The codes are stored whole (the event code cap was 16 bytes: bundle-trial-fai).
+    assert [e["code"] for e in events][3:5] == ["bundle-trial-failed", "bundle-rolled-back"]

@@ -19,6 +19,18 @@ from mpboot_fw.blockdev import BytesDevice
 
 ORDER = 70
 
+# The bundle events (docs/bundles.md): their detail is the bundle's name, then these words.
+BUNDLE_EVENTS = {
+    "bundle-installed": ("version", "copy"),
+    "bundle-refused": (),
+    "bundle-verified": ("version", "copy"),
+    "bundle-confirmed": ("version", "copy"),
+    "bundle-trial-failed": ("version", "copy"),
+    "bundle-rolled-back": ("copy",),
+    "bundle-switched": ("copy",),
+    "bundle-held": ("version",),
+}
+
 EXAMPLES = """\
 examples:
   mpboot log flash.bin                      # state summary and events, oldest first
@@ -33,8 +45,8 @@ writes it or `esptool -p PORT read-flash 0 ALL flash.bin` reads it from a board.
 def register(subparsers):
     p = subparsers.add_parser(
         "log", help="show the device's boot-stage state and event log from a flash image",
-        description="Show the security version floor, trusted metadata, pending install and the "
-        "event log that the boot stage keeps in its state partition.",
+        description="Show the security version floor, the bundles' floors, trusted metadata, pending "
+        "install and the event log that the boot stage keeps in its state partition.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("flash", metavar="FLASH.bin", help="whole-flash image")
     p.add_argument("--board", metavar="BOARD", help="take the partition layout from this board definition")
@@ -88,6 +100,7 @@ def read_report(image, board=None, name="flash image"):
     return {
         "partition": {"label": STATE_PARTITION, "offset": offset, "size": size},
         "floor": st.floor,
+        "bundle_floors": dict(st.bundle_floors()),
         "time_floor": st.time_floor,
         "boot_count": st.boot_count,
         "root": {"version": st.root_version, "length": len(root), "sha256": hashlib.sha256(root).hexdigest()},
@@ -95,8 +108,36 @@ def read_report(image, board=None, name="flash image"):
                      for n in st.blob_names() if n != statelog.ROOT},
         "pending": pending,
         "log": st.wear(),
-        "events": [{"boot": b, "code": c, "reason": r, "detail": d} for b, c, r, d in st.events()],
+        "events": [event(b, c, r, d) for b, c, r, d in st.events()],
     }
+
+
+def event(boot, code, reason, detail):
+    """One event as plain data; a bundle event also gets its detail's words by name (`bundle`:
+    name, version, copy as the code has them, and `more` for any words past those)."""
+    e = {"boot": boot, "code": code, "reason": reason, "detail": detail}
+    if code in BUNDLE_EVENTS:
+        words = (detail or "").split()
+        fields = ("name",) + BUNDLE_EVENTS[code]
+        bundle = {f: (words[i] if i < len(words) else None) for i, f in enumerate(fields)}
+        bundle["more"] = " ".join(words[len(fields):]) or None
+        e["bundle"] = bundle
+    return e
+
+
+def describe_event(e):
+    """The text after an event's code: a bundle event as "NAME VERSION, copy X: REASON"."""
+    b = e.get("bundle")
+    if b is None or b["name"] is None:
+        return "%s%s" % (e["reason"], "  [%s]" % e["detail"] if e["detail"] else "")
+    text = b["name"]
+    if b.get("version"):
+        text += " " + b["version"]
+    if b.get("copy"):
+        text += ", copy " + b["copy"]
+    if b["more"]:
+        text += " " + b["more"]
+    return text + (": " + e["reason"] if e["reason"] else "")
 
 
 def format_text(report):
@@ -105,6 +146,11 @@ def format_text(report):
     lines = [
         "state partition %s at 0x%x (%d KiB)" % (part["label"], part["offset"], part["size"] // 1024),
         "  security version floor  %d" % report["floor"],
+    ]
+    floors = ["%s %d" % item for item in report["bundle_floors"].items()] or ["none"]
+    lines.append("  bundle floors           " + floors[0])
+    lines += ["                          " + f for f in floors[1:]]
+    lines += [
         "  trusted time floor      %s" % describe_time(report["time_floor"]),
         "  boot count              %d" % report["boot_count"],
         "  root metadata           version %d, %d bytes, sha256 %s" % (
@@ -122,8 +168,7 @@ def format_text(report):
     events = report["events"]
     lines.append("events (%d, oldest first; the last %d are kept):" % (len(events), statelog.EVENT_RING))
     for e in events:
-        lines.append("  boot %-5d %-16s %s%s" % (e["boot"], e["code"], e["reason"],
-                                                  "  [%s]" % e["detail"] if e["detail"] else ""))
+        lines.append(("  boot %-5d %-19s %s" % (e["boot"], e["code"], describe_event(e))).rstrip())
     if not events:
         lines.append("  (none)")
     return "\n".join(lines)
