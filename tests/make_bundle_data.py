@@ -58,6 +58,10 @@ def build():
         "wrong_key.mpbundle": _pack(files, signers=("T1", "R1")),
         "escaping.mpbundle": _pack({"../boot.py": b"import evil\n", "main.py": b""}),
         "reserved.mpbundle": _pack({"boot.py": b"import evil\n", "main.py": b""}),
+        # The next release of good.mpbundle, for a second install into the other copy
+        # (bundlestore): one file changed, one added, one removed, one the same.
+        "good_v2.mpbundle": _pack(_v2_files(files), version="1.3.0", security_version=5),
+        "wrong_board.mpbundle": _pack(files, board="esp32-other"),
         # Its manifest is genuine, its first file over the cap; no file bytes follow (they must
         # never be read).
         "file_too_large.mpbundle": _too_large(),
@@ -72,6 +76,12 @@ def build():
     der = p256.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     out["ecdsa.mpbundle"] = _with_signature(one, {"keyid": keys.tuf_key(p256.public_key()).keyid, "sig": der.hex()})
     return out
+
+
+def _v2_files(files):
+    v2 = dict(files, **{"lib/util.py": b"VERSION = '1.3.0'\n", "lib/extra.py": b"EXTRA = 1\n"})
+    del v2["empty.txt"]
+    return v2
 
 
 def _manifest(data):
