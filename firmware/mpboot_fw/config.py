@@ -12,6 +12,8 @@
   value. health_ms: its time limit (a watchdog is armed for it; at least 1000, the ESP32 task
   watchdog counts whole seconds).
 - state: the label of the data partition that holds the boot stage's state log.
+- app: the name of the bundle whose entry point /main.py starts (optional: without it, the one
+  installed bundle other than mpboot that has an entry point; docs/loader.md).
 
 Text fields are printable ASCII without spaces: both runtimes read such text alike (MicroPython
 keeps an escaped surrogate pair as two characters, CPython joins them), and it goes into the
@@ -54,6 +56,7 @@ class Config:
         self.health = None
         self.health_ms = 10000
         self.state = "mpboot"
+        self.app = None
 
 
 def load(path=PATH):
@@ -106,6 +109,7 @@ def check(doc):
         raise ConfigError("health must be module:function")
     cfg.health_ms = _int(doc, "health_ms", cfg.health_ms, 1000, _HEALTH_MS_MAX)
     cfg.state = _text(doc, "state", cfg.state)
+    cfg.app = _text(doc, "app", cfg.app)
     return cfg
 
 

@@ -31,7 +31,7 @@ cannot read otadata's states), compared with the slot that is running:
 docs/boot-stage.md has the reasoning for each step and every power cut.
 """
 
-from mpboot_fw import context, image, slots, statelog
+from mpboot_fw import bundleboot, context, image, slots, statelog
 from mpboot_fw.install import describe
 
 class Recovery(Exception):
@@ -69,6 +69,7 @@ class _Boot:
         self.wdt = None
         self.why = None
         self.buf = bytearray(4096)
+        self.bundles = None
 
     def run(self):
         self.running = slots.running()
@@ -77,6 +78,26 @@ class _Boot:
         self.boot = ctx.state.next_boot()
         if ctx.config_error:
             self.log("bad-config", ctx.config_error)
+        # mpboot's own bundle first: the package running this code (bundleboot.py).
+        self.bundles = bundleboot.Boot(ctx, self.log, self.buf)
+        if not self.bundles.own(ctx.state.pending is not None):
+            self.why = self.bundles.why
+            return False
+        if not self.firmware():
+            return False
+        bundles = self.bundles
+        bundles.load()
+        # Never a firmware trial and a bundle trial at once: a bundle's trial waits for a
+        # normal firmware boot with nothing pending.
+        if not self.trial and self.ctx.state.pending is None and bundles.trial(self.health) and self.wdt is not None:
+            print("mpboot: restarting without the health check's watchdog")
+            _reset()
+        bundles.choose()
+        return True
+
+    def firmware(self):
+        """The firmware decision (the module docstring): True when the running image may run."""
+        ctx = self.ctx
         pending = ctx.state.pending
         if pending is None:
             return self.normal_boot(self.must_verify())
@@ -142,10 +163,12 @@ class _Boot:
             return
         import machine
 
+        # The hook may import its module from a bundle: the verified copies go on sys.path first.
+        self.bundles.load()
         # Over the limit, the watchdog resets the device and the bootloader rolls the trial back.
         self.wdt = machine.WDT(timeout=cfg.health_ms)
         try:
-            ok = _hook(cfg.health)()
+            ok = bundleboot.resolve(cfg.health)()
         except Exception as e:
             raise HealthError("health-error", repr(e))
         finally:
@@ -272,15 +295,6 @@ def _switched_to(state, label):
     for event in state.events():
         last = event
     return last is not None and last[1] == "switched" and last[3].split(" ")[0] == label
-
-
-def _hook(text):
-    """The function named by "module:function" (the module may be dotted)."""
-    name, function = text.split(":")
-    module = __import__(name)
-    for part in name.split(".")[1:]:
-        module = getattr(module, part)
-    return getattr(module, function)
 
 
 def _reset():
