@@ -93,6 +93,10 @@ def test_republishing_is_a_no_op_that_restores_missing_files(repo, tmp_path):
     again = publish_mod.publish(Repository(repo.dir), keyring(repo), source, "stable")
     assert again["changed"] is False and again["stored"] == [str(victim)]
     assert tree(repo.dir) == before
+    victim.write_bytes(b"V = 'evil'\n")  # same size or not, a damaged copy is never shared
+    assert any("lib.py" in p and "damaged" in p for p in status_mod.status(Repository(repo.dir))["problems"])
+    assert publish_mod.publish(Repository(repo.dir), keyring(repo), source, "stable")["stored"] == [str(victim)]
+    assert tree(repo.dir) == before
 
 
 def test_what_publish_refuses_changes_nothing(repo, tmp_path):

@@ -122,8 +122,10 @@ def unreferenced(repo):
     return sorted(n for n in names if n not in named)
 
 
-def check_files(repo, path, target):
-    """Problems with the files/ copies of the files listed bundle `path` names."""
+def check_files(repo, path, target, checked=None):
+    """Problems with the files/ copies of the files listed bundle `path` names. `checked`: a dict
+    kept over calls, so a file shared by many versions is read and hashed once."""
+    checked = {} if checked is None else checked
     b = read_manifest(repo, path, target)
     if b is None:
         if path.endswith(SUFFIX) and layout.target_file(repo.dir, path, target.hashes.get("sha256")).exists():
@@ -132,7 +134,9 @@ def check_files(repo, path, target):
     problems = []
     for file_path, size, digest in b.files:
         location = layout.content_file(repo.dir, digest.hex())
-        if not intact(location, size, digest.hex()):
+        if (digest, size) not in checked:
+            checked[digest, size] = intact(location, size, digest.hex())
+        if not checked[digest, size]:
             problems.append("bundle %s: file %s (%s) is %s: publish the bundle again to restore it"
                             % (path, file_path, location, "missing" if not location.exists() else "damaged"))
     return problems

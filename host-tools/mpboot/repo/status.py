@@ -74,12 +74,13 @@ def status(repo, now=None):
             warnings.append("%s metadata is %d bytes of the %d devices accept%s" % (role, len(data), cap, fix))
     problems += _check_chain(repo)
     targets = []
+    checked = {}
     for path, (role, target) in sorted(repo.listed_targets().items()):
         targets.append({"path": path, "role": role, "length": target.length, "sha256": target.hashes.get("sha256"),
                         "custom": target.custom})
         problems += _check_target_file(repo, path, target)
         if bundles.bundle_name(target.custom) is not None:
-            problems += bundles.check_files(repo, path, target)
+            problems += bundles.check_files(repo, path, target, checked)
         found = delegations.found_in(repo.metadata, path)
         if found != role:
             problems.append("target %s: listed by %s, but a device's search %s, so no device installs it from there "
