@@ -30,6 +30,7 @@ def setup(tmp_path):
     flash = tmp_path / "flash.bin"
     new_flash(files={}, slots={0: bootstage.signed("1.0.0", 1)}, path=flash).close()
     (tmp_path / "root.json").write_bytes(bootstage.ROOT)
+    (tmp_path / "other-root.json").write_bytes(bootstage.make_root(targets=(bootstage.RELEASE2,)))
     pem(tmp_path / "release.pem", bootstage.RELEASE)
     for version, names in (("1.0.0", ("main.py", "lib/util.py")), ("2.0.0", ("main.py", "lib/util.py")),
                            ("3.0.0", ("main.py", "other.py"))):
@@ -51,15 +52,18 @@ def vfs(flash):
 def test_provision_bundles(setup, tmp_path, capsys):
     base = ("provision", "--port")
     with SerialBoard(setup, tmp_path) as board:
-        # the legacy layout first, as an existing board has it
-        r = clihelp.run(capsys, *base, board.port, "--root", tmp_path / "root.json", "--json")
+        # the legacy layout first, as an existing board has it (trusting another root)
+        r = clihelp.run(capsys, *base, board.port, "--root", tmp_path / "other-root.json", "--json")
         assert r.code == 0, r.err
         assert "/lib/mpboot_fw/stage.mpy" in json.loads(r.out)["written"]
-        r = clihelp.run(capsys, *base, board.port, "--root", tmp_path / "root.json", "--key", tmp_path / "release.pem",
-                        "--bundle", tmp_path / "myapp-1.0.0.mpbundle", "--json")
+        # The state step runs the package from the bundle's copy just written: it verifies the
+        # running image against the root and formats the state with it.
+        r = clihelp.run(capsys, *base, board.port, "--root", tmp_path / "root.json", "--replace-root", "--key",
+                        tmp_path / "release.pem", "--bundle", tmp_path / "myapp-1.0.0.mpbundle", "--json")
         assert r.code == 0, r.err
         report = json.loads(r.out)
-        assert report["bundles"] == {"mpboot": "a", "myapp": "a"} and report["root"] == "kept (the same root)"
+        assert report["bundles"] == {"mpboot": "a", "myapp": "a"} and report["root"] == "replaced"
+        assert report["running_image"] is None and report["state"]["security_floor"] == 1
         written = report["written"]
         # Each bundle's files, then its manifest, then its pointer; the package first; boot.py last.
         package = [p for p in written if p.startswith("/bundles/mpboot/")]
