@@ -18,7 +18,7 @@ examples:
   mpboot bundle libs/ --name sensors --version 0.3.0 --security-version 0 --key release.pem \\
       --min-firmware 1.2.0 -o sensors.mpbundle        # no main.py: a library, no entry point
   mpboot bundle --device-package --key release.pem --mpy -o mpboot.mpbundle   # mpboot's own package
-  mpboot device-files --board esp32-4mb --root root.json --package-bundle mpboot.mpbundle \
+  mpboot device-files --board esp32-4mb --root root.json --package-bundle mpboot.mpbundle \\
       --bundle myapp-1.0.0.mpbundle -o device/          # both on a device's filesystem
 
 Every regular file under APPDIR goes in, by its path relative to APPDIR (hidden names and

@@ -26,10 +26,14 @@ examples:
       --update-ca ca.pem --token-env MPBOOT_TOKEN --stale-after 1d --channel beta -o device/
   mpboot device-files --board esp32-4mb --firmware FIRMWARE.bin -o device/   # .mpy for that MicroPython
   mpboot device-files --board esp32-4mb --mpy-version 6.2 -o device/           # ... for a MicroPython 1.22 board
+  mpboot device-files --board esp32-4mb --root root.json --key release.pem --bundle myapp-1.0.0.mpbundle \\
+      -o device/                                 # the package signed on the fly, your app as a bundle
+  mpboot device-files --board esp32-4mb --root root.json --package-bundle mpboot-0.1.0.mpbundle \\
+      --bundle myapp-1.0.0.mpbundle --bundle sensors-0.3.0.mpbundle -o device/
   mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware FIRMWARE.bin --root root.json \\
       --files device/ -o flash.bin
 
-DIR receives boot.py (runs the verified boot stage first), lib/mpboot_fw/ (the device package)
+DIR receives boot.py (the fixed loader: runs the verified boot stage first), lib/mpboot_fw/ (the device package)
 and mpboot.json (the configuration: board, chip, policy, health check, channel), then the
 files of --app (your main.py and modules) on top. --health names a function the trial boot of a
 new image calls before confirming it; it must return a true value within --health-ms, under a

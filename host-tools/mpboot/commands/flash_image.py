@@ -14,7 +14,7 @@ examples:
   mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware ESP32_GENERIC-OTA-v1.23.0.bin \\
       --root root.json --files device/ -o flash.bin
   mpboot flash-image ... --root root.json --time-floor 1767225600 -o flash.bin   # the same bytes every run
-  mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware ESP32_GENERIC-OTA-v1.23.0.bin \
+  mpboot flash-image --board esp32-4mb --app app-v1.mpb --firmware ESP32_GENERIC-OTA-v1.23.0.bin \\
       --root root.json --files device/ --bundle myapp-1.0.0.mpbundle -o flash.bin
   mpboot emulate flash.bin
   esptool --chip esp32 write-flash 0x0 flash.bin          # the same file on a real board
