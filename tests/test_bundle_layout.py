@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 import bootstage
 from clihelp import fails, run
+from hsmtoken import token  # noqa: F401 (fixture)
 from mpboot import __version__, boards, bundle, resources
 from mpboot.emulator.board import Board
 from mpboot.emulator.vfs import mount, read_files
@@ -314,3 +315,19 @@ def test_help_shows_the_bundle_examples(capsys):
         r = run(capsys, command, "--help")
         assert r.code == 0 and example in r.out, (command, r.out)
     assert "Without these options the layout is the legacy one" in run(capsys, "device-files", "--help").out
+
+
+def test_device_files_signs_the_package_in_a_token(token, capsys, tmp_path):  # noqa: F811 (fixture)
+    """--key takes a pkcs11: URI as every signing command does: an ECDSA targets key in SoftHSM2."""
+    from test_hsm import root_with_token_keys
+
+    root_file = root_with_token_keys(capsys, token, tmp_path, "ecdsa")
+    r = run(capsys, "device-files", "--board", "esp32-4mb", "--py", "--root", root_file, "--key", token.uri("targets"),
+            "-o", tmp_path / "dev")
+    assert r.code == 0, r.err
+    manifest = (tmp_path / "dev" / "bundles" / "mpboot" / "a.mpbm").read_bytes()
+    b = fmt.load_manifest(manifest, fmt.trust.load_root(root_file.read_bytes()), name="mpboot")
+    assert b.keyids == list(fmt.trust.load_root(root_file.read_bytes()).roles["targets"][0])
+    fails(capsys, "device-files", "--board", "esp32-4mb", "--py", "--root", root_file, "--key",
+          token.uri("no-such-key"), "-o", tmp_path / "dev2", match="no-such-key")
+    assert not (tmp_path / "dev2").exists()
