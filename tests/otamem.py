@@ -61,9 +61,11 @@ def world(tmp_path, runtime, targets_bytes=None):
     return w
 
 
-def measure(w):
+def measure(w, setup="import gc\nfrom mpboot_fw import fetch, updater", after=None):
     """Drive one update on the board a step per run; {"idle", "steps": [(step, live, allocated)],
-    "outcome"}. The board is left as the update left it (ota_1 selected, not yet booted)."""
+    "outcome"}. The board is left as the update left it (ota_1 selected, not yet booted).
+    `setup`: the run before idle is read (the modules an update imports); `after`: code run in
+    the same boot once the update is done, its output in "after"."""
     result = {}
 
     def repl(mp, handler):
@@ -74,7 +76,7 @@ def measure(w):
             # keep its garbage alive through one collection. The smaller of two readings.
             return min(mp.live_heap(), mp.live_heap())
 
-        run("import gc\nfrom mpboot_fw import fetch, updater").check()
+        run(setup).check()
         idle = result["idle"] = live()
         run("_u = updater.Update()\n_it = _u.steps(False)").check()
         steps = [("made", live() - idle, None)]
@@ -87,6 +89,8 @@ def measure(w):
             steps.append((name, live() - idle, int(allocated)))
         result["steps"] = steps
         result["outcome"] = run("print(_u.outcome)").check().split()[-1]
+        if after is not None:
+            result["after"] = run(after).check()
         return out
 
     record = w.boot(repl=repl)

@@ -45,11 +45,12 @@ def unverified(data):
     return bundle.check_manifest(signed)
 
 
-def kept(directory):
-    """The unverified Bundle of the manifest kept beside copy `directory` (DIR.mpbm); None when
-    it is missing or unreadable (nothing is then known to be installed there)."""
+def kept(path):
+    """The unverified Bundle of the manifest kept at `path` (beside a copy: bundlestore's
+    copy_dir + MANIFEST); None when it is missing or unreadable (nothing is then known to be
+    installed there)."""
     try:
-        with open(directory + ".mpbm", "rb") as f:
+        with open(path, "rb") as f:
             data = f.read()
         return unverified(data)
     except (OSError, BundleError):

@@ -1,5 +1,6 @@
-"""Over-the-air updates: ask the update repository (TUF) whether a newer image exists, download it
-straight into the inactive slot, and install it exactly as a manual install does.
+"""Over-the-air updates: ask the update repository (TUF) whether a newer image or a newer version of
+an installed bundle exists, download it straight into the inactive slot or copy, and install it
+exactly as a manual install does.
 
     from mpboot_fw import updater
     updater.check()     # "current", or "pending"; an install resets into its trial boot
@@ -24,14 +25,27 @@ One check (docs/updater.md walks through it):
    chip, board); then install.commit (verify_slot against the newest root, pending record,
    set_boot) and a reset; the boot stage runs the trial boot and confirms or rolls back.
 
+Bundles (docs/updater.md, "Bundles"): the same check covers every installed bundle
+(bundlestore.installed(), mpboot first). When no image is to be installed, the first bundle with
+an update (tufclient.find_bundle: its floor, the active copy's version, the firmware's .mpy
+version and version) is installed: its manifest target fetched and checked against the TUF entry
+(tuf.target_check), then bundlestore.install reads bundlefetch.Stream (files from the active
+copy where their hash is unchanged, the rest from files/sha256/<hex>). One install per check;
+none while an install waits for its boot or a trial (firmware or bundle) runs. Then a reset
+(reset=False: "bundle-installed"); the next boot is the bundle's trial.
+
 Each check leaves one event in the state log: "ota-current" (nothing newer), "ota-refused"
 (metadata or image failed a check: the reason names it), "ota-error" (network, repository or
-flash trouble), "ota-download" then "installed" for an update, "ota-revoked" when a new root no
-longer trusts the running image and nothing newer is there, and after a failure "ota-stale"
-when no check has succeeded for `stale_after` seconds or the stored metadata has expired.
+flash trouble), "ota-download" then "installed" for an update, "ota-bundle" (reason "chosen", then
+"installed") for a bundle's, "ota-revoked" when a new root no longer trusts the running image
+and nothing newer is there, and after a failure "ota-stale" when no check has succeeded for
+`stale_after` seconds or the stored metadata has expired. A bundle install that fails logs
+"ota-refused" or "ota-error" as an image's does, its detail starting with the bundle's name.
 """
 
-from mpboot_fw import context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
+import sys
+
+from mpboot_fw import bundle, context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
 from mpboot_fw.trust import TrustError
 
 _FAILED = ("ota-refused", "ota-error")
@@ -49,9 +63,10 @@ class UpdateError(Exception):
 
 def check(reset=True, clock=None, path=otaconfig.PATH, ctx=None, options=None, progress=None):
     """One update check (see the module docstring). Returns "current" (nothing newer),
-    "pending" (an install awaits its reset) or "revoked" (see status()); after an install it
-    resets (with reset=False it returns "installed"). Raises UpdateError after logging why the
-    check failed.
+    "pending" (an install awaits its reset, or a bundle's its next boot) or "revoked" (see
+    status()); after an install it resets (with reset=False it returns "installed" for an image,
+    "bundle-installed" for a bundle, whose trial the next boot starts). Raises UpdateError after
+    logging why the check failed.
 
     clock: returns the time in Unix seconds (default: the RTC, tuftime.unix_time). options:
     fetch.Fetcher settings over the configured ones (window_ms, retries, attempts, backoff_ms...).
@@ -113,6 +128,9 @@ class Update:
         self.directories = ()  # where this device's images are published (tufclient.directories)
         self.found = None  # {path: entry} found there
         self.choice = None  # (path, entry) chosen among them, or None
+        self.bundles = ()  # [(name, active copy or None, its version or None)] installed
+        self.bundle = None  # (name, active copy, current version, path, entry) chosen, or None
+        self.stream = None  # the bundle install's bundlefetch.Stream
 
     def steps(self, reset=True):
         """Run the check, yielding the name of each step done. Sets `outcome`."""
@@ -135,6 +153,9 @@ class Update:
         if pending is not None and slots.label(slots.boot()) == pending["slot"]:
             self.outcome = "pending"  # installed already: it waits for its reset
             return
+        if not self._installed_bundles():
+            self.outcome = "pending"  # a bundle's install waits for the boot that starts its trial
+            return
         self._start(running)
         yield "start"
         try:
@@ -151,6 +172,17 @@ class Update:
         if not self._choose():
             return
         yield "chosen"
+        if self.bundle is not None:
+            self._bundle_manifest()
+            yield "manifest"
+            self._bundle_install()
+            self.outcome = "bundle-installed"
+            yield "installed"
+            if reset:
+                import machine
+
+                machine.reset()
+            return
         slot = slots.other(running)
         install.claim(ctx, running, slot)
         self.writer = install.SlotWriter(slot)
@@ -213,9 +245,20 @@ class Update:
         the delegated roles go: they are the searches' working set (for a role per board, the
         largest thing on the heap). Top-level targets goes with the trusted set, in _choose."""
         ctx = self.ctx
-        self.choice = tufclient.find_image({"targets": self.found}, self.chip_id, self.board, ctx.cfg.channel,
+        targets = {"targets": self.found}
+        self.choice = tufclient.find_image(targets, self.chip_id, self.board, ctx.cfg.channel,
                                            ctx.state.floor, self.current.version, slots.other(self.running).info()[3])
-        self.found = None
+        if self.choice is None:
+            # An image first (it may be what a newer bundle needs); then the first bundle with
+            # an update, in installed() order, mpboot first: one install per check.
+            mpy = getattr(sys.implementation, "_mpy", None)
+            for name, copy, version in self.bundles:
+                found = tufclient.find_bundle(targets, name, ctx.cfg.channel, self.board, self.chip_id,
+                                              ctx.state.bundle_floor(name), version, mpy, self.current.version)
+                if found is not None:
+                    self.bundle = (name, copy, version) + tuple(found)
+                    break
+        self.found = targets = None
         self.trusted.release_delegated_targets()
 
     def _commit(self):
@@ -235,6 +278,11 @@ class Update:
         choice = self.choice
         self.consistent = trusted.root.consistent_snapshot
         self.trusted = self.store = self.choice = trusted = None
+        if self.bundle is not None:
+            name, _, version, _, entry = self.bundle
+            detail = "%s %s from %s" % (name, entry["custom"]["version"], version or "-")
+            ctx.state.log_event("ota-bundle", "chosen", detail)
+            return True
         if choice is None:
             if ctx.root.version != self.root_version and not self._still_trusted():
                 self.outcome = "revoked"
@@ -244,6 +292,75 @@ class Update:
             return False
         self.name, self.entry = choice
         return True
+
+    def _installed_bundles(self):
+        """self.bundles: (name, active copy, its version) of each installed bundle, mpboot
+        first, then by name; False while any of them has an install waiting for its trial boot.
+        Raises BundleError("trial-in-progress") during a bundle's trial (a health check that
+        calls check(), refused before any network traffic as an image's trial is). A pointer
+        that cannot be read is the stage's to repair at the next boot: that bundle is left out."""
+        from mpboot_fw import bundlestore
+
+        names = bundlestore.installed()
+        if bundle.DEVICE_PACKAGE in names:
+            names.remove(bundle.DEVICE_PACKAGE)
+            names.insert(0, bundle.DEVICE_PACKAGE)
+        out = []
+        for name in names:
+            try:
+                pointer = bundlestore.read_pointer(name)
+            except bundle.BundleError:
+                continue
+            if pointer.trial is not None:
+                if pointer.mark == "try":
+                    raise bundle.BundleError("trial-in-progress", name)
+                return False
+            kept = _kept(name, pointer.active)
+            # No readable manifest beside the active copy: nothing known runs, any version is newer.
+            out.append((name, pointer.active, None if kept is None else kept.version))
+        self.bundles = out
+        return True
+
+    def _bundle_manifest(self):
+        """Fetch the chosen bundle's manifest (its TUF target), check it against the target's
+        entry (length, hashes) and the entry's custom fields, and plan the stream: which files
+        the active copy already holds."""
+        from mpboot_fw import bundlefetch
+
+        name, copy, _, path, entry = self.bundle
+        check = tuf.target_check(entry)
+        if check.length > bundle.MAX_MANIFEST:
+            raise bundle.BundleError("manifest-too-large", "%d bytes" % check.length)
+        self.where = "targets/" + tuf.target_path(path, entry, self.consistent)
+        buf = bytearray(check.length)
+        n = self.fetcher.fetch_into(self.url + self.where, buf)
+        if n != len(buf):
+            buf = buf[:n]
+        check.update(buf)
+        check.verify()  # the manifest is exactly what the metadata lists: no other version, no other bundle
+        new = bundlefetch.unverified(buf)
+        custom = entry["custom"]
+        if new.name != name or new.version != custom["version"] or new.security_version != custom["security_version"]:
+            raise bundle.BundleError("metadata-mismatch", "name or version")
+        self.manifest = buf
+        self.plan = bundlefetch.plan(new, _kept(name, copy))
+
+    def _bundle_install(self):
+        """Stream the bundle into its inactive copy (bundlestore.install verifies the manifest
+        and every byte, then the copy in place, then writes the pointer); log what came from
+        where."""
+        from mpboot_fw import bundlefetch, bundlestore
+
+        name, copy = self.bundle[:2]
+        stream = self.stream = bundlefetch.Stream(self.fetcher, self.url, self.manifest, self.plan,
+                                                  None if copy is None else bundlestore.copy_dir(name, copy))
+        self.manifest = self.plan = None
+        try:
+            b = bundlestore.install(stream, self.ctx, name)
+        finally:
+            stream.close()
+        self.ctx.state.log_event("ota-bundle", "installed", "%s %s %d+%dB new %d+%dB kept" % (
+            name, b.version, stream.downloaded, stream.downloaded_bytes, stream.copied, stream.copied_bytes))
 
     def _still_trusted(self):
         """After a root rotation with nothing newer to install: does the running image still
@@ -287,14 +404,16 @@ class Update:
         """Log why the check failed (and staleness, if so); the UpdateError to raise."""
         if isinstance(e, UpdateError):
             return e
+        where = self.where if self.stream is None else self.stream.where
+        name = None if self.bundle is None else self.bundle[0]
         if self.fetch is not None and isinstance(e, self.fetch.FetchError):
-            error = UpdateError("ota-error", e.reason, _short(self.where))
+            error = UpdateError("ota-error", e.reason, _short(where))
         elif isinstance(e, tufclient.NotFound):
             error = UpdateError("ota-error", "not-found", str(e))
-        elif isinstance(e, (image.ImageError, install.InstallError)):
-            error = UpdateError("ota-refused", e.reason, str(e))
+        elif isinstance(e, (image.ImageError, install.InstallError, bundle.BundleError)):
+            error = UpdateError("ota-refused", e.reason, _named(name, e))
         elif isinstance(e, TrustError):  # tuf.RepositoryError: the class names the failed check
-            error = UpdateError("ota-refused", type(e).__name__, str(e))
+            error = UpdateError("ota-refused", type(e).__name__, _named(name, e))
         elif isinstance(e, otaconfig.OtaConfigError):
             error = UpdateError("ota-error", "config", str(e))
         else:  # flash, state log or a fault
@@ -365,6 +484,19 @@ def _history(state):
 def _read_file(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def _kept(name, copy):
+    """The unverified Bundle of the manifest kept beside copy `copy` of bundle `name` (None: no
+    copy, or no readable manifest): what runs, and where its files are (bundlefetch.kept)."""
+    from mpboot_fw import bundlefetch, bundlestore
+
+    return None if copy is None else bundlefetch.kept(bundlestore.copy_dir(name, copy) + bundlestore.MANIFEST)
+
+
+def _named(name, e):
+    """An error's text for the log, after the name of the bundle being installed (if any)."""
+    return str(e) if name is None else name + ": " + str(e)
 
 
 def _short(text):

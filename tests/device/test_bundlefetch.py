@@ -91,7 +91,7 @@ def _copy(files):
 def _stream(served, local):
     new, files = _files()
     _copy(local)
-    active = bundlefetch.kept(COPY)
+    active = bundlefetch.kept(COPY + ".mpbm")
     fetcher = Fetcher(served)
     return bundlefetch.Stream(fetcher, "https://u/", MANIFEST, bundlefetch.plan(new, active), COPY), fetcher, files
 
@@ -155,6 +155,6 @@ def test_unverified_checks_fields_but_not_signatures_and_kept_tolerates_no_copy(
         os.remove(COPY + ".mpbm")
     except OSError:
         pass
-    assert bundlefetch.kept(COPY) is None
+    assert bundlefetch.kept(COPY + ".mpbm") is None
     plan = bundlefetch.plan(b, None)
     assert [p[2] for p in plan] == [None] * len(b.files)
