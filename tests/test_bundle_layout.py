@@ -4,8 +4,8 @@ device-files (--bundle, --package-bundle, --key), flash-image --bundle. End to e
 CLI in temporary directories, the device's own verifier as the judge, every bad input one error
 line and nothing written; then a flash image made with --bundle booted on the emulated board."""
 
-import dataclasses
 import hashlib
+import json
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -63,6 +63,7 @@ def kd(tmp_path_factory):
     (entry / "lib" / "util.py").write_text("VERSION = '1.0.0'\n")
     make("entry-app.mpbundle", "--entry", "app", source=entry)
     make("lib2.mpbundle", name="sensors", where=("--chip", "esp32"), source=app / "lib")
+    make("newer.mpbundle", "--min-firmware", "2.0.0", name="newer")
     make("mpy5.mpbundle", "--mpy", "--mpy-version", "5.0", name="m5", where=())
     data = (d / "myapp.mpbundle").read_bytes()
     (d / "tampered.mpbundle").write_bytes(data.replace(b"BUNDLE APP", b"BUNDLE BAD"))
@@ -173,7 +174,7 @@ def test_device_files_with_the_package_as_a_bundle(kd, tmp_path, capsys):
     assert run(capsys, "bundle", "--device-package", "--key", kd / "release.pem", "-o", package_file).code == 0
     r = run(capsys, "device-files", "--board", "esp32-4mb", "--py", "--root", kd / "root.json", "--package-bundle",
             package_file, "-o", tmp_path / "dev2", "--json")
-    assert r.code == 0, r.err
+    assert r.code == 0 and json.loads(r.out)["bundles"] == ["mpboot"], r.err
     again = tree(tmp_path / "dev2")
     assert again["/bundles/mpboot/a.mpbm"] == files["/bundles/mpboot/a.mpbm"]  # Ed25519: the same signature
     assert sorted(again) == sorted(p for p in files if not p.startswith(("/bundles/myapp", "/bundles/sensors")))
@@ -260,6 +261,7 @@ def test_flash_image_bundles(kd, image, tmp_path, capsys):
         (("--bundle", kd / "stranger.mpbundle"), "stranger.mpbundle: invalid bundle: signature-threshold"),
         (("--bundle", kd / "myapp.mpbundle", "--bundle", kd / "same-name.mpbundle"), "both the bundle myapp"),
         (("--bundle", kd / "big.mpbundle", "--bundle", kd / "big2.mpbundle"), "do not fit the 917504-byte vfs"),
+        (("--bundle", kd / "newer.mpbundle"), "newer.mpbundle: invalid bundle: needs-firmware: firmware 2.0.0 or newer"),
     ]:
         r, out = flash_image(kd, image, tmp_path, capsys, *extra)
         assert r.code == 1 and r.err.count("\n") == 1 and message in r.err, r.err

@@ -101,12 +101,11 @@ def running_manifest(board, app, root):
                           "give an image signed by the root's targets key(s) (mpboot sign)" % e) from None
 
 
-def add_bundles(board, app, root, files, bundles):
+def add_bundles(board, firmware, root, files, bundles):
     """`files` ({path: bytes}) with `bundles` ([(what, bundle bytes)]) laid out on top, each
-    verified against `root` (bytes), the board and the version of `app`, the image the device
-    runs (a bundle needing a newer firmware is refused). A bundle the files already hold
-    (under /bundles/NAME/) is refused: one directory holds one bundle."""
-    firmware = running_manifest(board, app, root).version
+    verified against `root` (bytes), the board and `firmware`, the version of the image the
+    device runs (running_manifest's: a bundle needing a newer firmware is refused). A bundle the
+    files already hold (under /bundles/NAME/) is refused: one directory holds one bundle."""
     found, laid = bundle.layouts(bundles, _anchor(root), board, firmware=firmware)
     out = dict(files or {})
     for b in found:

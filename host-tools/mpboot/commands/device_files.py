@@ -229,12 +229,12 @@ def run(args):
     out = Path(args.output)
     if out.exists() and not out.is_dir():
         raise MpbootError("-o %s is a file: give a directory" % out)
-    stale = _stale(out, files)
-    held = [path for path in sorted(files) if (out / path.lstrip("/")).exists()] or ["/" + d for d in stale]
+    replaced = _replaced(out, files)
+    held = [path for path in sorted(files) if (out / path.lstrip("/")).exists()] or ["/" + d for d in replaced]
     if held and not args.force:
         raise MpbootError("%s already holds %s%s: refusing to overwrite; give --force to replace them, or a new "
                           "directory" % (out, held[0].lstrip("/"), " and %d more" % (len(held) - 1) if held[1:] else ""))
-    for path in stale:  # an earlier run's: a copy holding more than its manifest is refused (extra-file)
+    for path in replaced:  # an earlier run's: a copy holding more than its manifest is refused (extra-file)
         shutil.rmtree(out / path)
     for path, data in files.items():
         target = out / path.lstrip("/")
@@ -246,11 +246,11 @@ def run(args):
         stale = mpycross.counterpart(path)
         if stale is not None:  # from an earlier run: a .py would be imported before the .mpy
             (out / stale.lstrip("/")).unlink(missing_ok=True)
+    names = sorted({p.split("/")[2] for p in files if p.startswith(bundle.ROOT + "/")})
     if args.json:
         print(json.dumps(dict(output=str(out), files=sorted(files), update_url=args.update_url,
-                              mpy_version=None if mpy is None else str(mpy)), indent=2))
+                              mpy_version=None if mpy is None else str(mpy), bundles=names), indent=2))
     else:
-        names = sorted({p.split("/")[2] for p in files if p.startswith(bundle.ROOT + "/")})
         package = "bundles/mpboot/a/" if "mpboot" in names else "lib/mpboot_fw/"
         print("%s: %d files for %s (boot.py, %s%s, mpboot.json%s%s%s)"
               % (out, len(files), board.name, package, " as source" if mpy is None else " as .mpy %s" % mpy,
@@ -258,7 +258,7 @@ def run(args):
                  "".join(", bundle %s" % n for n in names if n != "mpboot")))
 
 
-def _stale(out, files):
+def _replaced(out, files):
     """What an earlier run left in DIR that these files replace as a whole: each bundle's
     directory, and lib/mpboot_fw/ when the package is a bundle now (the loader would not use it)."""
     dirs = sorted({"/".join(p.split("/")[1:3]) for p in files if p.startswith(bundle.ROOT + "/")})

@@ -74,12 +74,13 @@ def run(args):
         anchor.load_root_file(args.root)
         root = read_input(args.root, "root file")
     files = flashimage.read_files(args.files) if args.files else None
-    if args.bundle:
-        files = flashimage.add_bundles(board, app, root, files,
-                                       [(path, read_input(path, "--bundle file")) for path in args.bundle])
     start = None
-    if root is not None:
-        start = flashimage.state_start(board, app, root, args.security_floor, args.time_floor)
+    if root is not None:  # verified once: the floors start from it, bundles are checked against its version
+        running = flashimage.running_manifest(board, app, root)
+        start = floors.choose(running, args.security_floor, args.time_floor)
+        if args.bundle:
+            files = flashimage.add_bundles(board, running.version, root, files,
+                                           [(path, read_input(path, "--bundle file")) for path in args.bundle])
     image, parts = flashimage.build(board, app, firmware, root, files, start)
     atomic_write(args.output, image, overwrite=args.force)
     summary = [dict(offset=offset, size=len(data), part=name) for offset, data, name in parts]
