@@ -260,3 +260,21 @@ def test_cut_at_every_operation_of_a_compacting_raise():
             assert S.load(dev).bundle_floors() == [("app", n + 1)] + got[1:]
             assert dev.faults == 0 and dev.misaligned == 0
     assert seen == {2, 3}, seen
+
+
+def test_a_higher_floor_outside_the_log_is_kept_until_a_snapshot_carries_it():
+    """A crafted (or stranded) higher bundle floor in a free sector raises that floor; its sector
+    is not erased before a snapshot carries the value, so it survives every compaction after."""
+    dev, st = fresh(blocks=4)
+    st.raise_bundle_floor("app", 3)
+    sector = free_sectors(st)[-1]
+    craft_sector(dev, sector, [(R.T_BFLOOR, 0, 3, bfloor("app", 40)), (R.T_BFLOOR, 0, 4, bfloor("new", 2))])
+    again = S.load(dev)
+    assert again.bundle_floors() == [("app", 40), ("new", 2)]
+    assert again.wear()["needs_compaction"] and again._used[sector]
+    for i in range(200):
+        again.log_event("e", "x" * 60)
+    final = S.load(dev)
+    assert final.generation >= 2 and final.bundle_floors() == [("app", 40), ("new", 2)]
+    assert dev.erases[sector] >= 1, "the crafted sector was reused after the snapshot carried it"
+    clean(dev)
