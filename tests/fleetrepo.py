@@ -152,14 +152,12 @@ from mpboot_fw import statelog, tuf, tufclient, tufstore
 import nor_ram
 
 def fetch(path, n):
-    # as updater.Update._fetch_metadata: a buffer of the cap, then the bytes received
-    buf = bytearray(n)
+    # as updater.Update._fetch_metadata: into the one document buffer (made at the start)
     try:
         with open('/data/' + path, 'rb') as f:
-            k = f.readinto(buf)
+            return docs.read(f.readinto, n)
     except OSError:
         return None
-    return buf if k == n else bytes(memoryview(buf)[:k])
 
 dev = nor_ram.NorRam(16)
 with open('/data/1.root.json', 'rb') as f:
@@ -174,7 +172,8 @@ def heap_steps():
     board, channel = DEVICE
     dirs = tuple(tufclient.directories(0, board, channel))
     return [
-        ("start", "t = tuf.TrustedSet(state.root(), %d, %r)\nstore = tufstore.Store(state, t)" % (unix(NOW), dirs)),
+        ("start", "docs = tuf.DocumentBuffer()\nt = tuf.TrustedSet(state.root(), %d, %r)\n"
+         "store = tufstore.Store(state, t)" % (unix(NOW), dirs)),
         ("root", "tufclient.STEPS[0](t, fetch, store)"),
         ("timestamp", "tufclient.STEPS[1](t, fetch, store)"),
         ("snapshot", "tufclient.STEPS[2](t, fetch, store)"),
@@ -185,7 +184,7 @@ def heap_steps():
         # as updater.Update._select: the choice, then the delegated roles' entries go
         ("chosen", "c = tufclient.find_image({'targets': found}, 0, %r, %r, 0, '1.0.0')\nfound = None\n"
          "t.release_delegated_targets()" % (board, channel)),
-        ("commit", "store.commit()"),
+        ("commit", "docs = None\nstore.commit()"),  # as the updater's _commit
         ("dropped", "t = store = None"),
     ]
 

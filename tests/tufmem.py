@@ -35,11 +35,13 @@ _SETUP = """
 import gc, json, os
 from mpboot_fw import tuf, tufclient
 def rd(role):
-    # read at its size, as the fetcher receives a document of known length: read() without
-    # one grows a copy as it goes
+    # into the refresh's one document buffer, at the document's size, as the updater's fetch
+    # reads a document whose length the metadata lists
     path = '/data/' + role + '.json'
+    n = os.stat(path)[6]
     with open(path, 'rb') as f:
-        return f.read(os.stat(path)[6])
+        # over the cap: a device's fetch stops there, this is for the set's own refusal
+        return f.read(n) if n > tuf.TARGETS_MAX else docs.read(f.readinto, n)
 """
 _LIVE = "gc.collect()\nprint(gc.mem_alloc())"  # on the WebAssembly port the collection happens between runs
 
@@ -67,7 +69,9 @@ def repository(targets_bytes=None):
 
 def refresh_steps():
     """[(boundary name, code)]: the refresh split where the most is alive."""
-    steps = [("root fetched", "data = rd('root')"),
+    # the buffer first, as the updater makes it before it parses the stored root
+    steps = [("buffer made", "docs = tuf.DocumentBuffer()"),
+             ("root fetched", "data = rd('root')"),
              ("root parsed", "doc = json.loads(data)"),
              ("root trusted", "del doc\nt = tuf.TrustedSet(data, %d)\ndel data" % unix(NOW))]
     for role in ROLES:

@@ -104,9 +104,9 @@ def _decode_negated(encoding):
     return x, y
 
 
-def _wnaf(k, w, plan, shift):
-    """Add k's width-w non-adjacent form into plan[i] (bit i), shifted left by `shift`: each
-    odd digit m as a table index, m > 0 as m (index m >> 1), m < 0 as 255 - (-m >> 1)."""
+def _wnaf(k, w, plan, base):
+    """Write k's width-w non-adjacent form into plan[base + i] (bit i): each odd digit m as a
+    table index, m > 0 as m (index m >> 1), m < 0 as 255 - (-m >> 1)."""
     b = k.to_bytes(36, "little")  # the refills below read at most up to byte 34
     width = 1 << w
     mask = width - 1
@@ -125,10 +125,10 @@ def _wnaf(k, w, plan, shift):
         if acc & 1:
             v = acc & mask
             if v < width >> 1:
-                plan[i] |= v << shift
+                plan[base + i] = v
                 acc >>= w
             else:
-                plan[i] |= (neg + v) >> 1 << shift
+                plan[base + i] = (neg + v) >> 1
                 acc = (acc >> w) + 1
             i += w
             n -= w
@@ -208,14 +208,17 @@ def _halved_affine(points):
 def _s_b_plus_h_a(s, h, minus_a):
     """[s]B + [h](-A) as projective (X, Y, Z): one chain of doublings, with an addition from
     a table at each nonzero signed digit of s (table for B) and of h (table for -A)."""
-    # plan[i]: the digit of s at bit i (low byte) and of h (high byte), 0 for none.
-    plan = [0] * 254
+    # plan[i]: the digit of s at bit i, plan[254 + i] that of h, 0 for none. Bytes: a list
+    # would be one block of 254 pointers (2 KiB on a 64-bit port), which a fragmented heap
+    # may not have in one piece while parsed metadata is alive (a refresh at the caps failed
+    # so on the unix port, tests/test_tuf_memory.py).
+    plan = bytearray(508)
     _wnaf(s, _WB, plan, 0)
-    _wnaf(h, _WA, plan, 8)
+    _wnaf(h, _WA, plan, 254)
     ta = _odd_multiples(minus_a[0], minus_a[1], 1 << (_WA - 2))
     tb = _B_ODD_MULTIPLES
     top = 253
-    while not plan[top]:
+    while not (plan[top] or plan[254 + top]):
         top -= 1
     # Start from the identity: its doubling in the first pass costs one doubling and no branch.
     X = 0
@@ -237,11 +240,10 @@ def _s_b_plus_h_a(s, h, minus_a):
         Y = g * hh % _P
         Z = f * g % _P
         d = plan[i]
-        if not d:
+        e = plan[254 + i]
+        if not (d or e):
             continue
         T = ee * hh % _P
-        e = d >> 8
-        d &= 255
         # The two additions below differ only in their table and in D (Z here, Z * 2Z_Q
         # there); they are written out because a call per addition costs about 3 % here.
         if d:

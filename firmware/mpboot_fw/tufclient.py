@@ -4,9 +4,12 @@ conformance adapter (mpboot/tufclient_cli.py) share it and differ only in these 
 
 fetch(path, max_length) -> the bytes of the repository file at `path` (relative to the metadata
     base URL), never more than max_length of them (a fetcher stops reading there and raises);
-    None when the repository has no such file (HTTP 404 or 403). Other failures raise.
+    None when the repository has no such file (HTTP 404 or 403). Other failures raise. The
+    bytes need only last until the next fetch (the device reads every document into one
+    buffer, tuf.DocumentBuffer): nothing here holds them past it.
 store: load(role) -> the bytes last saved for `role`, or None;
-    save(role, data) keeps `data` (exactly as received) as the trusted copy of `role`.
+    save(role, data) keeps `data` (exactly as received; a copy, if the fetch reuses its
+    buffer) as the trusted copy of `role`.
 
 Each accepted file is saved before the next one is fetched, so an interrupted refresh keeps
 what it verified (a device's store must make each save power-safe). Checks are tuf.TrustedSet's.

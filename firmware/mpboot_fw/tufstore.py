@@ -155,12 +155,14 @@ class Store:
             # Bytes that could not fit the state's metadata budget beside what this check
             # already keeps are not kept (the heap matters most right here: a targets role at
             # its cap is 12 KiB, parsed as well); roles are saved in the order the set keeps them.
+            # What is kept is copied: the updater reads every document into one buffer
+            # (tuf.DocumentBuffer), which the next fetch overwrites.
             need = HEAD + len(data) + (0 if role in ROLES else _ENTRY_LEN + 2 + len(role.encode()))
             for other in self._staged:
                 kept = self._staged[other][1]
                 if other != role and kept is not None:
                     need += len(kept) + (0 if other in ROLES else _ENTRY_LEN + 2 + len(other.encode()))
-            self._staged[role] = (self._signed(role)["version"], data if need <= statelog.MAX_BLOBS else None)
+            self._staged[role] = (self._signed(role)["version"], bytes(data) if need <= statelog.MAX_BLOBS else None)
 
     def _prune(self):
         """Before a new root is stored: drop what it no longer verifies (module docstring).

@@ -266,3 +266,44 @@ def test_signature_checked_over_received_bytes_when_they_are_canonical():
     assert cjson.encoded_at(signed, data, start) == start + len(canonical)
     assert cjson.encoded_at(signed, data, start + 1) == -1
     assert cjson.encoded_at(signed, data[:-10], start) == -1
+
+
+def _fill(data):
+    def fill(buf):
+        assert len(buf) >= len(data)
+        buf[:len(data)] = data
+        return len(data)
+
+    return fill
+
+
+def test_document_buffer_gives_each_document_at_its_length():
+    docs = tuf.DocumentBuffer()
+    big = bytes(range(256)) * (tuf.TARGETS_MAX // 256)
+    # longest first, then shorter, empty, and back up: each read sees only its own bytes
+    for data, max_length in ((big, tuf.TARGETS_MAX), (b"{}", 4096), (b"", 100), (big[:5000], 8192), (big, len(big))):
+        out = docs.read(_fill(data), max_length)
+        assert bytes(out) == data and len(out) == len(data)
+    # the fetcher is handed max_length bytes: it can never read past the cap it was given
+    seen = []
+    docs.read(lambda buf: seen.append(len(buf)) or 0, 777)
+    assert seen == [777]
+    devtest.raises(ValueError, docs.read, _fill(b""), tuf.TARGETS_MAX + 1)
+
+
+def test_document_buffer_reads_without_a_block_of_the_documents_size():
+    # The point of it: on MicroPython, a document at the cap costs no allocation of its size
+    # (the buffer shrinks and grows back in place), whatever the heap's holes. (CPython
+    # allocates afresh, and has the memory.)
+    if not devtest.ON_MICROPYTHON:
+        return
+    import gc
+
+    docs = tuf.DocumentBuffer()
+    small = docs.read(_fill(b"x" * 100), 100)
+    fill = _fill(b"y" * tuf.TARGETS_MAX)
+    gc.collect()
+    before = gc.mem_alloc()
+    out = docs.read(fill, tuf.TARGETS_MAX)
+    assert gc.mem_alloc() - before < 1024, gc.mem_alloc() - before
+    assert out is small and len(out) == tuf.TARGETS_MAX

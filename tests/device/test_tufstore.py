@@ -5,7 +5,7 @@
 import devtest
 from mpboot_fw import statelog, tuf, tufclient, tufstore
 from nor_ram import NorRam, PowerCut
-from test_tuf import NOW, Repository, _read
+from test_tuf import NOW, Repository, _fill, _read
 
 ROLES = ("timestamp", "snapshot", "targets")
 
@@ -285,3 +285,27 @@ def test_power_cut_at_every_operation_of_a_rotation():
             _refresh(dev, Repository(ROTATION))
             assert _verifies_under_its_root(dev)["timestamp"] == _read("timestamp_after_rotation.json")
     assert len(roots) == 3  # cuts left root v1, v2 and v3
+
+
+def test_a_refresh_through_one_document_buffer_keeps_every_document():
+    # The updater reads every document into one buffer (tuf.DocumentBuffer), which each fetch
+    # overwrites: what the store keeps must be its own copy.
+    dev = _device()
+    repo = _repo(3)
+    docs = tuf.DocumentBuffer()
+
+    def fetch(path, max_length):
+        data = repo.fetch(path, max_length)
+        if data is None:
+            return None
+
+        return docs.read(_fill(data), max_length)
+
+    state = statelog.load(dev)
+    trusted = tuf.TrustedSet(state.root(), NOW)
+    store = tufstore.Store(state, trusted)
+    tufclient.refresh(trusted, fetch, store)
+    docs.read(_fill(b"junk"), 4)  # a later fetch overwrites the buffer
+    assert store.commit()
+    stored = _stored(dev)
+    assert [stored[r] for r in ROLES] == [_read("3.%s.json" % r) for r in ROLES]
