@@ -224,9 +224,6 @@ class Update:
         self.root_version = state.root_version
         self.directories = tufclient.directories(self.chip_id, self.board, ctx.cfg.channel)
         self.found = {}
-        # Made before the stored root is parsed and verified, which leaves survivors spread over
-        # the heap: the one block every metadata document is read into (tuf.DocumentBuffer).
-        self.documents = tuf.DocumentBuffer()
         # Scoped: each targets role keeps only what a search of these directories needs.
         self.trusted = tuf.TrustedSet(state.root(), tuftime.reference_time(self.clock(), state.time_floor),
                                       scope=tuple(self.directories))
@@ -262,7 +259,6 @@ class Update:
         self.trusted.release_delegated_targets()
 
     def _commit(self):
-        self.documents = None  # nothing is fetched after the searches: the commit has its room
         if self.store is not None:
             self.store.commit()
 
@@ -375,16 +371,16 @@ class Update:
             return False
 
     def _fetch_metadata(self, path, max_length):
-        """tufclient's fetch: the file's bytes (at most max_length) in the document buffer, valid
-        until the next fetch; None when it is missing."""
+        """tufclient's fetch: the file's bytes (at most max_length), None when it is missing."""
         self.where = "metadata/" + path
-        url = self.url + self.where
+        buf = bytearray(max_length)
         try:
-            return self.documents.read(lambda buf: self.fetcher.fetch_into(url, buf), max_length)
+            n = self.fetcher.fetch_into(self.url + self.where, buf)
         except self.fetch.FetchError as e:
             if e.reason in ("http-404", "http-403"):
                 return None
             raise
+        return buf if n == max_length else bytes(memoryview(buf)[:n])
 
     def _download(self):
         """Stream the chosen target through self.writer into its slot, checked against its TUF
