@@ -23,7 +23,7 @@ import contextlib
 import re
 import time
 
-from mpboot import manualinstall, progress
+from mpboot import bundle as hostbundle, manualinstall, progress
 from mpboot.errors import MpbootError
 from mpboot.mpremotelink import DeviceError, DeviceLink
 
@@ -60,6 +60,51 @@ except install.InstallError as e:
 finally:
     micropython.kbd_intr(3)
 """
+# A bundle: the device's bundle store, on a stream that ends after `length` bytes (it reads
+# once more at the end, to find nothing there: the host is never asked for that byte).
+INSTALL_BUNDLE = """
+import sys, micropython
+from mpboot_fw import bundle, bundlestore
+
+
+class _Serial:
+    def __init__(self, length):
+        self.i = sys.stdin.buffer
+        self.o = sys.stdout.buffer
+        self.ask = bytearray(b'\\x18\\x00\\x00')
+        self.left = length
+
+    def readinto(self, buf):
+        n = min(len(buf), self.left)
+        if not n:
+            return 0
+        a = self.ask
+        a[1] = n & 255
+        a[2] = n >> 8
+        self.o.write(a)
+        got = self.i.readinto(memoryview(buf)[:n])
+        self.left -= got
+        return got
+
+
+micropython.kbd_intr(-1)
+try:
+    bundlestore.install(_Serial(%d))
+    print('%s ok')
+except bundle.BundleError as e:
+    print('%s refused', e)
+finally:
+    micropython.kbd_intr(3)
+"""
+STATE_BUNDLE = """
+from mpboot_fw import bundle, bundlestore, context
+_s = context.load().state
+try:
+    _c = bundlestore.read_pointer(%r).active
+except bundle.BundleError:
+    _c = None
+print(repr((_s.boot_count, _s.bundle_floor(%r), [tuple(e) for e in _s.events()], _c)))
+"""
 STATE = """
 from mpboot_fw import context, slots
 _s = context.load().state
@@ -77,27 +122,35 @@ def install(port, image, baud=115200, timeout=20.0, echo=None, progress=progress
     empty: a real board's boots are seen only as console text, echoed to `echo`). `timeout`:
     seconds the device may stay silent in any step, or its port stay away after the reset.
     `progress(step, done, total)`: see mpboot.progress."""
+    name = None
+    state, code = STATE, INSTALL
+    if hostbundle.is_bundle(image):
+        # A bundle (.mpbundle): the bundle store installs it; `running` is then the copy its
+        # pointer names, `floor` the bundle's floor.
+        name = hostbundle.inspect_bytes(image).get("manifest", {}).get("name") or "?"
+        state, code = STATE_BUNDLE % (name, name), INSTALL_BUNDLE
     progress("connecting to %s" % port)
     with DeviceLink(port, baud) as dev:
         try:
-            since = dev.eval_printed(STATE)[0] - 1  # this boot's events count (it ran the stage)
+            since = dev.eval_printed(state)[0] - 1  # this boot's events count (it ran the stage)
         except DeviceError as e:
             raise MpbootError("%s is not provisioned for mpboot (%s): run mpboot provision first" % (port, e)) from None
-        outcome = transfer(dev, image, timeout, progress)
+        outcome = transfer(dev, image, timeout, progress, code)
         if outcome == "ok":
             dev.reset()
             _watch_trial(dev, timeout, echo, progress)
             dev.enter()
         progress("reading the device's log")
-        _, floor, events, running = dev.eval_printed(STATE)
-    accepted, reason, new = manualinstall.judge(events, since, "the installer said: %s" % outcome)
+        _, floor, events, running = dev.eval_printed(state)
+    accepted, reason, new = manualinstall.judge(events, since, "the installer said: %s" % outcome, name)
     return manualinstall.Result(accepted, reason, new, [], running, floor)
 
 
-def transfer(dev, image, timeout, progress=progress.SILENT):
-    """Run the installer, serving the image as it asks; returns its last word."""
+def transfer(dev, image, timeout, progress=progress.SILENT, code=INSTALL):
+    """Run the installer (`code`: INSTALL or INSTALL_BUNDLE), serving the image as it asks;
+    returns its last word."""
     ser = dev.serial
-    dev.start(INSTALL % (len(image), DONE, DONE))
+    dev.start(code % (len(image), DONE, DONE))
     sent, out, err = 0, bytearray(), bytearray()
     manualinstall.sent(progress, 0, len(image))
     with _timeout(ser, timeout):

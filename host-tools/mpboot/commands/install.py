@@ -3,7 +3,7 @@
 import argparse
 import json
 
-from mpboot import boards, manualinstall, progress, serialinstall, serialports
+from mpboot import boards, bundle as hostbundle, manualinstall, progress, serialinstall, serialports
 from mpboot.emulator.board import Board
 from mpboot.errors import MpbootError
 from mpboot.fileio import read_input
@@ -16,6 +16,7 @@ examples:
   mpboot install --flash flash.bin app-v2.mpb          # on the emulated board
   mpboot install --flash flash.bin app-v2.mpb -v       # and show the board's console
   mpboot install --flash flash.bin app-v2.mpb --json
+  mpboot install --flash flash.bin myapp-2.0.0.mpbundle  # a bundle (mpboot bundle), its trial, its verdict
   mpboot install -p /dev/ttyUSB0 app-v2.mpb            # a board on USB (provisioned: mpboot provision)
   mpboot install app-v2.mpb                            # the one board on USB, or $ESPTOOL_PORT
   mpboot log flash.bin                                 # what the device recorded
@@ -32,6 +33,12 @@ without --flash or --port, the port is $ESPTOOL_PORT, else the one board found o
 with native USB (ESP32-S3/C3) re-enumerates when it resets: the command waits up to --timeout
 for its port to come back. On a terminal a progress bar shows on stderr (not with --quiet or
 --json); docs/serial.md.
+
+A bundle (.mpbundle, mpboot bundle) goes to the device's bundle store instead: it writes the
+bundle's inactive copy, verifies every file in place against the signed manifest (signatures,
+board, chip, the bundle's security floor), points the next boot at it and resets; the boot
+stage verifies it again, imports its entry, runs the health check and confirms it, or the
+previous copy comes back (docs/bundles.md). Exit status 0 only when the device confirmed it.
 """
 
 
@@ -41,7 +48,7 @@ def register(subparsers):
         description="Manual install: stream a signed image into the device's installer, let it "
         "verify, switch, trial-boot and confirm, and report the device's verdict.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("image", metavar="IMAGE", help="signed image file (mpboot sign)")
+    p.add_argument("image", metavar="IMAGE", help="signed image file (mpboot sign) or bundle (mpboot bundle)")
     p.add_argument("--flash", metavar="FLASH.bin",
                    help="the emulated board's whole-flash image (mpboot flash-image), updated in place")
     serialports.add_options(p, 115200, "with a port: baud rate of its REPL (default 115200)",
@@ -69,18 +76,19 @@ def run(args):
     if args.port:
         with progress.shown(args) as report:
             result = serialinstall.install(args.port, data, args.baud, args.timeout, echo, report)
-        return _report(args, result)
+        return _report(args, result, hostbundle.is_bundle(data))
     flash = read_input(args.flash, "flash image")
     board = boards.load_board(args.board) if args.board else boards.recognise(flash, args.flash)
+    run = manualinstall.install_bundle if hostbundle.is_bundle(data) else manualinstall.install
     try:
         with progress.shown(args) as report, Board(args.flash, board, echo=echo, run_timeout=args.timeout) as emulated:
-            result = manualinstall.install(emulated, data, progress=report)
+            result = run(emulated, data, progress=report)
     except RuntimeMissing as e:
         raise MpbootError(str(e)) from None
-    return _report(args, result)
+    return _report(args, result, hostbundle.is_bundle(data))
 
 
-def _report(args, result):
+def _report(args, result, is_bundle=False):
     if args.json:
         print(json.dumps(dict(accepted=result.accepted, reason=result.reason, running=result.running,
                               floor=result.floor, events=result.events,
@@ -89,8 +97,9 @@ def _report(args, result):
     if not result.accepted:
         raise MpbootError("the device did not accept %s: %s (see %s)" % (
             args.image, result.reason, "`mpboot log %s`" % args.flash if args.flash else "the device's log"))
+    where = "copy %s" % result.running if is_bundle else result.running
     print("%s: installed and %s; running from %s, security floor %d"
-          % (args.image, result.reason, result.running, result.floor))
+          % (args.image, result.reason, where, result.floor))
 
 
 def _echo(line):
