@@ -46,6 +46,7 @@ and nothing newer is there, and after a failure "ota-stale" when no check has su
 import sys
 
 from mpboot_fw import bundle, context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
+from mpboot_fw import version as versions
 from mpboot_fw.trust import TrustError
 
 _FAILED = ("ota-refused", "ota-error")
@@ -128,8 +129,10 @@ class Update:
         self.directories = ()  # where this device's images are published (tufclient.directories)
         self.found = None  # {path: entry} found there
         self.choice = None  # (path, entry) chosen among them, or None
-        self.bundles = ()  # [(name, active copy or None, its version or None)] installed
+        self.bundles = ()  # [(name, active copy or None)] installed
+        self.candidates = ()  # [(name, active copy, path, entry)]: each bundle's newest release
         self.bundle = None  # (name, active copy, current version, path, entry) chosen, or None
+        self.kept = None  # the chosen bundle's active copy's manifest, unverified (bundlefetch.kept)
         self.stream = None  # the bundle install's bundlefetch.Stream
 
     def steps(self, reset=True):
@@ -246,15 +249,18 @@ class Update:
         self.choice = tufclient.find_image(targets, self.chip_id, self.board, ctx.cfg.channel,
                                            ctx.state.floor, self.current.version, slots.other(self.running).info()[3])
         if self.choice is None:
-            # An image first (it may be what a newer bundle needs); then the first bundle with
-            # an update, in installed() order, mpboot first: one install per check.
+            # An image first (a newer bundle may need it). Each bundle's newest release this
+            # firmware can run: whether it is newer than what runs is read in _choose, once the
+            # trusted metadata is gone (find_bundle's newest overall, when newer than the active
+            # copy, is also its newest among those newer).
             mpy = getattr(sys.implementation, "_mpy", None)
-            for name, copy, version in self.bundles:
+            out = []
+            for name, copy in self.bundles:
                 found = tufclient.find_bundle(targets, name, ctx.cfg.channel, self.board, self.chip_id,
-                                              ctx.state.bundle_floor(name), version, mpy, self.current.version)
+                                              ctx.state.bundle_floor(name), None, mpy, self.current.version)
                 if found is not None:
-                    self.bundle = (name, copy, version) + tuple(found)
-                    break
+                    out.append((name, copy) + tuple(found))
+            self.candidates = out
         self.found = targets = None
         self.trusted.release_delegated_targets()
 
@@ -274,10 +280,7 @@ class Update:
         choice = self.choice
         self.consistent = trusted.root.consistent_snapshot
         self.trusted = self.store = self.choice = trusted = None
-        if self.bundle is not None:
-            name, _, version, _, entry = self.bundle
-            detail = "%s %s from %s" % (name, entry["custom"]["version"], version or "-")
-            ctx.state.log_event("ota-bundle", "chosen", detail)
+        if choice is None and self._choose_bundle():
             return True
         if choice is None:
             if ctx.root.version != self.root_version and not self._still_trusted():
@@ -289,9 +292,27 @@ class Update:
         self.name, self.entry = choice
         return True
 
+    def _choose_bundle(self):
+        """The first bundle, in installed() order (mpboot first), whose newest release is newer
+        than its active copy (self.bundle, logged ota-bundle chosen); False when none is. One
+        install per check: the next check takes the next bundle."""
+        for name, copy, path, entry in self.candidates:
+            kept = _kept(name, copy)
+            # No readable manifest beside the active copy: nothing known runs, any version is newer.
+            current = None if kept is None else kept.version
+            version = entry["custom"]["version"]
+            if current is None or versions.compare(version, current) > 0:
+                self.bundle = (name, copy, current, path, entry)
+                self.kept = kept
+                self.candidates = None
+                self.ctx.state.log_event("ota-bundle", "chosen", "%s %s from %s" % (name, version, current or "-"))
+                return True
+        self.candidates = None
+        return False
+
     def _installed_bundles(self):
-        """self.bundles: (name, active copy, its version) of each installed bundle, mpboot
-        first, then by name; False while any of them has an install waiting for its trial boot.
+        """self.bundles: (name, active copy) of each installed bundle, mpboot first, then by
+        name; False while any of them has an install waiting for its trial boot.
         Raises BundleError("trial-in-progress") during a bundle's trial (a health check that
         calls check(), refused before any network traffic as an image's trial is). A pointer
         that cannot be read is the stage's to repair at the next boot: that bundle is left out."""
@@ -311,9 +332,7 @@ class Update:
                 if pointer.mark == "try":
                     raise bundle.BundleError("trial-in-progress", name)
                 return False
-            kept = _kept(name, pointer.active)
-            # No readable manifest beside the active copy: nothing known runs, any version is newer.
-            out.append((name, pointer.active, None if kept is None else kept.version))
+            out.append((name, pointer.active))
         self.bundles = out
         return True
 
@@ -323,7 +342,7 @@ class Update:
         the active copy already holds."""
         from mpboot_fw import bundlefetch
 
-        name, copy, _, path, entry = self.bundle
+        name, _, _, path, entry = self.bundle
         check = tuf.target_check(entry)
         if check.length > bundle.MAX_MANIFEST:
             raise bundle.BundleError("manifest-too-large", "%d bytes" % check.length)
@@ -339,7 +358,8 @@ class Update:
         if new.name != name or new.version != custom["version"] or new.security_version != custom["security_version"]:
             raise bundle.BundleError("metadata-mismatch", "name or version")
         self.manifest = buf
-        self.plan = bundlefetch.plan(new, _kept(name, copy))
+        self.plan = bundlefetch.plan(new, self.kept)
+        self.kept = None
 
     def _bundle_install(self):
         """Stream the bundle into its inactive copy (bundlestore.install verifies the manifest
