@@ -10,12 +10,14 @@ False, "raise" raises, "hang" never returns (the watchdog resets the board). A v
 """
 
 import hashlib
+import json
 
 from bootstage import BOARD, HEALTH_MS, RELEASE, ROOT, TRUSTED, board, signed, state, state_dev
 from emuboard import new_flash
 from mpboot import bundle as hostbundle, mpycross, provision, resources
 from mpboot.manualinstall import SERVICE, SerialLink
 from mpboot_fw import bundle, statelog
+from mpboot_fw.config import PATH as CONFIG
 
 IMAGE = signed("1.0.0", 1)
 PACKAGE_DIR = "/lib/mpboot_fw/"
@@ -70,6 +72,15 @@ def app_bundle(version, security_version=1, health="ok", imports="ok", mpy=None,
     return _BUILT[key]
 
 
+def tool_bundle():
+    """Bundle bytes of a second application, "tool" (entry tool:main prints "TOOL")."""
+    if "tool" not in _BUILT:
+        files = {"tool.py": b'def main():\n    print("TOOL")\n'}
+        _BUILT["tool"] = hostbundle.build(files, [RELEASE], TRUSTED, name="tool", version="1.0.0", security_version=1,
+                                          board=BOARD.name, chip_id=BOARD.chip_id, entry="tool:main")[0]
+    return _BUILT["tool"]
+
+
 def package_files(changes=None):
     """{"mpboot_fw/NAME.mpy": bytes} of the device package compiled for the emulated board's
     MicroPython, as the bundle "mpboot" holds it (as source, two copies do not fit the vfs);
@@ -103,7 +114,7 @@ def package_bundle(version, security_version=1, changes=None):
 def layout(data, copy="a"):
     """{path: bytes} of bundle bytes `data` installed and confirmed in `copy`, as provisioning
     writes it: the copy's files, its kept manifest, the pointer."""
-    b = bundle.verify_stream(_Reader(data), TRUSTED)
+    b = hostbundle.verify(data, TRUSTED)
     base = "/bundles/%s/" % b.name
     out, at = {}, bundle.HEADER_SIZE + len(b.manifest)
     for path, size, _ in b.files:
@@ -114,11 +125,12 @@ def layout(data, copy="a"):
     return out
 
 
-def provisioned(app=None, package=None, health=True, policy=None, files=None, floors=None):
+def provisioned(app=None, package=None, health=True, policy=None, files=None, floors=None, config=None, bundles=()):
     """A NorFlash with the v1 image in ota_0, the state holding ROOT (floor 1, `floors`:
     {bundle name: floor}), and the vfs: /boot.py (the fixed loader), /main.py (the starter),
     the configuration, the device package in /lib (package None) or as bundle bytes `package`,
-    and bundle bytes `app` (None: the application v1.0.0)."""
+    bundle bytes `app` (None: the application v1.0.0) and `bundles` (more bundle bytes);
+    `config`: fields over the configuration's."""
     device = provision.device_files(BOARD, {}, policy=policy, health="apphealth:check" if health else None,
                                     health_ms=HEALTH_MS if health else None)
     device["/main.py"] = resources.main_py()
@@ -126,6 +138,12 @@ def provisioned(app=None, package=None, health=True, policy=None, files=None, fl
         device = {p: d for p, d in device.items() if not p.startswith(PACKAGE_DIR)}
         device.update(layout(package))
     device.update(layout(app or app_bundle("1.0.0")))
+    for data in bundles:
+        device.update(layout(data))
+    if config:
+        doc = json.loads(device[CONFIG])
+        doc.update(config)
+        device[CONFIG] = json.dumps(doc, sort_keys=True).encode()
     device.update(files or {})
     flash = new_flash(device, slots={0: IMAGE})
     st = statelog.format_partition(state_dev(flash), ROOT, floor=1)
@@ -202,18 +220,3 @@ def settle(b, max_boots=6):
         records.append(b.boot())
         if records[-1].outcome in ("ok", "exception") or len(records) >= max_boots:
             return records
-
-
-class _Reader:
-    def __init__(self, data):
-        self.data, self.pos = data, 0
-
-    def readinto(self, buf):
-        n = min(len(buf), len(self.data) - self.pos)
-        buf[:n] = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return n
-
-
-def sha(data):
-    return hashlib.sha256(data).hexdigest()

@@ -9,7 +9,7 @@ import pytest
 
 from bootstage import board, events, signed, state
 from bundleboard import (app_bundle, app_version, bundle_events, install, package_bundle, pointer, provisioned,
-                         read_file, settle, write_file)
+                         read_file, settle, tool_bundle, write_file)
 from emuboard import board_runtime
 from mpboot import manualinstall
 
@@ -229,3 +229,14 @@ def test_a_damaged_active_copy_of_mpboot_makes_the_loader_run_the_other(runtime)
     assert app_version(record) == "1.0.0", record.text
     assert bundle_events(b.flash, since) == [("bundle-switched", "bad-copy", "mpboot a")]
     assert pointer(b.flash, "mpboot") == "a"
+
+
+def test_which_application_starts_when_several_bundles_have_an_entry_point(runtime):
+    record = board(provisioned(bundles=[tool_bundle()], config={"app": "tool"}), runtime).boot()
+    assert "TOOL" in record.output and app_version(record) is None  # config "app" names it
+    flash = provisioned(bundles=[tool_bundle()])
+    b = board(flash, runtime)
+    first, second = b.boot(), b.boot()
+    for record in (first, second):  # none: which one would be a guess
+        assert record.outcome == "ok" and "TOOL" not in record.output and app_version(record) is None
+    assert events(flash) == [("bad-config", "app: several bundles have an entry point, set app to one", None)]
