@@ -8,31 +8,25 @@ import json
 import shutil
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 import bootstage
 import clihelp
-from mpboot import resources
+from mpboot import keys, resources
 from mpboot.cli import main as cli
 from realfirmware import micropython_firmware
 
 APP = "VERSION = %r\n\n\ndef main():\n    print('APP', VERSION)\n"
 
 
-def _pem(path, key):
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    return path
-
-
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    """The boot-stage tests' root and release key as files, the bundle "app" at 1.0.0 (sv1),
-    2.0.0 (sv2) and a tampered 2.0.0, and a flash image with 1.0.0 installed, made once."""
+    """Keys and a root made by the CLI, the bundle "app" at 1.0.0 (sv1), 2.0.0 (sv2) and a
+    tampered 2.0.0, and a flash image with bundle 1.0.0 installed, made once."""
     d = tmp_path_factory.mktemp("bundleinstall")
-    (d / "root.json").write_bytes(bootstage.ROOT)
-    _pem(d / "release.pem", bootstage.RELEASE)
-    (d / "image.mpb").write_bytes(bootstage.signed("1.0.0", 1))
+    for argv in (["keygen", d / "root.pem"], ["keygen", d / "release.pem"],
+                 ["root", "init", d / "root.json", "--root-key", d / "root.pem", "--targets-key", d / "release.pem.pub"]):
+        assert cli([str(a) for a in argv]) == 0
+    (d / "image.mpb").write_bytes(bootstage.signed("1.0.0", 1, keys=(keys.load_private_key(str(d / "release.pem")),)))
     for version, secver in (("1.0.0", 1), ("2.0.0", 2)):
         src = d / ("app-" + version)
         src.mkdir()

@@ -9,6 +9,9 @@
    for, so a UART's small receive buffer does not overrun while flash sectors are erased; the
    image crosses as raw bytes (Ctrl-C is disabled meanwhile: kbd_intr(-1)). The installer
    writes the slot in 4 KiB blocks, verifies the image in flash and records the pending install.
+   A bundle (.mpbundle) goes to `mpboot_fw.bundlestore.install` instead, on the same stream
+   (which ends at the bundle's length): its inactive copy written and verified in place, the
+   pointer set for its trial; the verdict is then the bundle's own events (manualinstall.judge).
 3. Accepted: machine.reset(). The host only listens while the boot stage runs the trial boot (a
    Ctrl-C there would fail the trial), until the stage's last line says it is done and the
    console has been quiet for SETTLE seconds; then it reads the device's state log over the
@@ -31,40 +34,10 @@ ASK = 0x18  # the device asks for bytes: ASK, count (u16 little-endian)
 SETTLE = 1.5  # seconds of console silence after the boot stage's last line
 DONE = "mpboot-install:"
 
-INSTALL = """
+# The device's end of the link: asks for each piece, and for nothing past `length` bytes (the
+# bundle store reads once more at the end of a bundle, to find nothing there).
+_SERIAL = """
 import sys, micropython
-from mpboot_fw import install
-
-
-class _Serial:
-    def __init__(self):
-        self.i = sys.stdin.buffer
-        self.o = sys.stdout.buffer
-        self.ask = bytearray(b'\\x18\\x00\\x00')
-
-    def readinto(self, buf):
-        n = len(buf)
-        a = self.ask
-        a[1] = n & 255
-        a[2] = n >> 8
-        self.o.write(a)
-        return self.i.readinto(buf)
-
-
-micropython.kbd_intr(-1)
-try:
-    install.run(_Serial(), %d, reset=False)
-    print('%s ok')
-except install.InstallError as e:
-    print('%s refused', e)
-finally:
-    micropython.kbd_intr(3)
-"""
-# A bundle: the device's bundle store, on a stream that ends after `length` bytes (it reads
-# once more at the end, to find nothing there: the host is never asked for that byte).
-INSTALL_BUNDLE = """
-import sys, micropython
-from mpboot_fw import bundle, bundlestore
 
 
 class _Serial:
@@ -87,9 +60,25 @@ class _Serial:
         return got
 
 
+_serial = _Serial(%d)
+"""
+INSTALL = _SERIAL + """
+from mpboot_fw import install
 micropython.kbd_intr(-1)
 try:
-    bundlestore.install(_Serial(%d))
+    install.run(_serial, _serial.left, reset=False)
+    print('%s ok')
+except install.InstallError as e:
+    print('%s refused', e)
+finally:
+    micropython.kbd_intr(3)
+"""
+# A bundle: the device's bundle store.
+INSTALL_BUNDLE = _SERIAL + """
+from mpboot_fw import bundle, bundlestore
+micropython.kbd_intr(-1)
+try:
+    bundlestore.install(_serial)
     print('%s ok')
 except bundle.BundleError as e:
     print('%s refused', e)

@@ -61,7 +61,7 @@ class Fs:
             base = self.mount
         else:
             base = "/tmp/bstore-%d-%d" % (_serial[0], _pid())
-            _rmtree(base)
+            store._remove_tree(base)  # the store's own removal, tested by the leftover-copy test
             os.mkdir(base)
         self.base = base
         store.ROOT = base + "/bundles"
@@ -72,24 +72,11 @@ class Fs:
 
             vfs.umount(self.mount)
         else:
-            _rmtree(self.base)
+            store._remove_tree(self.base)
 
 
 def _pid():
     return os.getpid() if hasattr(os, "getpid") else 0
-
-
-def _rmtree(path):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return
-    if st[0] & 0x4000:
-        for n in os.listdir(path):
-            _rmtree(path + "/" + n)
-        os.rmdir(path)
-    else:
-        os.remove(path)
 
 
 def _ctx():
@@ -121,14 +108,6 @@ def _tree(path):
                     out[rel] = f.read()
     walk("")
     return out
-
-
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
 
 
 def _last_event(ctx):
@@ -165,7 +144,7 @@ def test_first_install_writes_copy_a_and_points_its_trial_at_it():
         assert tree["lib/util.py"] == b"VERSION = '1.2.0'\n"
         with open(store.copy_dir("app", "a") + ".mpbm", "rb") as f:
             assert f.read() == b.manifest
-        assert not _exists(store.copy_dir("app", "b")) and not _exists(store.ROOT + "/app/boot.tmp")
+        assert not store._exists(store.copy_dir("app", "b")) and not store._exists(store.ROOT + "/app/boot.tmp")
         # The kept copy loads as the stage loads it (manifest authenticated, files verified).
         again = store.load_copy(ctx, "app", "a")
         assert (again.version, again.files) == (b.version, b.files)
@@ -202,7 +181,7 @@ def _refused(ctx, data, reason, name=None, who="app"):
     assert e.reason == reason, (reason, str(e))
     assert _pointer() == pointer and _tree(store.copy_dir("app", "a")) == a
     if pointer == "a":
-        assert not _exists(store.copy_dir("app", "b")) and not _exists(store.copy_dir("app", "b") + ".mpbm")
+        assert not store._exists(store.copy_dir("app", "b")) and not store._exists(store.copy_dir("app", "b") + ".mpbm")
     code, why, detail = _last_event(ctx)
     assert (code, why) == ("bundle-refused", reason), (code, why, detail)
     assert detail.split(" ")[0] == (name or who), detail
@@ -320,8 +299,8 @@ def test_a_leftover_inactive_copy_is_replaced_whole():
         store.load_copy(ctx, "app", "b")
         # remove_inactive drops the copy no pointer word names.
         store.write_pointer("app", "b")
-        assert store.remove_inactive("app") == "a" and not _exists(store.copy_dir("app", "a"))
-        assert not _exists(store.copy_dir("app", "a") + ".mpbm") and store.installed() == ["app"]
+        assert store.remove_inactive("app") == "a" and not store._exists(store.copy_dir("app", "a"))
+        assert not store._exists(store.copy_dir("app", "a") + ".mpbm") and store.installed() == ["app"]
     _run(t)
 
 
@@ -342,7 +321,7 @@ def test_a_first_install_cut_short_is_written_again():
         assert devtest.raises(BundleError, store.read_pointer, "app").reason == "bad-pointer"
         a_files = _tree(a)
         assert devtest.raises(BundleError, store.install, Stream(V2), ctx).reason == "bad-pointer"
-        assert _tree(a) == a_files and not _exists(store.ROOT + "/app/boot") and not _exists(store.copy_dir("app", "b"))
+        assert _tree(a) == a_files and not store._exists(store.ROOT + "/app/boot") and not store._exists(store.copy_dir("app", "b"))
         assert _last_event(ctx) == ("bundle-refused", "bad-pointer", "app missing")
     _run(t)
 
@@ -418,7 +397,7 @@ def test_pointers_round_trip_through_the_filesystem():
                     store.write_pointer("app", active, trial, mark, reason)
                     p = store.read_pointer("app")
                     assert (p.active, p.trial, p.mark, p.reason) == (active, trial, mark, reason)
-                    assert not _exists(store.ROOT + "/app/boot.tmp")
+                    assert not store._exists(store.ROOT + "/app/boot.tmp")
         # Nothing read_pointer refuses is ever written; the pointer stays.
         for args in (("a", "a"), ("c",), (None, None, "try"), ("a", "b", "failed", "Bad"), ("a", "b", "failed"),
                      ("a", "b", "try", "x"), ("a", "b", "done")):
