@@ -203,6 +203,14 @@ def _provision(args, root, report_progress):
         others = sorted(filter(None, (mpycross.counterpart(p) for p in files)))
         legacy = _legacy_package() if PACKAGE_POINTER in files else []
         current = dev.hashes(sorted(files) + others + legacy)
+        # What the fixed loader would run instead of the package written now, once boot.py is there.
+        if PACKAGE_POINTER in files:
+            gone = [p for p in legacy if current[p] is not None]
+        else:  # the package's bundle: its pointer first (the loader then takes /lib), then its copies
+            where = "%s/%s" % (bundle.ROOT, bundle.fmt.DEVICE_PACKAGE)
+            package = dev.eval_printed(LIST % ([bundle.fmt.DEVICE_PACKAGE], bundle.ROOT, bundle.ROOT))
+            gone = sorted(_extra(package[bundle.fmt.DEVICE_PACKAGE], {}, where + "/"), key=lambda p: p != PACKAGE_POINTER)
+            gone += [where] if gone else []
         dev.makedirs(_dirs(files))
         changed = [p for p in files if current[p] != hashlib.sha256(files[p]).hexdigest()]
         total, done = sum(len(files[p]) for p in changed), 0
@@ -223,11 +231,10 @@ def _provision(args, root, report_progress):
                 if PACKAGE_POINTER in files:  # the package is the bundle's copy: import it from there
                     dev.exec(PATH % bundle.copy_dir(bundle.fmt.DEVICE_PACKAGE, copies.get(bundle.fmt.DEVICE_PACKAGE, "a")))
                 report.update(_anchor(dev, board, root, args, say, report_progress))
-            elif path == "legacy":  # boot.py, the fixed loader, runs the package's bundle: the old copy goes
-                gone = [p for p in legacy if current[p] is not None]
+            elif path == "superseded":  # the other layout's package, which the fixed loader would run or keep
                 if gone:
                     say("  removing %s" % ", ".join(gone))
-                    dev.exec(REMOVE % (gone,))
+                    dev.exec(REMOVE_TREE % (gone,))
                     report["removed"] += gone
             elif path not in changed:
                 report["unchanged"].append(path)
@@ -252,15 +259,16 @@ def _order(files, names):
     """The order of the writes, so that a board cut off half way still boots as before: each
     bundle's files and manifest, then its pointer (a copy is named only once it is all there);
     the package's bundle or lib/mpboot_fw/ before the state step, which imports the package;
-    the other kind's package files before that; boot.py last of all, then (the package being a
-    bundle) the old lib/mpboot_fw/ is removed."""
+    the other kind's package files before that; boot.py last of all, then the other layout's
+    package is removed: lib/mpboot_fw/ when the package is a bundle now, else the bundle mpboot
+    (its pointer first: the fixed loader would run that copy and not lib/mpboot_fw/)."""
     steps = {n: [("clean", n)] + [p for p in files if p.startswith("%s/%s/" % (bundle.ROOT, n))] for n in names}
     package = steps.pop(bundle.fmt.DEVICE_PACKAGE, [])
     rest = [p for n in names if n in steps for p in steps[n]]
     done = set(p for p in package + rest if isinstance(p, str))
     return (package + sorted(p for p in files if p.startswith("/lib/")) + ["stale", "state"] + rest
             + sorted(p for p in files if not p.startswith("/lib/") and p not in done and p != "/boot.py")
-            + ["/boot.py", "legacy"])
+            + ["/boot.py", "superseded"])
 
 
 def _copies(dev, files, held):
