@@ -151,3 +151,17 @@ def test_no_check_while_a_bundle_waits_for_its_trial_or_runs_it(tmp_path):
         assert app_version(trial) == "2.0.0" and w.pointer() == "b", trial.output
     finally:
         w.close()
+
+
+def test_a_cut_file_download_resumes_from_the_bytes_delivered(bundle_fixture_world):
+    w = bundle_fixture_world
+    data = bytes(b ^ 0x55 for b in app_files("1.0.0")["lib/data.bin"])
+    w.publish_bundle("2.0.0", {"lib/data.bin": data})
+    # root (404), timestamp, snapshot, targets, the manifest; data.bin's connection drops twice
+    # (version.py, the other file 2.0.0 changes, comes after it)
+    w.server.plan = [Behaviour()] * 5 + [Behaviour(cut=5000), Behaviour(cut=7001)]
+    record = w.boot(options={"backoff_ms": 10})
+    assert record.outcome == "reset", record.output
+    requests = [r for r in w.server.requests if r["path"] == w.file_url(data)]
+    assert [r["range"] for r in requests] == [None, 5000, 12001]  # exactly the bytes delivered
+    assert w.pointer() == "a b" and w.copy("b")["lib/data.bin"] == data
