@@ -188,6 +188,14 @@ def test_device_files_app_bundles_in_the_legacy_layout(kd, tmp_path, capsys):
     files = tree(out)
     assert "/lib/mpboot_fw/stage.py" in files and "/bundles/mpboot/boot" not in files
     assert files["/bundles/myapp/boot"] == b"a" and files["/main.py"] == resources.main_py()
+    # over an earlier run with the package as a bundle: that goes, or the loader would run it
+    assert run(capsys, "device-files", "--board", "esp32-4mb", "--py", "--root", kd / "root.json", "--package-bundle",
+               kd / "mpboot.mpbundle", "-o", out, "--force").code == 0
+    assert "/bundles/mpboot/boot" in tree(out) and not (out / "lib" / "mpboot_fw").exists()
+    assert run(capsys, "device-files", "--board", "esp32-4mb", "--py", "-o", out, "--force").code == 0
+    files = tree(out)
+    assert "/lib/mpboot_fw/stage.py" in files and not (out / "bundles" / "mpboot").exists()
+    assert files["/bundles/myapp/boot"] == b"a"  # not this run's: left as it was
 
 
 @pytest.mark.parametrize("extra,message", [

@@ -260,8 +260,9 @@ def run(args):
 
 def _replaced(out, files):
     """What an earlier run left in DIR that these files replace as a whole: each bundle's
-    directory, and lib/mpboot_fw/ when the package is a bundle now (the loader would not use it)."""
+    directory, and the package of the other layout: lib/mpboot_fw/ when the package is a bundle
+    now (the loader would not use it), the bundle mpboot when it is not (the loader would run it)."""
     dirs = sorted({"/".join(p.split("/")[1:3]) for p in files if p.startswith(bundle.ROOT + "/")})
-    if bundle.ROOT + "/mpboot/boot" in files:
-        dirs.append(mpycross.COMPILED_DIR.strip("/"))
+    package = "%s/%s" % (bundle.ROOT, bundle.fmt.DEVICE_PACKAGE)
+    dirs.append(mpycross.COMPILED_DIR.strip("/") if package + "/boot" in files else package.strip("/"))
     return [d for d in dirs if (out / d).is_dir()]
