@@ -24,6 +24,7 @@ from mpboot import bundle as hostbundle, keys as keymod
 from mpboot.emulator import vfs
 from mpboot.repo import layout
 from mpboot_fw import bundle, trust
+from mpboot.repo.publish import publish
 from otaworld import BOARD, MAIN, World
 
 NAME = "app"
@@ -91,10 +92,16 @@ class BundleWorld(World):
         return data, manifest, files
 
     def publish_bundle(self, version, changes=None, security_version=1, **fields):
-        """Publish `app` at `version`: the manifest as the target DIR/app-VERSION.mpbm, each file
-        content-addressed. Returns the bundle bytes."""
-        data, manifest, files = self.bundle(version, changes, security_version, **fields)
-        self.publish_manifest(manifest, files, version, security_version)
+        """Publish `app` at `version` with the real `mpboot publish` (mpboot.repo.publish): the
+        manifest as the target DIR/app-VERSION.mpbm, each file under files/sha256/. Returns the
+        bundle bytes."""
+        data, _, _ = self.bundle(version, changes, security_version, **fields)
+        path = self.tmp / ("%s-%s.mpbundle" % (NAME, version))
+        path.write_bytes(data)
+        repo = self.repo()
+        publish(repo, self.keyring(repo), path, "stable")
+        if hasattr(self.server, "files"):
+            self.serve_files()
         return data
 
     def publish_manifest(self, manifest, files, version, security_version=1, custom=None, **forge):
