@@ -7,11 +7,11 @@ from the device's own state log and pointers; what ran, from the application's o
 
 import pytest
 
-from bootstage import board, events, signed, state
+from bootstage import BOARD, RELEASE, TRUSTED, board, events, signed, state
 from bundleboard import (app_bundle, app_version, bundle_events, install, package_bundle, pointer, provisioned,
                          read_file, settle, tool_bundle, write_file)
 from emuboard import board_runtime
-from mpboot import manualinstall
+from mpboot import bundle as hostbundle, manualinstall
 
 
 @pytest.fixture
@@ -240,3 +240,22 @@ def test_which_application_starts_when_several_bundles_have_an_entry_point(runti
     for record in (first, second):  # none: which one would be a guess
         assert record.outcome == "ok" and "TOOL" not in record.output and app_version(record) is None
     assert events(flash) == [("bad-config", "app: several bundles have an entry point, set app to one", None)]
+
+
+def main_bundle(version):
+    """An application whose entry is a plain module, main (its main.py runs when imported)."""
+    files = {"main.py": ("print('MAIN', %r)\n" % version).encode()}
+    return hostbundle.build(files, [RELEASE], TRUSTED, name="app", version=version, security_version=1,
+                            board=BOARD.name, chip_id=BOARD.chip_id, entry="main")[0]
+
+
+def test_an_entry_main_runs_once_from_the_bundle_not_the_starter_and_not_in_its_trial(runtime):
+    # The bundle's directory comes before the root on sys.path, so `import main` finds the
+    # bundle's main.py, not /main.py (the starter). The trial does not import a plain module
+    # entry: that would start the application inside the trial, before it is confirmed.
+    b = board(provisioned(app=main_bundle("1.0.0"), health=False), runtime)
+    assert [ln for ln in b.boot().output if ln.startswith("MAIN")] == ["MAIN 1.0.0"]
+    since, records = update(b, main_bundle("2.0.0"))
+    trial = records[-1].output
+    assert [ln for ln in trial if ln.startswith("MAIN")] == ["MAIN 2.0.0"]
+    assert trial.index("MAIN 2.0.0") > trial.index("mpboot: boot %d: bundle-confirmed app 2.0.0 b" % (since + 2))

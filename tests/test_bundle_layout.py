@@ -309,8 +309,6 @@ def test_flash_image_with_a_bundle_boots_on_the_emulated_board(kd, image, tmp_pa
     assert "BUNDLE APP 1.0.0" in record.output, record.text
 
 
-@pytest.mark.xfail(strict=True, reason="entry 'main' (mpboot bundle's default for an APPDIR with main.py) imports "
-                   "/main.py, the starter itself: '' comes before the bundle's directory on sys.path (bundleboot)")
 def test_an_app_whose_entry_is_main_starts(kd, image, tmp_path, capsys):
     record, files = boot_with(kd, image, tmp_path, capsys, kd / "myapp.mpbundle")
     assert files["/bundles/myapp/a/main.py"] == APP_MAIN.encode()

@@ -20,8 +20,9 @@ needs-firmware). Those two are logged once per change, not on every boot: the ri
 events.
 
 A trial (pointer "X Y"): "X Y try" is written before anything of Y is read as code, Y is
-verified (files too) and logged bundle-verified, put on sys.path in X's place, its entry
-module imported, the configured health hook called under the watchdog; then confirmed: pointer
+verified (files too) and logged bundle-verified, put on sys.path in X's place, the module of
+a "module:function" entry imported (a plain "module" entry would start the application: not
+imported), the configured health hook called under the watchdog; then confirmed: pointer
 "Y", raise_bundle_floor, bundle-confirmed. Any failure: bundle-trial-failed, Y's kept manifest
 removed (a failed copy is never switched to: it cannot verify), pointer "X", reset. A boot that
 finds "X Y try" it did not write (reset, watchdog, power cut mid-trial) or "X Y failed REASON"
@@ -154,7 +155,10 @@ class Boot:
             self._runs(name, c)
         where = "%s %s %s" % (name, c.version, c.copy)
         try:
-            if c.entry is not None:
+            # "module:function": the module is imported, the function not called. A plain
+            # "module" runs when imported: importing it here would start the application
+            # inside the trial, so its trial is the health hook alone.
+            if c.entry is not None and ":" in c.entry:
                 __import__(c.entry.split(":")[0])
         except Exception as e:
             self._fail(name, p, "import-error", where, e)
@@ -269,13 +273,18 @@ class Boot:
         return False
 
     def _runs(self, name, c):
-        """Put verified copy `c` of `name` on sys.path, ahead of /lib (mpboot: the loader did)."""
+        """Put verified copy `c` of `name` on sys.path (mpboot: the loader did, first) ahead of
+        the filesystem's root ("", where /main.py, the starter, would answer `import main`),
+        frozen modules and /lib."""
         if c is None:
             return False
         self.runs[name] = c
         if name != MPBOOT:
             path = sys.path
-            path.insert(path.index("/lib") if "/lib" in path else len(path), bundlestore.copy_dir(name, c.copy))
+            i = 0
+            while i < len(path) and path[i] not in ("", ".frozen", "/lib"):
+                i += 1
+            path.insert(i, bundlestore.copy_dir(name, c.copy))
         return True
 
     def _version(self, name, copy):
