@@ -28,6 +28,12 @@ cannot read otadata's states), compared with the slot that is running:
   "recovery" is logged and the application is held back (Recovery). The image runs only once
   it is confirmed (when otadata selects it).
 
+Bundles (bundleboot.py, docs/loader.md): before the firmware decision, mpboot's own bundle
+(the package running this, whose trial the fixed loader started); after it, every other
+bundle verified and put on sys.path (before a firmware health check, whose hook may live in a
+bundle), then at most one bundle trial, only on a normal firmware boot, and the choice of the
+application main.py starts.
+
 docs/boot-stage.md has the reasoning for each step and every power cut.
 """
 
