@@ -62,6 +62,10 @@ MAX_REASON = const(32)
 # Blocks kept free beyond the estimate: LittleFS needs free blocks to compact a directory's
 # metadata pair and to relocate a worn block while it writes.
 RESERVE_BLOCKS = const(4)
+# Files this small live in their directory's metadata, not in blocks of their own: LittleFS's
+# inline limit is its cache size, 4 x max(readsize, progsize) in MicroPython's VfsLfs2 (128
+# bytes with its defaults, which the ESP32 port's vfs uses).
+INLINE = const(64)
 _DIR = const(0x4000)
 
 
@@ -359,7 +363,10 @@ def _refused(ctx, sink, name, reason, detail):
 def _check_space(b, name, copy):
     """BundleError("no-space") unless the filesystem holds the new copy once the old one at
     `copy` is gone: counted in blocks, each file rounded up (with LittleFS's block pointers),
-    two blocks per directory (a metadata pair), and RESERVE_BLOCKS for LittleFS itself."""
+    but a file of at most INLINE bytes, which LittleFS keeps in its directory's metadata: those
+    count their bytes, name and tag there, two blocks (a metadata pair) per half block of it;
+    two blocks per directory, and RESERVE_BLOCKS for LittleFS itself. What the old copy frees
+    is counted the same way, its small files as nothing (erring towards no-space)."""
     where = ROOT
     while not _exists(where) and "/" in where[1:]:
         where = where[:where.rfind("/")]
@@ -371,13 +378,16 @@ def _check_space(b, name, copy):
         free = 0
     dirs = {}
     need = _blocks(len(b.manifest), bs) + RESERVE_BLOCKS
+    meta = 0
     for path, size, _ in b.files:
         need += _blocks(size, bs)
+        if size <= INLINE:
+            meta += size + len(path) + 32
         i = path.rfind("/")
         while i > 0:
             dirs[path[:i]] = None
             i = path.rfind("/", 0, i)
-    need += 2 * (len(dirs) + 1)
+    need += 2 * (len(dirs) + 1) + 2 * ((meta + bs // 2 - 1) // (bs // 2))
     if not _exists(bundle_dir(name)):
         need += 2
     have = free + _used_blocks(copy_dir(name, copy), bs) + _used_blocks(copy_dir(name, copy) + MANIFEST, bs)
@@ -387,7 +397,7 @@ def _check_space(b, name, copy):
 
 def _blocks(size, bs):
     # A LittleFS file block also holds its skip-list pointers (8 bytes on average, 16 is safe).
-    return (size + bs - 17) // (bs - 16) if size else 0
+    return (size + bs - 17) // (bs - 16) if size > INLINE else 0
 
 
 def _used_blocks(path, bs):
