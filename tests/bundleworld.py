@@ -50,9 +50,12 @@ def app_files(version, changes=None, check=True, data=DATA):
 
 
 class BundleWorld(World):
-    def __init__(self, tmp_path, runtime, version="1.0.0", security_version=1, check=True, data=DATA, **kw):
+    def __init__(self, tmp_path, runtime, version="1.0.0", security_version=1, check=True, data=DATA, package=False,
+                 **kw):
         """check: the application runs the update check when it starts (else a test drives it,
-        as the memory test does); data: the bytes of its lib/data.bin."""
+        as the memory test does); data: the bytes of its lib/data.bin; package: the device
+        package installed as the bundle "mpboot" 1.0.0 (compiled, as provisioning writes it)
+        instead of in /lib."""
         self.bundles = {}  # version -> (bundle bytes, files)
         self.check = check
         self.data = data
@@ -60,11 +63,20 @@ class BundleWorld(World):
         # The repository is made by World.__init__: the first bundle is signed after it, below,
         # and written into the filesystem as provisioning would.
         super().__init__(tmp_path, runtime, files=dict({"/main.py": self.starter(check)}, **files), **kw)
-        data, manifest, copy = self.bundle(version, security_version=security_version)
-        installed = {"/bundles/%s/a/%s" % (NAME, p): d for p, d in copy.items()}
-        installed["/bundles/%s/a.mpbm" % NAME] = manifest
-        installed["/bundles/%s/boot" % NAME] = b"a"
-        self.write_files(installed)
+        installed = self.layout(NAME, *self.bundle(version, security_version=security_version)[1:])
+        drop = None
+        if package:
+            installed.update(self.layout(bundle.DEVICE_PACKAGE, *self.package("1.0.0")[1:]))
+            drop = "/lib/mpboot_fw/"
+        self.write_files(installed, drop)
+
+    @staticmethod
+    def layout(name, manifest, files):
+        """{path: bytes} of a bundle installed and confirmed in copy a, as provisioning writes it."""
+        out = {"/bundles/%s/a/%s" % (name, p): d for p, d in files.items()}
+        out["/bundles/%s/a.mpbm" % name] = manifest
+        out["/bundles/%s/boot" % name] = b"a"
+        return out
 
     @staticmethod
     def starter(check=True):
@@ -76,27 +88,38 @@ class BundleWorld(World):
         return starter.read_text() if starter.exists() else MAIN if check else ""
 
     # -- bundles ---------------------------------------------------------------------------------
-    def bundle(self, version, changes=None, security_version=1, files=None, **fields):
-        """(bundle bytes, manifest bytes, {path: bytes}) of `app` at `version`, signed by the
-        repository's targets keys (host mpboot.bundle.build, so the device's checks pass)."""
+    def package(self, version, changes=None):
+        """The device package as the bundle "mpboot" at `version` (bundleboard.package_files:
+        compiled for the board; `changes` over it): as bundle()."""
+        from bundleboard import package_files
+        from mpboot import mpycross
+
+        return self.bundle(version, name=bundle.DEVICE_PACKAGE, files=package_files(changes), entry=None,
+                           chip_id=BOARD.chip_id, mpy=mpycross.DEFAULT.major)
+
+    def bundle(self, version, changes=None, security_version=1, files=None, name=NAME, **fields):
+        """(bundle bytes, manifest bytes, {path: bytes}) of `name` (default: the application) at
+        `version`, signed by the repository's targets keys (host mpboot.bundle.build, so the
+        device's checks pass)."""
         files = files or app_files(version, changes, self.check, self.data)
         keys = [keymod.load_private_key(self.keys / k) for k in self._key_files(self.repo(), "targets")]
         anchor = trust.load_root(self.metadata("%d.root.json" % self.repo().root.version).read_bytes())
         fields.setdefault("board", BOARD.name)
         fields.setdefault("entry", "app:run")
-        data, _ = hostbundle.build(files, keys, anchor, name=NAME, version=version,
+        data, _ = hostbundle.build(files, keys, anchor, name=name, version=version,
                                    security_version=security_version, **fields)
         length = int.from_bytes(data[8:12], "little")
         manifest = data[bundle.HEADER_SIZE:bundle.HEADER_SIZE + length]
         self.bundles[version] = (data, files)
         return data, manifest, files
 
-    def publish_bundle(self, version, changes=None, security_version=1, **fields):
-        """Publish `app` at `version` with the real `mpboot publish` (mpboot.repo.publish): the
-        manifest as the target DIR/app-VERSION.mpbm, each file under files/sha256/. Returns the
-        bundle bytes."""
-        data, _, _ = self.bundle(version, changes, security_version, **fields)
-        path = self.tmp / ("%s-%s.mpbundle" % (NAME, version))
+    def publish_bundle(self, version, changes=None, security_version=1, data=None, **fields):
+        """Publish `app` at `version` (or the bundle bytes `data`) with the real `mpboot
+        publish` (mpboot.repo.publish): the manifest as the target DIR/NAME-VERSION.mpbm, each
+        file under files/sha256/. Returns the bundle bytes."""
+        if data is None:
+            data = self.bundle(version, changes, security_version, **fields)[0]
+        path = self.tmp / ("bundle-%d.mpbundle" % len(list(self.tmp.glob("bundle-*.mpbundle"))))
         path.write_bytes(data)
         repo = self.repo()
         publish(repo, self.keyring(repo), path, "stable")
@@ -147,12 +170,17 @@ class BundleWorld(World):
         finally:
             fs.unmount()
 
-    def write_files(self, files):
-        """Add `files` ({"/path": bytes}) to the board's filesystem (provisioning, by hand)."""
+    def write_files(self, files, drop=None):
+        """Add `files` ({"/path": bytes}) to the board's filesystem (provisioning, by hand), after
+        removing the files under `drop` (a directory path ending in "/")."""
         part = self._vfs()
         data = bytearray(self.flash.read(part.offset, part.size))
         fs = vfs.mount(data)
         try:
+            if drop is not None:
+                for path in vfs.read_files(fs)[1]:
+                    if path.startswith(drop):
+                        fs.remove(path)
             for path in sorted(files):
                 vfs._makedirs(fs, path.rsplit("/", 1)[0])
                 with fs.open(path, "wb") as f:

@@ -165,3 +165,24 @@ def test_a_cut_file_download_resumes_from_the_bytes_delivered(bundle_fixture_wor
     requests = [r for r in w.server.requests if r["path"] == w.file_url(data)]
     assert [r["range"] for r in requests] == [None, 5000, 12001]  # exactly the bytes delivered
     assert w.pointer() == "a b" and w.copy("b")["lib/data.bin"] == data
+
+
+def test_mpboot_s_own_package_is_updated_over_the_air(tmp_path):
+    w = BundleWorld(tmp_path, board_runtime(), package=True)
+    try:
+        first = w.boot()
+        assert output_line(first, "ota:") == "current" and app_version(first) == "1.0.0", first.output
+        release = {"mpboot_fw/release.txt": b"2.0.0\n"}  # one file more; every module as it was
+        data = w.publish_bundle("2.0.0", data=w.package("2.0.0", release)[0])
+        install = w.boot()
+        assert install.outcome == "reset", install.output
+        assert served(w, "/files/") == [(w.file_url(release["mpboot_fw/release.txt"]), "200", "6")]
+        # the fixed loader runs copy b on trial, the stage confirms it, the application starts
+        trial = w.boot()
+        assert app_version(trial) == "1.0.0" and output_line(trial, "ota:") == "current", trial.output
+        assert w.read_files()["/bundles/mpboot/boot"] == b"b"
+        assert ("bundle-confirmed", "", "mpboot 2.0.0 b") in w.bundle_events()
+        assert w.read_files()["/bundles/mpboot/b/mpboot_fw/release.txt"] == release["mpboot_fw/release.txt"]
+        assert len(data) > 100000  # the whole package, of which one file travelled
+    finally:
+        w.close()
