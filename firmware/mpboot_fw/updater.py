@@ -227,6 +227,9 @@ class Update:
         self.root_version = state.root_version
         self.directories = tufclient.directories(self.chip_id, self.board, ctx.cfg.channel)
         self.found = {}
+        # Made before the stored root is parsed and verified, which leaves survivors spread over
+        # the heap: the one block every metadata document is read into (tuf.DocumentBuffer).
+        self.documents = tuf.DocumentBuffer()
         # Scoped: each targets role keeps only what a search of these directories needs.
         self.trusted = tuf.TrustedSet(state.root(), tuftime.reference_time(self.clock(), state.time_floor),
                                       scope=tuple(self.directories))
@@ -238,6 +241,7 @@ class Update:
     def _search(self, i):
         self.found.update(tufclient.find_targets(self.trusted, self._fetch_metadata, self.store, self.directories[i]))
         if i == len(self.directories) - 1:
+            self.documents = None  # the check's last fetch: the choice and the commit have its room
             self._select()
 
     def _select(self):
@@ -265,6 +269,7 @@ class Update:
         self.trusted.release_delegated_targets()
 
     def _commit(self):
+        self.documents = None  # (a check that failed before its last search)
         if self.store is not None:
             self.store.commit()
 
@@ -391,16 +396,16 @@ class Update:
             return False
 
     def _fetch_metadata(self, path, max_length):
-        """tufclient's fetch: the file's bytes (at most max_length), None when it is missing."""
+        """tufclient's fetch: the file's bytes (at most max_length) in the document buffer, valid
+        until the next fetch; None when it is missing."""
         self.where = "metadata/" + path
-        buf = bytearray(max_length)
+        url = self.url + self.where
         try:
-            n = self.fetcher.fetch_into(self.url + self.where, buf)
+            return self.documents.read(lambda buf: self.fetcher.fetch_into(url, buf), max_length)
         except self.fetch.FetchError as e:
             if e.reason in ("http-404", "http-403"):
                 return None
             raise
-        return buf if n == max_length else bytes(memoryview(buf)[:n])
 
     def _download(self):
         """Stream the chosen target through self.writer into its slot, checked against its TUF
