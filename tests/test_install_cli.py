@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 import clihelp
+from mpboot import resources
 from mpboot.cli import main as cli
 from realfirmware import micropython_firmware
 
@@ -41,7 +42,7 @@ def flash(made, tmp_path):
 
 def test_device_files_layout(made):
     dev = made / "dev"
-    assert (dev / "boot.py").read_text().count("\nstage.main()\n") == 1
+    assert (dev / "boot.py").read_bytes() == resources.boot_py()  # the fixed loader, as shipped
     assert (dev / "lib" / "mpboot_fw" / "stage.mpy").exists() and (dev / "main.py").read_text() == "print('APP')\n"
     assert json.loads((dev / "mpboot.json").read_text()) == {
         "board": "esp32-4mb", "chip_id": 0, "health": "health:ok", "state": "mpboot"}
