@@ -181,6 +181,31 @@ def test_a_bundle_trial_waits_for_the_firmware_trial(runtime):
     assert pointer(b.flash, "app") == "b" and state(b.flash).bundle_floor("app") == 2
 
 
+CLAIMING_HEALTH = """from mpboot_fw import context, install, slots
+
+
+def check():
+    # A health check that starts a firmware install, as an update check could.
+    running = slots.running()
+    try:
+        install.claim(context.load(), running, slots.other(running))
+        print("CLAIMED")
+    except install.InstallError as e:
+        print("CLAIM REFUSED", e)
+    return True
+"""
+
+
+def test_no_firmware_install_starts_while_a_bundle_trial_runs(runtime):
+    # Its next boot would be the image's trial, with the bundle's copy still unconfirmed.
+    b = booted(runtime)
+    since, records = update(b, app_bundle("2.0.0", 2, extra={"apphealth.py": CLAIMING_HEALTH.encode()}))
+    trial = records[0].text
+    assert "CLAIM REFUSED trial-in-progress: bundle app" in trial and "CLAIMED" not in trial, trial
+    assert [e[0] for e in bundle_events(b.flash, since)] == ["bundle-installed", "bundle-verified", "bundle-confirmed"]
+    assert [r.slot for r in records] == ["ota_0"] * len(records)  # otadata untouched: no image trial
+
+
 def test_mpboots_own_package_is_updated_as_a_bundle(runtime):
     b = booted(runtime, package=package_bundle("1.0.0"))
     assert read_file(b.flash, "/lib/mpboot_fw/stage.py") is None

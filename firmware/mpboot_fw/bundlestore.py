@@ -338,13 +338,25 @@ def _refuse_during_trial(ctx):
     pending = ctx.state.pending
     if pending is not None:
         raise BundleError("trial-in-progress", "firmware " + pending["slot"] + " " + pending["version"])
+    name = on_trial()
+    if name is not None:
+        raise BundleError("trial-in-progress", name)
+
+
+def on_trial(running=False):
+    """The name of a bundle whose pointer has a trial, or None; with `running`, only a trial
+    that has started ("try": this boot runs it, and its health check may be what calls an
+    install). A firmware install is refused then (install.claim): the next boot would be the
+    image's trial with the bundle's still unconfirmed. An install waiting for its trial is no
+    obstacle to an image: the stage starts bundle trials only on a normal firmware boot."""
     for n in installed():
         try:
             p = read_pointer(n)
         except BundleError:
             continue  # a bad pointer is no trial: the stage boots it as a normal boot, or not at all
-        if p.trial is not None:
-            raise BundleError("trial-in-progress", n)
+        if p.trial is not None and (p.mark == "try" or not running):
+            return n
+    return None
 
 
 def _refused(ctx, sink, name, reason, detail):

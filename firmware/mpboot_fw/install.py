@@ -120,8 +120,15 @@ def claim(ctx, running, slot):
       stage switched slots, the running entry is PENDING_VERIFY until confirmed): bytes written
       into `slot` would boot on the next reset or rollback, whatever the checks say of them. An
       earlier install's record goes: `slot` is about to be overwritten.
+    - no bundle's trial is running ("trial-in-progress": its health check may be what calls
+      us, and the image's trial would follow with the bundle still unconfirmed).
     A cut before the end leaves `slot` as it was, or a rolled-back install to the stage."""
     pending = refuse_during_trial(ctx, running)
+    from mpboot_fw import bundlestore  # here only: the boot stage imports this module too
+
+    name = bundlestore.on_trial(running=True)
+    if name is not None:
+        raise InstallError("trial-in-progress", "bundle " + name)
     try:
         if slots.label(slots.boot()) != slots.label(running):
             slots.set_boot(running)
