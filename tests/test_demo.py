@@ -24,7 +24,20 @@ def test_demo_runs_the_story(tmp_path):
     assert "mpboot: boot 8: confirmed ota_0 3.0.0 sv3" in ota and "update check: current" in ota
     assert "update check failed: ota-refused Rollback timestamp v2 after v3" in ota
     assert "update check failed: ota-refused Expired timestamp" in ota
-    log = out[out.index("== 10."):]
+    log = out[out.index("== 10."):out.index("== 11.")]
     assert "security version floor  3" in log
     assert [line.split()[2] for line in log.splitlines() if re.match(r"  boot \d+ ", line)][5:] == [
         "ota-download", "installed", "verified", "confirmed", "ota-current", "ota-refused", "ota-refused"]
+
+    # the bundles chapters (mpboot.demo_bundles): a fresh device, its package and app as bundles;
+    # myapp 1.0.0 -> 2.0.0 over the air, then a broken 3.0.0 whose trial fails
+    bundles = out[out.index("== 11."):]
+    assert "bundles/mpboot/a/ as .mpy" in bundles
+    assert re.findall(r"^myapp (\S+)$", bundles, re.M) == ["1.0.0", "1.0.0", "2.0.0", "2.0.0"]
+    assert "bundle-confirmed myapp 2.0.0 b" in bundles
+    assert "bundle-trial-failed health-failed myapp 3.0.0 a" in bundles
+    log = out[out.index("== 14."):]
+    assert "bundle floors           myapp 1" in log
+    assert [line.split()[2] for line in log.splitlines() if re.match(r"  boot \d+ ", line)] == [
+        "ota-current", "ota-bundle", "bundle-installed", "ota-bundle", "bundle-verified", "bundle-confirmed",
+        "ota-current", "ota-bundle", "bundle-installed", "ota-bundle", "bundle-verified", "bundle-trial-failed"]

@@ -92,13 +92,14 @@ def copy_to_device(flash_path, files):
         f.write(data)
 
 
-def device_state():
-    """(security floor, events) of the device in flash.bin."""
-    flash = NorFlash(path="flash.bin")
+def device_state(flash_path="flash.bin", bundles=False):
+    """(security floor, events) of the device in `flash_path`; with `bundles`, its bundle floors
+    (state.bundle_floors()) instead of the security floor."""
+    flash = NorFlash(path=flash_path)
     try:
         part = BOARD.partition(boards.STATE_PARTITION)
         state = statelog.load(FlashPartition(flash, part.offset, part.size))
-        return state.floor, list(state.events())
+        return state.bundle_floors() if bundles else state.floor, list(state.events())
     finally:
         flash.close()
 
