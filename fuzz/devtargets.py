@@ -12,7 +12,7 @@ import json
 import struct
 from binascii import hexlify, unhexlify
 
-from mpboot_fw import appimage, bundle, cjson, config, image, otaconfig, p256, statelog, trust, tuf
+from mpboot_fw import appimage, bundle, bundlestore, cjson, config, image, otaconfig, p256, statelog, trust, tuf
 from mpboot_fw.blockdev import BytesDevice
 
 BLOCK = 4096
@@ -304,8 +304,22 @@ def t_bundle(data, ctx):
     return "ok:%s:%s" % (b.name, _sha(said.encode())), b
 
 
+def t_pointer(data, ctx):
+    """A bundle's pointer (/bundles/NAME/boot), which decides the copy a boot runs."""
+    try:
+        p = bundlestore.parse_pointer(data)
+    except bundle.BundleError as e:
+        return _declared(e), None
+    # One spelling per state: what the device accepts is exactly what it would write.
+    check(p.text().encode() == bytes(data), "a pointer that is not its own canonical text")
+    check((p.trial is None or p.trial != p.active) and (p.mark is None or p.trial is not None),
+          "an impossible pointer state")
+    return "ok:%s" % p.text(), p
+
+
 TARGETS = {
     "bundle": t_bundle,
+    "pointer": t_pointer,
     "image": t_image,
     "appimage": t_appimage,
     "cjson": t_cjson,

@@ -27,9 +27,9 @@ import targets  # noqa: E402
 
 WEIGHTS = {"image": 1.5, "appimage": 2, "cjson": 1.5, "root": 0.6, "timestamp": 0.4, "snapshot": 0.4,
            "targets": 0.4, "statelog": 2, "config": 1, "otaconfig": 1, "otadata": 1, "partition_table": 1.5,
-           "fetch": 1.5, "serve": 1.5, "p256": 1, "bundle": 1}
+           "fetch": 1.5, "serve": 1.5, "p256": 1, "bundle": 1, "pointer": 0.3}
 DEVICE = ("image", "appimage", "cjson", "root", "timestamp", "snapshot", "targets", "statelog", "config", "otaconfig", "p256",
-          "bundle")
+          "bundle", "pointer")
 CHUNK = 5000
 
 

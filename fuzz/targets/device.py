@@ -427,6 +427,15 @@ class ConfigTarget(DeviceTarget):
                       b'{"policy": "every-boot", "health_ms": 1000}']
 
 
+class PointerTarget(DeviceTarget):
+    name = "pointer"
+
+    def setup(self):
+        super().setup()
+        self.seeds = [b"a", b"b", b"-", b"a b", b"- a", b"b a try", b"a b failed import-error",
+                      b"- b failed not-confirmed"]
+
+
 class OtaConfigTarget(DeviceTarget):
     name = "otaconfig"
     tree_rate = 0.4
@@ -554,4 +563,5 @@ class BundleTarget(DeviceTarget):
 
 
 TARGETS = [ImageTarget, AppImageTarget, CjsonTarget, RootTarget, TimestampTarget, SnapshotTarget,
-           TargetsTarget, StateLogTarget, ConfigTarget, OtaConfigTarget, P256Target, BundleTarget]
+           TargetsTarget, StateLogTarget, ConfigTarget, OtaConfigTarget, P256Target, BundleTarget,
+           PointerTarget]
