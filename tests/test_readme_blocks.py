@@ -84,3 +84,15 @@ def test_the_walkthrough_runs_as_written(tmp_path):
     assert [e["code"] for e in report["events"]] == [
         "installed", "verified", "confirmed", "refused",
         "ota-download", "installed", "verified", "confirmed", "ota-current"]
+
+    # block 5: myapp 1.0.0 as a bundle on a fresh device, 2.0.0 over the air, confirmed, then run
+    bundles = out[out.index("-> myapp-1.0.0.mpbundle: myapp 1.0.0"):]
+    assert re.findall(r"^myapp (\S+)$", bundles, re.M) == ["1.0.0", "1.0.0", "2.0.0"], bundles[-3000:]
+    assert bundles.index("bundle-confirmed myapp 2.0.0 b") < bundles.index("\nmyapp 2.0.0\n")
+    assert bundles.count("update check: current") == 2
+    report = json.loads((work / "bundles-log.json").read_text())
+    assert report["bundle_floors"] == {"myapp": 1}
+    assert [e["code"] for e in report["events"]] == [
+        "ota-current", "ota-bundle", "bundle-installed", "ota-bundle", "bundle-verified", "bundle-confirmed",
+        "ota-current"]
+    assert report["events"][3]["detail"].startswith("myapp 2.0.0 1+")  # one file downloaded
