@@ -186,3 +186,20 @@ def test_mpboot_s_own_package_is_updated_over_the_air(tmp_path):
         assert len(data) > 100000  # the whole package, of which one file travelled
     finally:
         w.close()
+
+
+def test_a_release_whose_trial_failed_is_not_installed_again_but_a_newer_one_is(bundle_world):
+    # Offered again, 2.0.0 would fail again: an install and two resets at every check.
+    w = bundle_world
+    w.publish_bundle("2.0.0", {"app.py": b"raise ImportError('app: broken release')\n"})
+    assert w.boot().outcome == "reset" and w.pointer() == "a b"  # installed; the next boot is its trial
+    trial = w.boot()
+    assert trial.outcome == "reset" and w.pointer() == "a", trial.output
+    assert ("bundle-trial-failed", "import-error", "app 2.0.0 b") in w.bundle_events()
+    again = w.boot()
+    assert app_version(again) == "1.0.0" and output_line(again, "ota:") == "current", again.output
+    assert w.pointer() == "a"
+    w.publish_bundle("2.0.1", ONE_FILE)
+    assert w.boot().outcome == "reset" and w.pointer() == "a b"
+    fixed = w.boot()
+    assert app_version(fixed) == "2.0.0" and w.pointer() == "b", fixed.output  # ONE_FILE says 2.0.0

@@ -125,7 +125,7 @@ def directories(chip_id, board, channel):
     return out
 
 
-def find_image(targets, chip_id, board, channel, floor, current=None, room=None):
+def find_image(targets, chip_id, board, channel, floor, current=None, room=None, failed=()):
     """The image to install from trusted `targets` metadata: (path, entry) or None.
 
     Candidates are entries whose `custom` fields (written by `mpboot publish`, docs/ota.md) say:
@@ -133,10 +133,12 @@ def find_image(targets, chip_id, board, channel, floor, current=None, room=None)
     `security_version` not below the device's `floor`; a `version` newer than `current` (SemVer
     precedence, mpboot_fw.version; None when nothing comparable runs); a `length` that fits in
     `room` bytes (the inactive slot; None: any), so that one release too large for this device
-    never hides the installable one below it. The newest wins, a board-specific build before a
-    chip-wide one of the same version, then the smaller path. Entries with fields of the wrong
-    type are skipped, and so are bundles (custom "bundle": find_bundle's). These fields only
-    pre-select: install checks the signed manifest.
+    never hides the installable one below it; a `version` not in `failed` (releases whose trial
+    this device rolled back: offered again, each would fail again, an install and two resets per
+    check). The newest wins, a board-specific build before a chip-wide one of the same version,
+    then the smaller path. Entries with fields of the wrong type are skipped, and so are bundles
+    (custom "bundle": find_bundle's). These fields only pre-select: install checks the signed
+    manifest.
     """
     best = None
     for path, entry in targets["targets"].items():
@@ -148,11 +150,11 @@ def find_image(targets, chip_id, board, channel, floor, current=None, room=None)
         length = entry.get("length")
         if room is not None and (not tuf.is_count(length) or length > room):
             continue
-        best = _better(best, path, entry, custom, board, floor, current)
+        best = _better(best, path, entry, custom, board, floor, current, failed)
     return None if best is None else best[:2]
 
 
-def find_bundle(targets, name, channel, board, chip_id, floor, current=None, mpy=None, firmware=None):
+def find_bundle(targets, name, channel, board, chip_id, floor, current=None, mpy=None, firmware=None, failed=()):
     """The bundle `name` to install from trusted `targets` metadata: (path, entry) or None.
 
     Candidates are entries whose `custom` fields (written by `mpboot publish` for a bundle,
@@ -163,8 +165,8 @@ def find_bundle(targets, name, channel, board, chip_id, floor, current=None, mpy
     sys.implementation._mpy; None: not checked); `min_firmware` null or not newer than
     `firmware`, the running image's version (one that cannot be ordered meets no minimum; None:
     not checked), as bundle.check_device judges them, so a release this firmware cannot run
-    never hides the one below it that it can. The newest wins, a board-specific build before a
-    generic one of the same version, then the smaller path; entries with fields of the wrong
+    never hides the one below it that it can; a `version` not in `failed` (as for find_image).
+    The newest wins, a board-specific build before a generic one of the same version, then the smaller path; entries with fields of the wrong
     type are skipped. These fields only pre-select: the install checks the signed manifest.
     """
     best = None
@@ -188,17 +190,17 @@ def find_bundle(targets, name, channel, board, chip_id, floor, current=None, mpy
                 fits = False
             if not fits:
                 continue
-        best = _better(best, path, entry, custom, board, floor, current)
+        best = _better(best, path, entry, custom, board, floor, current, failed)
     return None if best is None else best[:2]
 
 
-def _better(best, path, entry, custom, board, floor, current):
+def _better(best, path, entry, custom, board, floor, current, failed):
     """`best` or (path, entry, version, board) of this entry, whichever the device takes: the
     rules find_image and find_bundle share (board, security floor, newer version, ties)."""
     target_board = custom.get("board")
     security = custom.get("security_version")
     version = custom.get("version")
-    if target_board not in (board, "") or not tuf.is_count(security) or security < floor:
+    if target_board not in (board, "") or not tuf.is_count(security) or security < floor or version in failed:
         return best
     try:
         versions.parse(version)

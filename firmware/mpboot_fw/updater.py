@@ -250,8 +250,10 @@ class Update:
         largest thing on the heap). Top-level targets goes with the trusted set, in _choose."""
         ctx = self.ctx
         targets = {"targets": self.found}
+        failed = _failed_trials(ctx.state)
         self.choice = tufclient.find_image(targets, self.chip_id, self.board, ctx.cfg.channel,
-                                           ctx.state.floor, self.current.version, slots.other(self.running).info()[3])
+                                           ctx.state.floor, self.current.version, slots.other(self.running).info()[3],
+                                           failed.get(None, ()))
         if self.choice is None:
             # An image first (a newer bundle may need it). Each bundle's newest release this
             # firmware can run: whether it is newer than what runs is read in _choose, once the
@@ -261,7 +263,8 @@ class Update:
             out = []
             for name, copy in self.bundles:
                 found = tufclient.find_bundle(targets, name, ctx.cfg.channel, self.board, self.chip_id,
-                                              ctx.state.bundle_floor(name), None, mpy, self.current.version)
+                                              ctx.state.bundle_floor(name), None, mpy, self.current.version,
+                                              failed.get(name, ()))
                 if found is not None:
                     out.append((name, copy) + tuple(found))
             self.candidates = out
@@ -484,6 +487,27 @@ def _check_manifest(m, custom, chip_id, board):
         raise image.ImageError("wrong-board")
     if m.version != custom["version"] or m.security_version != custom["security_version"]:
         raise image.ImageError("metadata-mismatch", "version")
+
+
+def _failed_trials(state):
+    """{None: firmware versions, NAME: bundle versions} whose trial this device rolled back, as
+    its event log has them: an image's "rolled-back" (detail "SLOT VERSION"); a bundle's
+    versions verified for a trial ("bundle-verified") or failing one ("bundle-trial-failed")
+    and never confirmed (details "NAME VERSION COPY"). Offered again, such a release would fail
+    again, an install and two resets per check, until the ring of events forgets it (32
+    events: then it is tried once more); a newer release is taken as ever."""
+    firmware, tried, confirmed = [], [], []
+    for event in state.events():
+        code, words = event[1], (event[3] or "").split(" ")
+        if code == "rolled-back" and len(words) == 2:
+            firmware.append(words[1])
+        elif code in ("bundle-verified", "bundle-trial-failed", "bundle-confirmed") and len(words) == 3:
+            (confirmed if code == "bundle-confirmed" else tried).append((words[0], words[1]))
+    out = {None: tuple(firmware)}
+    for name, version in tried:
+        if (name, version) not in confirmed and version not in out.get(name, ()):
+            out[name] = out.get(name, ()) + (version,)
+    return out
 
 
 def _history(state):

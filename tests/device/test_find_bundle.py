@@ -109,3 +109,23 @@ def test_find_image_skips_bundles():
     assert path == "esp32-4mb/stable/1.1.0.mpb", path
     del entries["esp32-4mb/stable/1.1.0.mpb"]
     assert tufclient.find_image({"targets": entries}, 0, "esp32-4mb", "stable", 0, "1.0.0") is None
+
+
+def test_a_version_whose_trial_failed_is_passed_over_for_the_next_newest():
+    # The updater's failed= (versions its event log shows rolled back on this device).
+    entries = {
+        "esp32-4mb/stable/app-1.1.0.mpbm": _bundle("1.1.0"),
+        "esp32-4mb/stable/app-2.0.0.mpbm": _bundle("2.0.0"),
+        "esp32-4mb/stable/app-2.0.0-x.mpbm": _bundle("2.0.0", board=""),
+    }
+    pick = tufclient.find_bundle({"targets": entries}, "app", "stable", "esp32-4mb", 0, 0, "1.0.0", MPY, "2.0.0",
+                                 ("2.0.0",))
+    assert pick[0] == "esp32-4mb/stable/app-1.1.0.mpbm"
+    assert tufclient.find_bundle({"targets": entries}, "app", "stable", "esp32-4mb", 0, 0, "1.0.0", MPY, "2.0.0",
+                                 ("2.0.0", "1.1.0")) is None
+    image = {"length": 900, "hashes": {"sha256": "00" * 32},
+             "custom": {"channel": "stable", "chip_id": 0, "board": "esp32-4mb", "version": "3.0.0",
+                        "security_version": 1}}
+    images = {"esp32-4mb/stable/3.0.0.mpb": image}
+    assert tufclient.find_image({"targets": images}, 0, "esp32-4mb", "stable", 0, "2.0.0")[0] == "esp32-4mb/stable/3.0.0.mpb"
+    assert tufclient.find_image({"targets": images}, 0, "esp32-4mb", "stable", 0, "2.0.0", None, ("3.0.0",)) is None

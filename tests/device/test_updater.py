@@ -90,3 +90,17 @@ def test_update_configuration():
         assert words in str(e), (doc, str(e))
     e = devtest.raises(otaconfig.OtaConfigError, otaconfig.load, "/no/such/file")
     assert "no /no/such/file" in str(e)
+
+
+def test_failed_trials_are_read_from_the_stage_and_bundle_events():
+    # What the boot stage logs for a rolled-back image ("rolled-back", detail "SLOT VERSION")
+    # and bundleboot for a bundle trial, as the updater reads them to pass those releases over.
+    state = _context(refreshed=False).state
+    for code, reason, detail in (
+            ("verified", "", "ota_1 3.0.0 sv3"), ("trial-failed", "health-failed", "False"),
+            ("rolled-back", "not confirmed", "ota_1 3.0.0"),
+            ("bundle-verified", "", "app 2.0.0 b"), ("bundle-trial-failed", "import-error", "app 2.0.0 b"),
+            ("bundle-verified", "", "app 2.0.1 b"), ("bundle-confirmed", "", "app 2.0.1 b"),
+            ("bundle-trial-failed", "bad-copy", "tool 1.1.0 a"), ("bundle-rolled-back", "not-confirmed", "app a")):
+        state.log_event(code, reason, detail)
+    assert updater._failed_trials(state) == {None: ("3.0.0",), "app": ("2.0.0",), "tool": ("1.1.0",)}
