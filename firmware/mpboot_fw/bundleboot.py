@@ -35,6 +35,7 @@ the firmware decision and the health hook.
 import sys
 
 from mpboot_fw import bundle, bundlestore
+from mpboot_fw.stage import resolve
 
 MPBOOT = bundle.DEVICE_PACKAGE
 # Reasons that say the bundle does not fit the running firmware, not that it is bad.
@@ -51,15 +52,6 @@ def start():
         target = resolve(_app)
         if ":" in _app:
             target()
-
-
-def resolve(text):
-    """The module named by `module` (may be dotted), or the function named by `module:function`."""
-    name, _, function = text.partition(":")
-    module = __import__(name)
-    for part in name.split(".")[1:]:
-        module = getattr(module, part)
-    return getattr(module, function) if function else module
 
 
 class _Copy:

@@ -28,10 +28,12 @@ chip_id the running image's).
 
 import errno
 import json
+import os
 
 from mpboot_fw import cjson
 
 PATH = "/mpboot.json"
+BUNDLES = "/bundles"  # where bundles are installed (bundlestore)
 POLICIES = ("every-boot", "trial-only")
 MAX_SIZE = 1024
 _TEXT_MAX = 32
@@ -39,7 +41,7 @@ _HEALTH_MS_MAX = 3600000
 _MAX_DEPTH = 2  # a flat object; 2 so that a list given for a field is named as a bad value
 # "No such file": errno.ENOENT on a board (LittleFS), and 44 on the WebAssembly port, whose
 # filesystem keeps Emscripten's numbers (44 is no error open() gives on a board).
-_NO_FILE = (errno.ENOENT, 44)
+NO_FILE = (errno.ENOENT, 44)
 
 
 class ConfigError(Exception):
@@ -73,7 +75,7 @@ def read_json(path, error):
     try:
         f = open(path, "rb")
     except OSError as e:
-        if e.errno in _NO_FILE:
+        if e.errno in NO_FILE:
             return None
         raise error("cannot open (OSError %s)" % e.errno)
     try:
@@ -161,3 +163,15 @@ def _int(doc, key, default, low, high):
 def _is_hook(text):
     parts = text.split(":")
     return len(parts) == 2 and all(parts)
+
+
+def has_bundles():
+    """Is there a bundles directory? False only when it does not exist: then no bundle code need
+    be imported (bundle, bundlestore and bundleboot would stay on the heap until the app runs).
+    Any other error reading it is the bundle code's to meet, and to fail closed on."""
+    try:
+        os.stat(BUNDLES)
+    except OSError as e:
+        if e.errno in NO_FILE:
+            return False
+    return True

@@ -24,7 +24,7 @@ a refused image is never left bootable) and raises InstallError. The updater (OT
 `claim`, SlotWriter (its download sink) and `commit`.
 """
 
-from mpboot_fw import context, image, slots
+from mpboot_fw import config, context, image, slots
 
 try:
     from micropython import const
@@ -124,11 +124,12 @@ def claim(ctx, running, slot):
       us, and the image's trial would follow with the bundle still unconfirmed).
     A cut before the end leaves `slot` as it was, or a rolled-back install to the stage."""
     pending = refuse_during_trial(ctx, running)
-    from mpboot_fw import bundlestore  # here only: the boot stage imports this module too
+    if config.has_bundles():
+        from mpboot_fw import bundlestore  # only then: its code stays on the heap once imported
 
-    name = bundlestore.on_trial(running=True)
-    if name is not None:
-        raise InstallError("trial-in-progress", "bundle " + name)
+        name = bundlestore.on_trial(running=True)
+        if name is not None:
+            raise InstallError("trial-in-progress", "bundle " + name)
     try:
         if slots.label(slots.boot()) != slots.label(running):
             slots.set_boot(running)

@@ -37,7 +37,7 @@ application main.py starts.
 docs/boot-stage.md has the reasoning for each step and every power cut.
 """
 
-from mpboot_fw import bundleboot, context, image, slots, statelog
+from mpboot_fw import config, context, image, slots, statelog
 from mpboot_fw.install import describe
 
 class Recovery(Exception):
@@ -85,7 +85,7 @@ class _Boot:
         if ctx.config_error:
             self.log("bad-config", ctx.config_error)
         # mpboot's own bundle first: the package running this code (bundleboot.py).
-        self.bundles = bundleboot.Boot(ctx, self.log, self.buf)
+        self.bundles = _bundles(ctx, self.log, self.buf)
         if not self.bundles.own(ctx.state.pending is not None):
             self.why = self.bundles.why
             return False
@@ -174,7 +174,7 @@ class _Boot:
         # Over the limit, the watchdog resets the device and the bootloader rolls the trial back.
         self.wdt = machine.WDT(timeout=cfg.health_ms)
         try:
-            ok = bundleboot.resolve(cfg.health)()
+            ok = resolve(cfg.health)()
         except Exception as e:
             raise HealthError("health-error", repr(e))
         finally:
@@ -301,6 +301,42 @@ def _switched_to(state, label):
     for event in state.events():
         last = event
     return last is not None and last[1] == "switched" and last[3].split(" ")[0] == label
+
+
+class _NoBundles:
+    """bundleboot.Boot's part for a filesystem that holds no bundle."""
+    why = None
+
+    def own(self, firmware_pending):
+        return True
+
+    def load(self):
+        pass
+
+    def trial(self, health):
+        return False
+
+    def choose(self):
+        pass
+
+
+def _bundles(ctx, log, buf):
+    """bundleboot's Boot; _NoBundles when the filesystem has no bundles directory at all, so
+    that a device without bundles never imports their code (config.has_bundles)."""
+    if not config.has_bundles():
+        return _NoBundles()
+    from mpboot_fw import bundleboot
+
+    return bundleboot.Boot(ctx, log, buf)
+
+
+def resolve(text):
+    """The module named by `module` (may be dotted), or the function named by `module:function`."""
+    name, _, function = text.partition(":")
+    module = __import__(name)
+    for part in name.split(".")[1:]:
+        module = getattr(module, part)
+    return getattr(module, function) if function else module
 
 
 def _reset():

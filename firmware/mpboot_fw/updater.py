@@ -45,7 +45,7 @@ and nothing newer is there, and after a failure "ota-stale" when no check has su
 
 import sys
 
-from mpboot_fw import bundle, context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
+from mpboot_fw import config, context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
 from mpboot_fw import version as versions
 from mpboot_fw.trust import TrustError
 
@@ -324,7 +324,10 @@ class Update:
         Raises BundleError("trial-in-progress") during a bundle's trial (a health check that
         calls check(), refused before any network traffic as an image's trial is). A pointer
         that cannot be read is the stage's to repair at the next boot: that bundle is left out."""
-        from mpboot_fw import bundlestore
+        if not config.has_bundles():
+            self.bundles = []  # none: the bundle code is never imported (its heap)
+            return True
+        from mpboot_fw import bundle, bundlestore
 
         names = bundlestore.installed()
         if bundle.DEVICE_PACKAGE in names:
@@ -348,7 +351,7 @@ class Update:
         """Fetch the chosen bundle's manifest (its TUF target), check it against the target's
         entry (length, hashes) and the entry's custom fields, and plan the stream: which files
         the active copy already holds."""
-        from mpboot_fw import bundlefetch
+        from mpboot_fw import bundle, bundlefetch
 
         name, _, _, path, entry = self.bundle
         check = tuf.target_check(entry)
@@ -434,7 +437,7 @@ class Update:
             error = UpdateError("ota-error", e.reason, _short(where))
         elif isinstance(e, tufclient.NotFound):
             error = UpdateError("ota-error", "not-found", str(e))
-        elif isinstance(e, (image.ImageError, install.InstallError, bundle.BundleError)):
+        elif isinstance(e, (image.ImageError, install.InstallError)) or _is_bundle_error(e):
             error = UpdateError("ota-refused", e.reason, _named(name, e))
         elif isinstance(e, TrustError):  # tuf.RepositoryError: the class names the failed check
             error = UpdateError("ota-refused", type(e).__name__, _named(name, e))
@@ -487,6 +490,12 @@ def _check_manifest(m, custom, chip_id, board):
         raise image.ImageError("wrong-board")
     if m.version != custom["version"] or m.security_version != custom["security_version"]:
         raise image.ImageError("metadata-mismatch", "version")
+
+
+def _is_bundle_error(e):
+    # Without importing the bundle code: a BundleError comes only from a module that did.
+    bundle = sys.modules.get("mpboot_fw.bundle")
+    return bundle is not None and isinstance(e, bundle.BundleError)
 
 
 def _failed_trials(state):
