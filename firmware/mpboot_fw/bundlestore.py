@@ -41,7 +41,7 @@ is at most 8 KiB and parsed whole anyway); raises only BundleError and OSError.
 import os
 import sys
 
-from mpboot_fw import bundle, config, statelog
+from mpboot_fw import bundle, bundledir, statelog
 from mpboot_fw.bundle import BundleError
 
 try:
@@ -50,7 +50,7 @@ except ImportError:
     def const(x):
         return x
 
-ROOT = config.BUNDLES
+ROOT = bundledir.ROOT
 COPIES = ("a", "b")
 NONE = "-"  # the pointer's first word when no copy is confirmed
 POINTER = "boot"

@@ -28,12 +28,10 @@ chip_id the running image's).
 
 import errno
 import json
-import os
 
 from mpboot_fw import cjson
 
 PATH = "/mpboot.json"
-BUNDLES = "/bundles"  # where bundles are installed (bundlestore)
 POLICIES = ("every-boot", "trial-only")
 MAX_SIZE = 1024
 _TEXT_MAX = 32
@@ -164,14 +162,3 @@ def _is_hook(text):
     parts = text.split(":")
     return len(parts) == 2 and all(parts)
 
-
-def has_bundles():
-    """Is there a bundles directory? False only when it does not exist: then no bundle code need
-    be imported (bundle, bundlestore and bundleboot would stay on the heap until the app runs).
-    Any other error reading it is the bundle code's to meet, and to fail closed on."""
-    try:
-        os.stat(BUNDLES)
-    except OSError as e:
-        if e.errno in NO_FILE:
-            return False
-    return True

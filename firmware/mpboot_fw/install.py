@@ -24,7 +24,7 @@ a refused image is never left bootable) and raises InstallError. The updater (OT
 `claim`, SlotWriter (its download sink) and `commit`.
 """
 
-from mpboot_fw import config, context, image, slots
+from mpboot_fw import bundledir, context, image, slots
 
 try:
     from micropython import const
@@ -124,7 +124,7 @@ def claim(ctx, running, slot):
       us, and the image's trial would follow with the bundle still unconfirmed).
     A cut before the end leaves `slot` as it was, or a rolled-back install to the stage."""
     pending = refuse_during_trial(ctx, running)
-    if config.has_bundles():
+    if bundledir.present():
         from mpboot_fw import bundlestore  # only then: its code stays on the heap once imported
 
         name = bundlestore.on_trial(running=True)

@@ -37,7 +37,7 @@ application main.py starts.
 docs/boot-stage.md has the reasoning for each step and every power cut.
 """
 
-from mpboot_fw import config, context, image, slots, statelog
+from mpboot_fw import bundledir, context, image, slots, statelog
 from mpboot_fw.install import describe
 
 class Recovery(Exception):
@@ -322,8 +322,8 @@ class _NoBundles:
 
 def _bundles(ctx, log, buf):
     """bundleboot's Boot; _NoBundles when the filesystem has no bundles directory at all, so
-    that a device without bundles never imports their code (config.has_bundles)."""
-    if not config.has_bundles():
+    that a device without bundles never imports their code (bundledir)."""
+    if not bundledir.present():
         return _NoBundles()
     from mpboot_fw import bundleboot
 

@@ -45,7 +45,7 @@ and nothing newer is there, and after a failure "ota-stale" when no check has su
 
 import sys
 
-from mpboot_fw import config, context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
+from mpboot_fw import bundledir, context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
 from mpboot_fw import version as versions
 from mpboot_fw.trust import TrustError
 
@@ -324,7 +324,7 @@ class Update:
         Raises BundleError("trial-in-progress") during a bundle's trial (a health check that
         calls check(), refused before any network traffic as an image's trial is). A pointer
         that cannot be read is the stage's to repair at the next boot: that bundle is left out."""
-        if not config.has_bundles():
+        if not bundledir.present():
             self.bundles = []  # none: the bundle code is never imported (its heap)
             return True
         from mpboot_fw import bundle, bundlestore
@@ -499,22 +499,26 @@ def _is_bundle_error(e):
 
 
 def _failed_trials(state):
-    """{None: firmware versions, NAME: bundle versions} whose trial this device rolled back, as
-    its event log has them: an image's "rolled-back" (detail "SLOT VERSION"); a bundle's
-    versions verified for a trial ("bundle-verified") or failing one ("bundle-trial-failed")
-    and never confirmed (details "NAME VERSION COPY"). Offered again, such a release would fail
-    again, an install and two resets per check, until the ring of events forgets it (32
-    events: then it is tried once more); a newer release is taken as ever."""
-    firmware, tried, confirmed = [], [], []
+    """{None: firmware versions, NAME: bundle versions} whose trial failed on this device, as
+    its event log has them: an image's "trial-failed" (its version from the "verified" the same
+    boot logged before it, detail "SLOT VERSION svN"), a bundle's "bundle-trial-failed" (detail
+    "NAME VERSION COPY"). Offered again, such a release would fail again, an install, a failed
+    trial and two resets at every check. A trial that only never finished (a power cut, a
+    reset, the watchdog: "rolled-back") says nothing against the release, and it is retried.
+    The events are a ring of 32: a failure that left it is tried once more."""
+    out = {}
+    verified = None
     for event in state.events():
         code, words = event[1], (event[3] or "").split(" ")
-        if code == "rolled-back" and len(words) == 2:
-            firmware.append(words[1])
-        elif code in ("bundle-verified", "bundle-trial-failed", "bundle-confirmed") and len(words) == 3:
-            (confirmed if code == "bundle-confirmed" else tried).append((words[0], words[1]))
-    out = {None: tuple(firmware)}
-    for name, version in tried:
-        if (name, version) not in confirmed and version not in out.get(name, ()):
+        if code == "verified" and len(words) == 3:
+            verified = (event[0], words[1])
+        elif code == "trial-failed" and verified is not None and verified[0] == event[0]:
+            name, version = None, verified[1]
+        elif code == "bundle-trial-failed" and len(words) == 3:
+            name, version = words[0], words[1]
+        else:
+            continue
+        if code != "verified" and version not in out.get(name, ()):
             out[name] = out.get(name, ()) + (version,)
     return out
 

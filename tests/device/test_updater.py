@@ -93,14 +93,18 @@ def test_update_configuration():
 
 
 def test_failed_trials_are_read_from_the_stage_and_bundle_events():
-    # What the boot stage logs for a rolled-back image ("rolled-back", detail "SLOT VERSION")
-    # and bundleboot for a bundle trial, as the updater reads them to pass those releases over.
+    # What the boot stage logs when an image's trial fails ("verified", then "trial-failed" in
+    # the same boot) and bundleboot for a bundle's, as the updater reads them to pass those
+    # releases over; a trial that never finished ("rolled-back": a power cut) is retried.
     state = _context(refreshed=False).state
     for code, reason, detail in (
             ("verified", "", "ota_1 3.0.0 sv3"), ("trial-failed", "health-failed", "False"),
             ("rolled-back", "not confirmed", "ota_1 3.0.0"),
+            ("verified", "", "ota_1 3.1.0 sv3"), ("rolled-back", "not confirmed", "ota_1 3.1.0"),
             ("bundle-verified", "", "app 2.0.0 b"), ("bundle-trial-failed", "import-error", "app 2.0.0 b"),
-            ("bundle-verified", "", "app 2.0.1 b"), ("bundle-confirmed", "", "app 2.0.1 b"),
-            ("bundle-trial-failed", "bad-copy", "tool 1.1.0 a"), ("bundle-rolled-back", "not-confirmed", "app a")):
+            ("bundle-verified", "", "app 2.0.1 b"), ("bundle-rolled-back", "not-confirmed", "app b"),
+            ("bundle-trial-failed", "bad-copy", "tool 1.1.0 a")):
+        if code == "verified":
+            state.next_boot()  # each image trial is a boot of its own
         state.log_event(code, reason, detail)
     assert updater._failed_trials(state) == {None: ("3.0.0",), "app": ("2.0.0",), "tool": ("1.1.0",)}
