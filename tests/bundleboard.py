@@ -113,16 +113,8 @@ def package_bundle(version, security_version=1, changes=None):
 
 def layout(data, copy="a"):
     """{path: bytes} of bundle bytes `data` installed and confirmed in `copy`, as provisioning
-    writes it: the copy's files, its kept manifest, the pointer."""
-    b = hostbundle.verify(data, TRUSTED)
-    base = "/bundles/%s/" % b.name
-    out, at = {}, bundle.HEADER_SIZE + len(b.manifest)
-    for path, size, _ in b.files:
-        out[base + copy + "/" + path] = data[at:at + size]
-        at += size
-    out[base + copy + ".mpbm"] = bytes(b.manifest)
-    out[base + "boot"] = copy.encode()
-    return out
+    writes it (mpboot.bundle.layout): the copy's files, its kept manifest, the pointer."""
+    return hostbundle.layout(data, TRUSTED, BOARD, copy=copy)[1]
 
 
 def provisioned(app=None, package=None, health=True, policy=None, files=None, floors=None, config=None, bundles=()):
