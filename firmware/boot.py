@@ -73,13 +73,13 @@ def _boot():
     x, y, m = p or (None, None, None)
     if y and not m:  # copy y's trial, marked before anything of it runs
         _write("%s %s try" % (x or "-", y))
-        why, err = "bad-copy", None
+        why, err, app = "bad-copy", None, None
         try:
             if _intact(y):
                 why = "import-error"
                 s = _stage(y)
                 why = "stage-error"
-                s.main()
+                app = s.main()
                 why = "not-confirmed"
         except Exception as e:
             err = e
@@ -90,14 +90,21 @@ def _boot():
             __import__("machine").reset()
         if err is not None:
             raise err  # the copy was confirmed before: as from any confirmed copy
+        return app
     elif x and not _intact(x):  # the other copy, unless its trial failed (the stage logs it)
         o = "b" if x == "a" else "a"
         if m == "failed" or not _intact(o):
             raise OSError("mpboot: copy %s of the device package is damaged, no other intact" % x)
-        _stage(o).main()
+        return _stage(o).main()
     else:
-        _stage(x).main()
+        return _stage(x).main()
 
 
-_boot()
+# The entry point of the application bundle the stage chose (None: none), for main.py: MicroPython
+# runs boot.py and main.py in the same globals. Then the stage is done and its modules go, so the
+# application starts with the heap they held (the updater imports what it needs again). Not
+# after a raise: the REPL keeps them for a manual install.
+mpboot_app = _boot()
+[sys.modules.pop(m) for m in list(sys.modules) if m == "mpboot_fw" or m[:10] == "mpboot_fw."]
 del _pointer, _write, _intact, _stage, _boot, D, sys
+__import__("gc").collect()

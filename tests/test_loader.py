@@ -14,7 +14,7 @@ from mpboot_fw import bundlestore
 from mpboot_fw.bundle import BundleError
 
 LOADER = (Path(__file__).resolve().parents[1] / "firmware" / "boot.py").read_text()
-DEFS = LOADER.split("\n_boot()\n")[0]
+DEFS = LOADER.split("\nmpboot_app = _boot()\n")[0]
 
 
 def _pointers():

@@ -7,7 +7,7 @@ The boot stage (stage.py) drives it, in this order (docs/loader.md, "In the stag
     ...                      # the firmware decision; its health check calls b.load() first
     b.load()                 # every other bundle: verified, held back, put on sys.path
     b.trial(health)          # on a normal firmware boot: at most one bundle trial, confirmed
-    b.choose()               # the application bundle /main.py starts (start())
+    b.choose()               # the entry of the application bundle /main.py starts
 
 Each bundle NAME has two copies, /bundles/NAME/a and /b, and a pointer (bundlestore) naming the
 confirmed copy and maybe a new one on trial. What runs is always a copy that verified in this
@@ -35,23 +35,10 @@ the firmware decision and the health hook.
 import sys
 
 from mpboot_fw import bundle, bundlestore
-from mpboot_fw.stage import resolve
 
 MPBOOT = bundle.DEVICE_PACKAGE
 # Reasons that say the bundle does not fit the running firmware, not that it is bad.
 _HELD = ("wrong-mpy", "needs-firmware")
-
-# The application the stage chose in this boot: its entry ("module" or "module:function"), or None.
-_app = None
-
-
-def start():
-    """Start the application bundle's entry point as the boot stage chose it in this boot
-    (`module`: imported; `module:function`: imported and called); nothing when it chose none."""
-    if _app is not None:
-        target = resolve(_app)
-        if ":" in _app:
-            target()
 
 
 class _Copy:
@@ -165,17 +152,18 @@ class Boot:
 
     def choose(self):
         """The application bundle main.py starts: config "app" if set, else the one bundle
-        (not mpboot) with an entry point; none when several have one and "app" is not set."""
-        global _app
+        (not mpboot) with an entry point; none when several have one and "app" is not set.
+        Returns its entry point, or None."""
         apps = [n for n in sorted(self.runs) if n != MPBOOT and self.runs[n].entry is not None]
         want = self.ctx.cfg.app
         if want is None and len(apps) > 1:
             self._once("bad-config", "app: several bundles have an entry point, set app to one", None)
         if want is None and len(apps) == 1:
             want = apps[0]
-        _app = self.runs[want].entry if want in apps else None
-        if want is not None and _app is None:
+        entry = self.runs[want].entry if want in apps else None
+        if want is not None and entry is None:
             print("mpboot: application bundle %s does not run in this boot" % want)
+        return entry
 
     # -- helpers ------------------------------------------------------------------------------
     def _pointer(self, name):

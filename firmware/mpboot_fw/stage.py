@@ -38,6 +38,7 @@ docs/boot-stage.md has the reasoning for each step and every power cut.
 """
 
 from mpboot_fw import bundledir, context, image, slots, statelog
+from mpboot_fw.entry import resolve
 from mpboot_fw.install import describe
 
 class Recovery(Exception):
@@ -53,6 +54,7 @@ class HealthError(Exception):
 
 def main():
     """Run the boot stage (see the module docstring). Returns when the application may start,
+    with the entry point of the application bundle it chose (None: none; main.py starts it),
     raises Recovery when it may not, and does not return when it resets the device."""
     boot = _Boot()
     try:
@@ -61,6 +63,7 @@ def main():
         ok = boot.fault(e)
     if not ok:
         raise Recovery(boot.why)
+    return boot.app
 
 
 class _Boot:
@@ -76,6 +79,7 @@ class _Boot:
         self.why = None
         self.buf = bytearray(4096)
         self.bundles = None
+        self.app = None
 
     def run(self):
         self.running = slots.running()
@@ -98,7 +102,7 @@ class _Boot:
         if not self.trial and self.ctx.state.pending is None and bundles.trial(self.health) and self.wdt is not None:
             print("mpboot: restarting without the health check's watchdog")
             _reset()
-        bundles.choose()
+        self.app = bundles.choose()
         return True
 
     def firmware(self):
@@ -317,7 +321,7 @@ class _NoBundles:
         return False
 
     def choose(self):
-        pass
+        return None
 
 
 def _bundles(ctx, log, buf):
@@ -328,15 +332,6 @@ def _bundles(ctx, log, buf):
     from mpboot_fw import bundleboot
 
     return bundleboot.Boot(ctx, log, buf)
-
-
-def resolve(text):
-    """The module named by `module` (may be dotted), or the function named by `module:function`."""
-    name, _, function = text.partition(":")
-    module = __import__(name)
-    for part in name.split(".")[1:]:
-        module = getattr(module, part)
-    return getattr(module, function) if function else module
 
 
 def _reset():
