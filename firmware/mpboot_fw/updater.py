@@ -210,6 +210,10 @@ class Update:
 
     def _start(self, running):
         """Settings, the fetcher, what runs, the reference time, and the stored root."""
+        # First, before the fetch module is imported, the TLS context made and the stored root
+        # parsed and verified, each of which leaves survivors spread over the heap: the one
+        # block every metadata document is read into (tuf.DocumentBuffer).
+        self.documents = tuf.DocumentBuffer()
         from mpboot_fw import fetch
 
         ctx = self.ctx
@@ -227,9 +231,6 @@ class Update:
         self.root_version = state.root_version
         self.directories = tufclient.directories(self.chip_id, self.board, ctx.cfg.channel)
         self.found = {}
-        # Made before the stored root is parsed and verified, which leaves survivors spread over
-        # the heap: the one block every metadata document is read into (tuf.DocumentBuffer).
-        self.documents = tuf.DocumentBuffer()
         # Scoped: each targets role keeps only what a search of these directories needs.
         self.trusted = tuf.TrustedSet(state.root(), tuftime.reference_time(self.clock(), state.time_floor),
                                       scope=tuple(self.directories))
