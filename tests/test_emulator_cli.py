@@ -105,3 +105,33 @@ def test_runtime_choice(tmp_path, capsys, runtime):
 def test_serial_runs_on_the_console_runtime(flash_file, capsys):
     assert cli(["emulate", str(flash_file), "--serial", "--runtime", "unix"]) == 1
     assert "--serial runs on the wasm runtime" in capsys.readouterr().err
+
+
+HUNGRY = "import gc\nb = bytearray(%d)\nprint('allocated', len(b))\n"
+
+
+def test_heap_fixes_the_boards_heap_on_the_unix_port(tmp_path, capsys):
+    """--heap: the app's allocation that fits the default heap fails as on a board whose heap
+    is smaller (the unix port's MemoryError), and the same flash boots again in a larger one."""
+    from emuboard import unix_runtime
+
+    unix_runtime()  # the unix port, or skipped where it has no wheel
+    path = tmp_path / "flash.bin"
+    new_flash({"/main.py": HUNGRY % (200 * 1024)}, path=path).close()
+    assert cli(["emulate", str(path), "--runtime", "unix", "--heap", "160", "--json"]) == 0
+    boot, = json.loads(capsys.readouterr().out)["boots"]
+    assert boot["outcome"] == "exception" and any("MemoryError" in line for line in boot["output"]), boot
+    assert cli(["emulate", str(path), "--runtime", "unix", "--heap", "512", "--json"]) == 0
+    boot, = json.loads(capsys.readouterr().out)["boots"]
+    assert boot["outcome"] == "ok" and boot["output"] == ["allocated %d" % (200 * 1024)], boot
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--heap", "63"], "--heap must be at least 64 KiB"),
+    (["--heap", "200", "--runtime", "wasm"], "a fixed heap needs the unix runtime"),
+    (["--heap", "200", "--serial"], "--heap is not taken with the serial console yet"),
+])
+def test_heap_errors(flash_file, capsys, args, message):
+    assert cli(["emulate", str(flash_file)] + args) != 0
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err

@@ -62,6 +62,9 @@ def register(subparsers):
     p.add_argument("--runtime", choices=runtimes.NAMES,
                    help="the MicroPython that runs the app (default: unix where installed, else wasm; --serial: wasm)")
     progress.add_option(p)
+    p.add_argument("--heap", type=int, metavar="KIB",
+                   help="the board's fixed MicroPython heap in KiB (unix runtime): a MemoryError when it is full, as "
+                        "on a board. Objects are 64-bit there: an ESP32 without PSRAM is about 146 (docs/emulator.md)")
     p.add_argument("--net", action="store_true",
                    help="give the board a network: real TCP and TLS to this machine's loopback (for the updater)")
     p.add_argument("--serial", action="store_true",
@@ -81,17 +84,22 @@ def run(args):
         raise MpbootError("--cut-at must be an operation number, 0 or more")
     if args.timeout <= 0:
         raise MpbootError("--timeout must be more than 0 seconds")
+    if args.heap is not None and args.heap < 64:
+        raise MpbootError("--heap must be at least 64 KiB: the interpreter and the emulated board's own modules need that")
     if args.board:
         board = boards.load_board(args.board)
     else:
         board = boards.recognise(read_input(args.flash, "flash image"), args.flash)
     if args.serial or args.serial_link or args.stop_after is not None or args.download:
+        if args.heap is not None:
+            raise MpbootError("--heap is not taken with the serial console yet: leave it out, or boot without --serial")
         return _serial(args, board)
     echo = None if args.json else print
     try:
         services = {"net": NetHandler()} if args.net else None
         with progress.shown(args) as report, Board(args.flash, board, runtime=args.runtime, echo=echo,
-                                                   run_timeout=args.timeout, services=services) as emulated:
+                                                   run_timeout=args.timeout, services=services,
+                                                   heap=None if args.heap is None else args.heap * 1024) as emulated:
             emulated.flash.reset_log()
             if args.cut_at is not None:
                 emulated.flash.cut = CutPlan(args.cut_at, args.cut_mode)

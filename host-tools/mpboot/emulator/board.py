@@ -132,10 +132,12 @@ class _EchoLog:
 
 class Board:
     def __init__(self, flash, board="esp32-4mb", runtime=None, unique_id=DEFAULT_UNIQUE_ID, run_timeout=20.0,
-                 echo=None, services=None, faults=None):
+                 echo=None, services=None, faults=None, heap=None):
         """`flash`: a NorFlash or the path of a flash image file (kept up to date as it runs).
         `runtime`: a MicroPython runtime to share (the caller closes it), or the name of the one
         to start ("unix" or "wasm", emulator/runtimes.py; None: the default).
+        `heap`: the interpreter's fixed heap in bytes on the unix port (a MemoryError when it is
+        full, as on a board; None: the runtime's own); the WebAssembly port's heap has no limit.
         `faults`: {app version: "panic" or "hang"}, a test hook standing in for native code
         that cannot run here: an image whose app descriptor has that version crashes or hangs
         as soon as it boots, before boot.py."""
@@ -151,6 +153,7 @@ class Board:
         self.runtime = None if isinstance(runtime, str) else runtime
         self.runtime_name = runtime if isinstance(runtime, str) else None  # what to start, given none
         self._owns_runtime = self.runtime is None
+        self.heap = heap
         self.unique_id = unique_id
         self.run_timeout = run_timeout
         self.echo = echo
@@ -327,7 +330,9 @@ class Board:
         """A fresh interpreter with the board's modules, `files` in its own filesystem, and the
         board's filesystem mounted by `mount`; False when the boot ended there (the outcome is
         set: a power cut while formatting, a filesystem that cannot be used)."""
-        mp.boot()
+        if self.heap is not None and not runtimes.mounts_flash(mp):
+            raise MpbootError("a fixed heap needs the unix runtime: the WebAssembly port's heap has no limit")
+        mp.boot(heap=self.heap)
         for path, data in (files or {}).items():
             mp.put_file(path, data)
         modules = self._modules["unix" if runtimes.mounts_flash(mp) else "wasm"]
