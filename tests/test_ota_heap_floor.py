@@ -11,8 +11,10 @@ boot normal. The threshold is not sharp: where the collector's holes fall moves 
 each handshake's messages (ECDSA signatures, tickets), so runs here found 360 to 420 KiB, and a
 heap below the minimum a run found can still complete in another.
 
-On this port mbedTLS allocates from MicroPython's heap (on an ESP32 it uses ESP-IDF's heap), and
-objects are 64-bit, so the figure is far above an ESP32's Python heap (unixport.board_heap()).
+The device package here is source, compiled on the board, and objects are 64-bit, so the figure
+is far above an ESP32's Python heap (unixport.board_heap()); mbedTLS adds little, as it
+allocates outside MicroPython's heap on this port as on a board (docs/emulator.md, "What a
+board's boot and update need").
 """
 
 import pytest
