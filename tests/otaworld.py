@@ -63,12 +63,14 @@ print("status:", json.dumps(updater.status(clock=clock)))
 
 class World:
     def __init__(self, tmp_path, micropython, ota=None, files=None, board_version="1.0.0", security_version=1,
-                 fixture_server=False, thresholds=None, client_auth=False, client_cert=False, token=None):
+                 fixture_server=False, thresholds=None, client_auth=False, client_cert=False, token=None,
+                 mpy=None):
         """fixture_server: serve the repository with tests/https_fixtures.HttpsServer (its own CA),
         whose `plan` scripts misbehaviour per request, instead of `mpboot serve`. client_auth:
         `mpboot serve` accepts only clients with a certificate from its CA; client_cert: the
         device is given one (mpboot.otaprovision's files). token: the bearer token the device
-        sends (the fixture server checks it when its `token` is set)."""
+        sends (the fixture server checks it when its `token` is set). mpy: the mpycross.Version
+        to compile the device package for, as `mpboot provision` does (None: source)."""
         self.tmp = Path(tmp_path)
         self.repo_dir = self.tmp / "repo"
         init_repository(self.repo_dir, thresholds=thresholds)
@@ -96,7 +98,7 @@ class World:
         ota_doc.update({"timeout_ms": 3000, "min_rate": 256}, **(ota or {}))
         device.update({"/main.py": MAIN, otaconfig.PATH: json.dumps(ota_doc)})
         device.update(files or {})
-        self.flash = new_flash(provision.device_files(BOARD, device), slots={0: self.v1})
+        self.flash = new_flash(provision.device_files(BOARD, device, mpy=mpy), slots={0: self.v1})
         self.root = (self.repo_dir / "metadata" / "1.root.json").read_bytes()
         statelog.format_partition(self.state_partition(), self.root)
         self.flash.reset_log()

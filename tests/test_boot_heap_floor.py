@@ -1,0 +1,70 @@
+"""The heap the boot stage needs on the unix-port board, measured, not guessed: the device
+package as .mpy (as `mpboot provision` writes it), a normal boot that reads the state log,
+loads the root and verifies the running image. The test finds the smallest heap the stage lets
+the application start in, by bisection in 4 KiB steps, and checks it against the band in
+docs/emulator.md ("What a board's boot and update need"). Below it the boot must fail closed:
+the application never runs, and the flash is as it was but for the state log's boot record, so
+the next boot in a larger heap is a normal one. The threshold is not sharp (where the
+collector's holes fall), so a heap below the minimum a run found can pass in another; every
+heap this test sees fail must fail so."""
+
+import pytest
+
+from emuboard import unix_runtime
+from mpboot import boards, mpycross
+from mpboot.emulator.flash import NorFlash
+from mpboot.mpy.unixport import UnixMicroPython
+from otaworld import BOARD, World
+
+LOW, HIGH, STEP = 128 * 1024, 256 * 1024, 4 * 1024
+DOCUMENTED = (176 * 1024, 212 * 1024)  # measured 188-195 KiB
+APP = "print('app-ran')\n"
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    w = World(tmp_path_factory.mktemp("bootheap"), unix_runtime(), files={"/main.py": APP}, mpy=mpycross.DEFAULT)
+    assert "app-ran" in w.boot().output
+    yield w, bytes(w.flash.mem)
+    w.close()
+
+
+def boot(w, base, heap):
+    """One boot of a copy of `base` in `heap`: (the application ran, the record, the flash)."""
+    flash = NorFlash(data=base)
+    with UnixMicroPython(heap=heap) as runtime:
+        w.runtime = runtime
+        w.use_flash(flash)
+        record = w.boot()
+    return "app-ran" in record.output, record, flash
+
+
+def check_failed_closed(w, base, heap, record, flash):
+    where = "heap %d: %s\n%s" % (heap, record.outcome, record.text)
+    assert record.outcome == "exception" and "MemoryError" in record.text, where
+    for part in BOARD.partitions:
+        if part.name != boards.STATE_PARTITION:  # the state log may have counted the boot
+            begin, end = part.offset, part.offset + part.size
+            assert flash.mem[begin:end] == base[begin:end], "%s changed; %s" % (part.name, where)
+    ran, again, _ = boot(w, bytes(flash.mem), HIGH)
+    assert ran and "verified" in again.text, where + "\nthen:\n" + again.text
+
+
+def test_the_boot_stage_fits_its_documented_minimum_and_fails_closed_below(prepared):
+    w, base = prepared
+    ran, record, _ = boot(w, base, HIGH)
+    assert ran, record.text
+    ran, record, flash = boot(w, base, LOW)
+    assert not ran
+    check_failed_closed(w, base, LOW, record, flash)
+    lo, hi = LOW, HIGH
+    while hi - lo > STEP:
+        mid = (lo + hi) // 2 // STEP * STEP
+        ran, record, flash = boot(w, base, mid)
+        if ran:
+            hi = mid
+        else:
+            check_failed_closed(w, base, mid, record, flash)
+            lo = mid
+    print("the boot stage needs %d KiB of heap here" % (hi // 1024))
+    assert DOCUMENTED[0] <= hi <= DOCUMENTED[1], "%d KiB, outside the documented band" % (hi // 1024)
