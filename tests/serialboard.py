@@ -13,12 +13,13 @@ COMMAND_TIMEOUT = 60
 
 
 class SerialBoard:
-    def __init__(self, flash, tmp, timeout=10.0):
+    def __init__(self, flash, tmp, timeout=10.0, runtime=None):
+        """`runtime`: "unix" or "wasm" (--runtime), None for the default (unix where installed)."""
         self.flash = Path(flash)
         self.link = Path(tmp) / "ttyEMU"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mpboot", "emulate", str(flash), "--serial", "--serial-link", str(self.link),
-             "--stop-after", str(STOP_AFTER), "--timeout", str(timeout)],
+             "--stop-after", str(STOP_AFTER), "--timeout", str(timeout)] + (["--runtime", runtime] if runtime else []),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while not self.link.is_symlink():
@@ -34,6 +35,15 @@ class SerialBoard:
                            capture_output=True, text=True, timeout=timeout)
         if check:
             assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r
+
+    def reset(self, settle=2.0):
+        """`mpremote reset`, then `settle` seconds for the board to get there: mpremote's reset
+        runs `time.sleep_ms(100); machine.reset()` and leaves without waiting, and the next
+        mpremote's first move is Ctrl-C, which interrupts that sleep (on the unix port, as on a
+        board) if it comes sooner, so the reset never happens."""
+        r = self.mpremote("reset")
+        time.sleep(settle)
         return r
 
     def stop(self):

@@ -37,7 +37,7 @@ works on it (exec, fs, run, soft reset); docs/serial.md.
 The app runs on MicroPython's unix port where it is installed (the vfs partition mounted by its
 VfsLfs2, every file operation a flash operation that --cut-at reaches), else on the WebAssembly
 port (files copied in and written back around each boot); --runtime or $MPBOOT_BOARD_RUNTIME
-picks one. --serial runs on the WebAssembly port, whose REPL the console drives.
+picks one, --serial included.
 On a terminal a progress bar (boot N of --boots) shows on stderr, not with --quiet or --json.
 Exit status 0 when the boots ran, whatever each one's outcome (ok, reset, panic, hang, no_app,
 power_cut...: read it in the output or --json); 1 for a file or option that is wrong.
@@ -60,7 +60,7 @@ def register(subparsers):
                    help="seconds a boot may run before it counts as hung (default 20)")
     p.add_argument("--json", action="store_true", help="print the boot records as JSON")
     p.add_argument("--runtime", choices=runtimes.NAMES,
-                   help="the MicroPython that runs the app (default: unix where installed, else wasm; --serial: wasm)")
+                   help="the MicroPython that runs the app (default: unix where installed, else wasm)")
     progress.add_option(p)
     p.add_argument("--heap", type=int, metavar="KIB",
                    help="the board's fixed MicroPython heap in KiB (unix runtime): a MemoryError when it is full, as "
@@ -131,12 +131,9 @@ def _serial(args, board):
         raise MpbootError("--serial-link, --stop-after and --download go with --serial")
     if args.boots != 1 or args.cut_at is not None or args.json:
         raise MpbootError("--serial runs until interrupted: drop --boots, --cut-at and --json")
-    if args.runtime not in (None, runtimes.CONSOLE):
-        raise MpbootError("--serial runs on the %s runtime: the console drives its REPL (the %s port's is not "
-                          "driven yet); drop --runtime %s" % (runtimes.CONSOLE, args.runtime, args.runtime))
     try:
         console.run(args.flash, board, link=args.serial_link, run_timeout=args.timeout, seconds=args.stop_after,
-                    download=args.download)
+                    download=args.download, runtime=args.runtime)
     except RuntimeMissing as e:
         raise MpbootError(str(e)) from None
 

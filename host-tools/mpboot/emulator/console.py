@@ -6,12 +6,17 @@
     console.serve(seconds=60)                 # or until console.stop is set
 
 A client on the pty sees what a board's USB serial port shows: the bootloader's decisions and
-the output of boot.py and main.py as the board boots, then MicroPython's own REPL (the
-interpreter's event-driven REPL, friendly or raw), where mpremote's raw REPL, exec, eval, run
-and fs commands work. Ctrl-D soft-resets: "MPY: soft reboot", boot.py again, and main.py only
-in friendly mode, as ports/esp32/main.c does. machine.reset() reboots through the bootloader.
-sys.stdin reads the console's bytes. Files written land in the board's LittleFS partition,
-which goes back to flash at the end of each boot (a reset, a soft reset, or stopping).
+the output of boot.py and main.py as the board boots, then MicroPython's REPL, friendly or raw,
+where mpremote's raw REPL, exec, eval, run, mount and fs commands work. Ctrl-D soft-resets:
+"MPY: soft reboot", boot.py again, and main.py only in friendly mode, as ports/esp32/main.c
+does. machine.reset() reboots through the bootloader. sys.stdin reads the console's bytes.
+Files written land in the board's LittleFS partition, which goes back to flash at the end of
+each boot (a reset, a soft reset, or stopping).
+
+The console drives the REPL of the board's runtime (emulator/runtimes.py) through one interface,
+`repl_init` and `repl_input`: on the unix port the board's REPL is unixlib/_repl.py (pyexec.c's
+friendly, raw and raw-paste modes, in MicroPython), on the WebAssembly port the interpreter's
+own event-driven REPL.
 
 With `download=True` (`mpboot emulate --serial --download`) the board powers on as with GPIO0
 held low: the ROM prints its download-mode banner and its serial loader (romloader.py) answers
@@ -19,12 +24,15 @@ esptool until esptool leaves it (FLASH_END), then the board boots its flash. A p
 RTS line, so nothing else can put the board there: esptool's reset sequence reaches nobody.
 
 Where it differs from a board, and why:
-- This port's REPL has no raw-paste mode (it spins waiting for input it cannot get), so the
-  console answers mpremote's raw-paste request with "R\\x00" (understood, not supported) and
-  mpremote falls back to the plain raw REPL, 256 bytes every 10 ms.
-- Code that runs (boot.py, main.py, an exec) cannot be interrupted with Ctrl-C: the interpreter
-  runs synchronously and the console reads on when it returns. main.py must return for the
-  REPL to be reached; one that runs past `run_timeout` is a hang and the board power-cycles.
+- The WebAssembly port's REPL has no raw-paste mode (it spins waiting for input it cannot get),
+  so there the console answers mpremote's raw-paste request with "R\\x00" (understood, not
+  supported) and mpremote falls back to the plain raw REPL, 256 bytes every 10 ms. The unix
+  port's REPL has it (the runtime's `raw_paste`), so it gets the request.
+- On the WebAssembly port code that runs cannot be interrupted with Ctrl-C: the interpreter
+  runs synchronously and the console reads on when it returns. On the unix port Ctrl-C (the
+  byte micropython.kbd_intr() set) interrupts code run at the REPL, as on a board. On both,
+  main.py must return for the REPL to be reached: one that runs past `run_timeout` is a hang
+  and the board power-cycles.
 - print() ends lines with "\\n" (a board's UART driver sends "\\r\\n"); bytes pass unchanged.
 - Output nobody reads for WRITE_STALL seconds is dropped until the client sends again, as a
   UART with nothing attached loses it.
@@ -38,7 +46,7 @@ import time
 import tty
 from pathlib import Path
 
-from mpboot.emulator import romloader, runtimes
+from mpboot.emulator import romloader
 from mpboot.emulator.board import CAUSE_NAMES, SOFT_RESET
 from mpboot.emulator.flash import NorFlash
 from mpboot.errors import MpbootError
@@ -150,8 +158,6 @@ class SerialConsole:
     def __init__(self, board, pty, download=False):
         if download:
             check_download(board.board)
-        if board.runtime is None:
-            board.runtime_name = runtimes.CONSOLE  # the runtime whose REPL a console drives
         self.board = board
         self.pty = pty
         self.download = download
@@ -213,13 +219,15 @@ class SerialConsole:
         return result
 
     def _type(self, mp, handler, data):
-        segments = self._segments(data)
+        segments = self._segments(data, getattr(mp, "raw_paste", False))
         result = RunResult(True, [])
         for i, (chunk, paste) in enumerate(segments):
             if chunk:
                 result = mp.repl_input(chunk, handler, output=self.pty.write, stdin=self._stdin,
                                        timeout=self.board.run_timeout)
                 self._track(chunk[:len(chunk) - len(result.rest)])
+                if getattr(result, "raw", None) is not None:
+                    self.raw = result.raw  # the REPL says its mode itself (the unix port's)
                 if result.exit:
                     # What it did not consume waits for the REPL after the soft reset (a reset
                     # or a hang loses it, as a UART's buffer is lost).
@@ -231,9 +239,11 @@ class SerialConsole:
                 self.pty.write(RAW_PASTE_REFUSED)
         return result
 
-    def _segments(self, data):
+    def _segments(self, data, native=False):
         """Split input at raw-paste requests (made in the raw REPL): [(bytes for the REPL, then
-        refuse raw paste?)]."""
+        refuse raw paste?)]. `native`: the REPL has raw-paste mode itself, it gets them all."""
+        if native:
+            return [(data, False)]
         data = self._held + data
         self._held = b""
         raw = self.raw
@@ -270,11 +280,18 @@ class SerialConsole:
                 return data
         return None
 
-    def _stdin(self):
-        """For sys.stdin reads: the next bytes from the client (b"": end of input, when stopping)."""
-        data = self._typed or self._wait_input()
-        self._typed = b""
-        return data or b""
+    def _stdin(self, timeout=None):
+        """For sys.stdin reads: the next bytes from the client (b"": end of input, when stopping).
+        With `timeout` (the unix port asks while code runs): what came within that many seconds,
+        b"" for nothing, None when stopping."""
+        data, self._typed = self._typed, b""
+        if data:
+            return data
+        if timeout is None:
+            return self._wait_input() or b""
+        if self._stopping():
+            return None
+        return self.pty.read(timeout)
 
 
 def check_download(board):
@@ -284,10 +301,11 @@ def check_download(board):
                           % (board.name, board.chip))
 
 
-def run(flash, board, link=None, run_timeout=20.0, seconds=None, download=False):
+def run(flash, board, link=None, run_timeout=20.0, seconds=None, download=False, runtime=None):
     """`mpboot emulate --serial`: serve the board's console until SIGINT/SIGTERM (or `seconds`),
     announcing the pty first; the flash image is updated as the board runs. `download`: power on
-    in the ROM's download mode; a flash file that does not exist yet is a new board's, erased."""
+    in the ROM's download mode; a flash file that does not exist yet is a new board's, erased.
+    `runtime`: "unix" or "wasm" (None: the default, emulator/runtimes.py)."""
     import signal
 
     from mpboot.emulator.board import Board
@@ -296,7 +314,7 @@ def run(flash, board, link=None, run_timeout=20.0, seconds=None, download=False)
         check_download(board)
     if download and not Path(flash).exists():
         NorFlash(size=board.flash_size, path=flash).close()
-    with Pty(link) as pty, Board(flash, board, run_timeout=run_timeout) as emulated:
+    with Pty(link) as pty, Board(flash, board, runtime=runtime, run_timeout=run_timeout) as emulated:
         console = SerialConsole(emulated, pty, download=download)
         previous = {sig: signal.signal(sig, lambda *_: console.stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

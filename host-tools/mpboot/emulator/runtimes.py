@@ -8,8 +8,7 @@
   so the files are copied in and written back around the boot (emulator/vfs.py).
 
 The default is "unix" where the port is installed, else "wasm"; $MPBOOT_BOARD_RUNTIME or an
-explicit name chooses. The serial console runs on "wasm" (CONSOLE): it drives the interpreter's
-REPL, which the unix port runtime does not offer yet.
+explicit name chooses. The serial console (console.py) drives the REPL of either.
 """
 
 import os
@@ -20,7 +19,6 @@ from mpboot.mpy.unixport import UnixMicroPython, port_binary
 
 ENV = "MPBOOT_BOARD_RUNTIME"
 NAMES = ("unix", "wasm")
-CONSOLE = "wasm"  # the serial console (console.py) drives the REPL of this one
 
 
 def default_name():
