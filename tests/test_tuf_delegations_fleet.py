@@ -43,6 +43,9 @@ def test_the_fleet_check_fits_the_updaters_heap(micropython):
     # each role keeps only what the device's directories need: all of top-level targets' 20
     # delegations but one are dropped once verified
     assert live["targets"] < live["snapshot"] + 2048, table
-    # the delegated roles' entries go once the image is chosen, before the store writes
-    assert live["chosen"] < live["search"] - 12000, table
+    # the delegated roles' entries go once the image is chosen, before the store writes: nearly
+    # all that loading the channel role added (its entries, cut to the fields a device reads:
+    # about 9.4 KB here, 16.7 KB before they were cut)
+    assert live["search"] - live["chosen"] > 0.85 * (live["channel role"] - live["board role"]), table
+    assert live["channel role"] - live["board role"] > 8000, table
     assert live["dropped"] < 4096, table

@@ -10,12 +10,19 @@ python-tuf's ASCII-only output writes any character above U+FFFF) into two 3-byt
 sequences instead of one character; `encode` joins them into the 4-byte UTF-8 CPython produces,
 and refuses a lone surrogate as CPython does.
 
+`load_object` parses a canonical object a member at a time and proves the bytes are its encoding,
+so a caller can keep part of a large document without ever holding all of it parsed (a scoped
+TUF targets role, trust.load_envelope's `select`).
+
 `check_syntax` is the gate in front of json.loads: MicroPython's parser accepts text CPython's
 refuses (missing separators, unquoted or integer keys, trailing bytes, leading zeros, raw control
 characters, unknown escapes), and deep nesting ends in RecursionError on one runtime and
 "pystack exhausted" on the other, at different depths. Text that passes it parses to the same
 value on both runtimes (escaped surrogates aside, see above).
 """
+
+import json
+import sys
 
 try:
     from micropython import const
@@ -72,6 +79,111 @@ def encoded_at(obj, data, start=0):
 
 class _Mismatch(Exception):
     pass
+
+
+# What a `select` of load_object returns for a member it does not keep.
+DROP = object()
+_VIEWS = sys.implementation.name == "micropython"  # its json.loads reads a memoryview; CPython's cannot
+
+
+def load_object(data, start, member, select):
+    """(obj, end) when data[start:end] is exactly encode() of the JSON object there, else None.
+
+    Parsed a member at a time (json.loads of each key and value, each compared with its own
+    encoding as encoded_at does, the keys in canonical order and none twice), so the whole of
+    data[start:end] is the canonical encoding of the object json.loads would have returned: a
+    signature checked over those bytes covers exactly that object. The members of its member
+    named `member`, when that is an object, are parsed the same way one at a time and each
+    passed to select(key, value), which returns the value to keep or DROP: what is dropped is
+    still covered (compared, then let go), and never more than one member of it is parsed at
+    once. `data` (bytes or bytearray) must already have passed check_syntax. None is no error:
+    the caller parses the text whole instead.
+    """
+    mv = memoryview(data)
+    try:
+        return _object(data, mv, start, len(mv), member, select, False)
+    except (ValueError, IndexError, _Mismatch):
+        return None
+
+
+def _object(data, mv, i, n, member, select, selecting):
+    if mv[i] != 0x7B:  # {
+        raise _Mismatch
+    obj = {}
+    i += 1
+    if mv[i] == 0x7D:
+        return obj, i + 1
+    last = None
+    while True:
+        if mv[i] != 0x22:  # a key, right after { or , (canonical: no whitespace)
+            raise _Mismatch
+        end = _string_end(mv, i + 1, n)
+        key = _piece(data, mv, i, end)
+        order = _utf8(key)
+        if last is not None and not last < order:  # the encoder's order, and no key twice
+            raise _Mismatch
+        last = order
+        if mv[end] != 0x3A:  # :
+            raise _Mismatch
+        i = end + 1
+        if not selecting and key == member and mv[i] == 0x7B:
+            value, i = _object(data, mv, i, n, None, select, True)
+        else:
+            end = value_end(mv, i, n)
+            value = _piece(data, mv, i, end)
+            i = end
+            if selecting:
+                value = select(key, value)
+        if value is not DROP:
+            obj[key] = value
+        value = None
+        c = mv[i]
+        i += 1
+        if c == 0x7D:  # }
+            return obj, i
+        if c != 0x2C:  # ,
+            raise _Mismatch
+
+
+def loads_at(mv, i, end):
+    """json.loads of mv[i:end] (a memoryview), without copying the bytes where the runtime can."""
+    return json.loads(mv[i:end] if _VIEWS else bytes(mv[i:end]))
+
+
+def _piece(data, mv, i, end):
+    """json.loads of data[i:end], which must be exactly the canonical encoding of the result."""
+    value = loads_at(mv, i, end)
+    if encoded_at(value, data, i) != end:
+        raise _Mismatch
+    return value
+
+
+def value_end(mv, i, n):
+    """The index after the JSON value that starts at mv[i], in text that passed check_syntax."""
+    c = mv[i]
+    if c == 0x22:
+        return _string_end(mv, i + 1, n)
+    if c != 0x7B and c != 0x5B:  # a number or a literal: up to the next separator
+        while i < n:
+            c = mv[i]
+            if c == 0x2C or c == 0x7D or c == 0x5D or c == 0x20 or c == 0x0A or c == 0x0D or c == 0x09:
+                break
+            i += 1
+        return i
+    depth = 0
+    while i < n:
+        c = mv[i]
+        if c == 0x22:
+            i = _string_end(mv, i + 1, n)
+            continue
+        if c == 0x7B or c == 0x5B:
+            depth += 1
+        elif c == 0x7D or c == 0x5D:
+            depth -= 1
+            if not depth:
+                return i + 1
+        i += 1
+    raise ValueError("json: unexpected end")
 
 
 def _utf8(text):

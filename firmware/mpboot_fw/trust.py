@@ -118,22 +118,35 @@ def check_key_points(keys, where):
             raise TrustError("%s: key %s is not a P-256 point" % (where, keyid[:16]))
 
 
-def load_envelope(data, type_name):
+def load_envelope(data, type_name, select=None):
     """Split metadata bytes into (signed dict, canonical bytes of signed, signatures dict).
 
     The signed bytes are canonical (signed_bytes), so pretty-printed metadata verifies too.
+
+    `select` (targets metadata): select(path, entry) -> the entry to keep, or cjson.DROP; the
+    returned `signed["targets"]` (when it is an object) holds only what it kept, and the signed
+    bytes still cover every entry. An envelope written as a compact canonical publisher writes
+    it (`{"signatures":[...],"signed":{...}}`, `signed` canonical) is then parsed a member at a
+    time (cjson.load_object), so the whole parsed document never exists beside the bytes;
+    anything else is parsed whole, as without `select`, and cut after.
     """
     try:
         # Syntax and depth first: json.loads alone accepts on MicroPython what CPython refuses,
         # and nesting it cannot handle ends in a different error on each runtime.
         cjson.check_syntax(data, MAX_DEPTH)
-        doc = json.loads(data)
+        loaded = None if select is None or isinstance(data, str) else _load_selected(data, select)
+        doc = json.loads(data) if loaded is None else None
     except ValueError as e:
         raise TrustError(type_name + ": not JSON (" + str(e) + ")")
-    if not isinstance(doc, dict):
-        raise TrustError(type_name + ": not an object")
-    signed = doc.get("signed")
-    entries = doc.get("signatures")
+    if loaded is not None:
+        signed, entries, message = loaded
+    else:
+        if not isinstance(doc, dict):
+            raise TrustError(type_name + ": not an object")
+        signed = doc.get("signed")
+        entries = doc.get("signatures")
+        doc = None
+        message = None
     if not isinstance(signed, dict) or not isinstance(entries, list):
         raise TrustError(type_name + ": no signed/signatures")
     if signed.get("_type") != type_name:
@@ -152,11 +165,48 @@ def load_envelope(data, type_name):
         except ValueError:
             sig = b""
         pairs.append((keyid, sig))
-    try:
-        message = signed_bytes(data, signed)
-    except ValueError:
-        raise TrustError(type_name + ": not canonical JSON")
+    entries = None
+    if message is None:
+        try:
+            message = signed_bytes(data, signed)
+        except ValueError:
+            raise TrustError(type_name + ": not canonical JSON")
+        # Cut only now: the signed bytes are those of everything that was signed.
+        targets = signed.get("targets")
+        if select is not None and isinstance(targets, dict):
+            kept = {}
+            for path in targets:
+                entry = select(path, targets[path])
+                if entry is not cjson.DROP:
+                    kept[path] = entry
+            signed["targets"] = kept
     return signed, message, collect_signatures(pairs)
+
+
+_SIGNATURES = b'{"signatures":'
+_SIGNED = b',"signed":'
+
+
+def _load_selected(data, select):
+    """(signed, signature entries, signed bytes) of an envelope that is exactly
+    `{"signatures":S,"signed":V}` (nothing but whitespace after it) with V canonical, parsed a
+    member at a time (load_envelope's `select`); else None. `data` passed check_syntax, so S and
+    V are whole JSON values and these are the document's only two members."""
+    if data[:len(_SIGNATURES)] != _SIGNATURES:
+        return None
+    mv = memoryview(data)
+    n = len(mv)
+    start = cjson.value_end(mv, len(_SIGNATURES), n) + len(_SIGNED)
+    if data[start - len(_SIGNED):start] != _SIGNED:
+        return None
+    loaded = cjson.load_object(data, start, "targets", select)
+    if loaded is None:
+        return None
+    signed, end = loaded
+    if end >= n or mv[end] != 0x7D:  # }
+        return None
+    entries = cjson.loads_at(mv, len(_SIGNATURES), start - len(_SIGNED))
+    return signed, entries, mv[start:end]
 
 
 def signed_bytes(data, signed):

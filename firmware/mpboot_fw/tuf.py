@@ -13,15 +13,18 @@ a RepositoryError whose class names the failed check (the log records that name)
    the set is made: the start of the update.
  * Lengths and hashes named by the timestamp (for the snapshot) or the snapshot (for targets) are
    checked on the raw bytes before they are parsed; every document is size-capped before that.
-Signatures are checked on the canonical JSON of `signed` (re-encoded: see trust.load_envelope),
-so what is verified is exactly what is used. Fetching, storage and the clock are the caller's;
-tufclient.py is the workflow that drives this set, shared by the device and the host adapter.
+Signatures are checked on the canonical JSON of `signed` (the received bytes in place when they
+are canonical, else re-encoded: see trust.load_envelope), so what is verified is exactly what is
+used; a scoped set's targets are parsed a member at a time and cut as they are (_selector).
+Fetching, storage and the clock are the caller's; tufclient.py is the workflow that drives this
+set, shared by the device and the host adapter.
 """
 
 import hashlib
 import sys
 from binascii import hexlify
 
+from mpboot_fw import cjson
 from mpboot_fw import delegations as delegations_mod
 from mpboot_fw import trust
 from mpboot_fw.sha512 import sha512
@@ -38,12 +41,20 @@ except ImportError:  # CPython
 # Byte caps: a document larger than this is refused before it is parsed (endless data), and
 # they bound the heap a refresh needs. python-tuf allows far more (512 kB root, 2 MB snapshot);
 # a repository for devices keeps few keys and few targets (see docs/ota.md). Targets is the one
-# that matters: its bytes and parsed form are alive together, about 3x its size on MicroPython;
-# at 12 KiB (some 30 images) a whole refresh stays under 48 KiB of heap (tests/tufmem.py).
+# that matters: its bytes and parsed form are alive together, about 2.5x its size on MicroPython
+# parsed whole (tests/tufmem.py), about 2x for a scoped set (the updater's, which keeps only the
+# fields a device reads); at 12 KiB (some 30 images) a whole update stays under 48 KiB of heap
+# (tests/test_ota_memory.py).
 ROOT_MAX = const(8192)
 TIMESTAMP_MAX = const(4096)
 SNAPSHOT_MAX = const(8192)
 TARGETS_MAX = const(12288)
+# The fields of a target entry's `custom` a scoped set keeps (TrustedSet's `scope`): what the
+# device reads to choose and check a release (tufclient.find_image, find_bundle, _better; the
+# updater's manifest comparison). The rest (`mpboot publish` also writes payload_len,
+# payload_sha256 and created, which the image's own manifest carries) is signed but not kept:
+# about 150 bytes an entry on MicroPython, a quarter of a parsed image entry.
+DEVICE_CUSTOM = ("board", "bundle", "channel", "chip_id", "min_firmware", "mpy", "security_version", "version")
 # Delegated roles one search visits past top-level targets (spec 5.6.7; python-tuf's
 # max_delegations, counted as it counts them: top-level targets and 32 more).
 MAX_DELEGATIONS = const(32)
@@ -111,9 +122,12 @@ class TrustedSet:
         matter yet); `now`: the update's reference time in integer Unix seconds. `scope`: None,
         or the directories (`esp32-4mb/stable/`) the caller will look in: each targets role
         then keeps only the entries and delegations that can matter for targets directly in
-        them (the device's heap), and answers for other paths are not the repository's."""
+        them, and of each entry's `custom` only the fields in DEVICE_CUSTOM (the device's heap:
+        the entries are dropped and cut while the document is parsed, see _selector); answers
+        for other paths are not the repository's."""
         self.now = now
         self.scope = scope
+        self._select = None if scope is None else _selector(scope)
         signed, message, signatures = _envelope(root_data, "root", ROOT_MAX)
         root = _parse_root(signed)
         _verify(root.keys, root.roles["root"], message, signatures, "root")
@@ -233,7 +247,7 @@ class TrustedSet:
             raise BadMetadata("snapshot lacks " + _shown(role))
         # 5.6.2: hashes and length from the snapshot, before anything else.
         check_length_and_hashes(data, meta)
-        signed, message, signatures = _envelope(data, "targets", TARGETS_MAX)
+        signed, message, signatures = _envelope(data, "targets", TARGETS_MAX, self._select)
         if not isinstance(signed.get("targets"), dict):
             raise BadMetadata(_shown(role) + ": no targets")
         # Structure before signatures, as python-tuf (it deserializes everything first).
@@ -249,10 +263,8 @@ class TrustedSet:
             raise Expired(_shown(role))
         if "delegations" in signed:
             del signed["delegations"]
-        if self.scope is not None:
-            signed["targets"] = _in_scope(signed["targets"], self.scope)
-            if delegations is not None:
-                delegations = delegations.narrowed(self.scope)
+        if self.scope is not None and delegations is not None:
+            delegations = delegations.narrowed(self.scope)
         self.targets_roles[role] = signed
         self.delegations[role] = delegations
         if (parent, role) not in self._verified_by:
@@ -443,25 +455,40 @@ def target_path(path, info, consistent_snapshot):
     return path[:cut] + digest + "." + path[cut:]
 
 
-def _in_scope(targets, directories):
-    kept = {}
-    for path in targets:
+def _selector(directories):
+    """trust.load_envelope's `select` for a set scoped to `directories`: an entry directly in
+    one of them is kept, its `custom` cut to DEVICE_CUSTOM; any other is dropped. The board and
+    channel names, the same in most entries, are kept once (each parse makes its own copy)."""
+    names = {}
+
+    def select(path, entry):
         for directory in directories:
             if delegations_mod.directly_in(path, directory):
-                kept[path] = targets[path]
-                break
-    return kept
+                custom = entry.get("custom") if isinstance(entry, dict) else None
+                if isinstance(custom, dict):
+                    kept = {}
+                    for name in DEVICE_CUSTOM:
+                        if name in custom:
+                            value = custom[name]
+                            if (name == "board" or name == "channel") and isinstance(value, str):
+                                value = names.setdefault(value, value)
+                            kept[name] = value
+                    entry["custom"] = kept
+                return entry
+        return cjson.DROP
+
+    return select
 
 
 def _shown(role):
     return delegations_mod.shown(role)
 
 
-def _envelope(data, type_name, cap):
+def _envelope(data, type_name, cap, select=None):
     if len(data) > cap:
         raise TooLarge("%s over %d bytes" % (type_name, cap))
     try:
-        return trust.load_envelope(data, type_name)
+        return trust.load_envelope(data, type_name, select)
     except TrustError as e:
         raise BadMetadata(str(e))
 
