@@ -21,11 +21,11 @@ set, shared by the device and the host adapter.
 """
 
 import hashlib
-import sys
 from binascii import hexlify
 
 from mpboot_fw import cjson
 from mpboot_fw import delegations as delegations_mod
+from mpboot_fw import docbuf
 from mpboot_fw import trust
 from mpboot_fw.sha512 import sha512
 from mpboot_fw.trust import TrustError
@@ -373,52 +373,13 @@ class FileCheck:
                 raise LengthOrHashMismatch(name)
 
 
-class DocumentBuffer:
+class DocumentBuffer(docbuf.DocumentBuffer):
     """The one buffer a refresh reads every metadata document into: TARGETS_MAX bytes, made
-    once, before the first document is parsed, and kept until the last one is fetched.
-
-    A document's bytes need one contiguous block, and the collector never moves objects: after
-    the root's and the snapshot's checks have left their survivors spread over the heap, 12 KiB
-    of targets metadata could find the bytes free but in no single hole (on the unix port a
-    refresh at the caps failed so at some free sizes and passed at smaller ones). Made first,
-    the block is there; no document then needs another.
-
-    read(fill, max_length) makes the buffer max_length bytes long, calls fill(buffer), which
-    writes the document at its start and returns its length n, and returns the buffer cut to
-    exactly n bytes. The bytes are valid until the next read: a caller that keeps a document
-    copies it (tufstore does). On MicroPython the buffer never moves: a bytearray keeps its
-    storage when it shrinks and grows back into it (objarray.c's spare `free` room), and it
-    grows from its own bytes, so no other block is made. CPython refuses to resize a bytearray
-    that a memoryview still exports (a traceback can hold one), and has the memory: there each
-    read gets a fresh buffer."""
+    once, before the first document is parsed, and kept until the last one is fetched. Why, and
+    what read(fill, max_length) does: docbuf.py (the bundle code shares it, without this module)."""
 
     def __init__(self):
-        self._buf = bytearray(TARGETS_MAX)
-
-    def read(self, fill, max_length):
-        if not 0 <= max_length <= TARGETS_MAX:
-            raise ValueError("document buffer: %d bytes" % max_length)
-        if not _IN_PLACE:
-            self._buf = bytearray(max_length)
-        buf = self._buf
-        _resize(buf, max_length)
-        n = fill(buf)
-        _resize(buf, n)
-        return buf
-
-
-_IN_PLACE = sys.implementation.name == "micropython"
-
-
-def _resize(buf, n):
-    """len(buf) = n, in place: cut, or grown within the storage it was made with (see
-    DocumentBuffer; the contents past the old length are whatever was there)."""
-    buf[n:] = b""
-    while len(buf) < n:
-        if buf:
-            buf.extend(memoryview(buf)[:n - len(buf)])  # at most doubles: from its own bytes
-        else:
-            buf.append(0)
+        super().__init__(TARGETS_MAX)
 
 
 def check_length_and_hashes(data, meta):
