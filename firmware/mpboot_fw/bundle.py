@@ -41,7 +41,7 @@ import os
 import struct
 from binascii import unhexlify
 
-from mpboot_fw import cjson, config, otaconfig, trust, version as versions
+from mpboot_fw import cjson, config, docbuf, otaconfig, trust, version as versions
 
 try:
     from micropython import const
@@ -57,8 +57,10 @@ TYPE = "bundle"
 DEVICE_PACKAGE = "mpboot"  # the one bundle that may hold mpboot_fw/
 BLOCK = const(4096)
 # Caps, checked on the signed manifest before anything is written. The manifest is parsed
-# whole (json.loads), so it is what a verify holds in RAM: at 8 KiB its bytes, parsed document
-# and file list peak at about 25 KiB live on a 32-bit port (docs/bundles.md, "Memory").
+# whole (json.loads), so it is what a verify holds in RAM: at 8 KiB its bytes and parsed document
+# (then the file list, which takes the parse's place) peak at about 21 KiB live on a 32-bit port
+# (docs/bundles.md, "Memory"). Its bytes go into one buffer made early and reused
+# (manifest_buffer), never a late 8 KiB block.
 MAX_MANIFEST = const(8192)
 MAX_FILES = const(64)
 MAX_FILE_SIZE = const(262144)
@@ -95,7 +97,16 @@ class Bundle:
     """A verified manifest: name, version, security_version, board, chip_id, mpy, min_firmware,
     entry (None where the manifest has null), files (a list of (path, size, sha256 digest) in
     stream order), total (bytes of all files), keyids (of the signatures, sorted), manifest (its
-    bytes, for an install to keep beside the copy) and, from verify_stream, length (the file's)."""
+    bytes, for an install to keep beside the copy: in the caller's manifest buffer when it gave
+    one, so valid until that buffer's next read) and, from verify_stream, length (the file's)."""
+
+
+def manifest_buffer():
+    """The buffer manifests are read into (a docbuf.DocumentBuffer of MAX_MANIFEST bytes): made
+    once, before the heap fragments (the boot stage's bundle code when it starts, an install at
+    its start), and passed to every read (verify_stream, read_manifest_file), so no manifest asks
+    for an 8 KiB block of its own after the heap has filled with survivors (docbuf.py)."""
+    return docbuf.DocumentBuffer(MAX_MANIFEST)
 
 
 def read_header(stream):
@@ -114,10 +125,11 @@ def read_header(stream):
     return length
 
 
-def verify_stream(stream, root, sink=None, buf=None, **device):
+def verify_stream(stream, root, sink=None, buf=None, documents=None, **device):
     """Verify the bundle read from `stream` (anything with readinto, as install.run takes: a file,
     a download, a serial link; file data in `buf`-sized blocks, 4 KiB by default) and return its
-    Bundle, or raise BundleError at the first failed check.
+    Bundle, or raise BundleError at the first failed check. documents: the manifest buffer
+    (manifest_buffer) the manifest is read into; None: a new block of its size.
 
     root: a trust.Root (anything with verify(role, message, signatures)). device: what
     load_manifest checks the manifest against. sink: gets start(bundle) once the manifest passed
@@ -126,7 +138,7 @@ def verify_stream(stream, root, sink=None, buf=None, **device):
     the call only) and end(path) once that file's size and SHA-256 matched.
     """
     length = read_header(stream)
-    b = load_manifest(_read_exact(stream, length, "manifest"), root, **device)
+    b = load_manifest(_read_manifest(stream, length, documents), root, **device)
     if buf is None:
         buf = bytearray(BLOCK)
     mv = memoryview(buf)
@@ -170,16 +182,19 @@ def load_manifest(data, root, name=None, chip_id=None, board=None, mpy=None, fir
     except trust.TrustError as e:
         raise BundleError("signature-threshold", str(e).split(": ", 1)[-1])
     del message
-    b = check_manifest(signed)
+    b = check_manifest(signed, True)
+    del signed
     b.keyids = sorted(signatures)
     b.manifest = data
     check_device(b, name, chip_id, board, mpy, firmware, floor)
     return b
 
 
-def check_manifest(signed):
+def check_manifest(signed, consume=False):
     """A Bundle from a manifest's `signed` object, every field, path and cap checked (no
-    signatures: load_manifest checks those first). The host runs it before signing."""
+    signatures: load_manifest checks those first). The host runs it before signing. consume:
+    each entry of signed["files"] is set to None once its file is in the Bundle, so the parse
+    and the file list are not both whole at the peak (for a caller that drops `signed`)."""
     if not isinstance(signed, dict):
         raise BundleError("bad-manifest", "signed is not an object")
     for key in sorted(signed):  # dict order differs between runtimes; the reason logged must not
@@ -203,7 +218,7 @@ def check_manifest(signed):
     b.mpy = _int(signed, "mpy", 0xFF, True)
     b.min_firmware = None if signed["min_firmware"] is None else _semver(signed, "min_firmware")
     b.entry = signed["entry"]
-    _check_files(b, signed["files"])
+    _check_files(b, signed["files"], consume)
     if b.entry is not None:
         _check_entry(b)
     return b
@@ -230,6 +245,26 @@ def check_device(b, name=None, chip_id=None, board=None, mpy=None, firmware=None
             raise BundleError("needs-firmware", "firmware %s or newer" % b.min_firmware)
     if b.security_version < floor:
         raise BundleError("downgrade")
+
+
+def read_manifest_file(path, documents=None, shown="manifest"):
+    """The bytes of the manifest file at `path` (a copy's kept .mpbm), at most MAX_MANIFEST, in
+    `documents` (manifest_buffer: valid until its next read) or, None, a new block. BundleError
+    missing-file, manifest-too-large (before a byte is read) or unreadable, naming `shown`."""
+    try:
+        size = os.stat(path)[6]
+        f = open(path, "rb")
+    except OSError:
+        raise BundleError("missing-file", shown)
+    try:
+        if size > MAX_MANIFEST:
+            raise BundleError("manifest-too-large", "%d bytes, at most %d" % (size, MAX_MANIFEST))
+        try:
+            return _read_manifest(f, size, documents)
+        except OSError:
+            raise BundleError("unreadable", shown)
+    finally:
+        f.close()
 
 
 def verify_files(b, directory, buf=None):
@@ -314,17 +349,22 @@ def is_name(text):
     return True
 
 
-def _check_files(b, files):
+def _check_files(b, files, consume):
     if not isinstance(files, list) or not files:
         raise BundleError("bad-manifest", "files must be a non-empty list")
     if len(files) > MAX_FILES:
         raise BundleError("too-many-files", "%d files, at most %d" % (len(files), MAX_FILES))
-    b.files = []
+    # Every list made at its final size, no set or dict: after the parse has filled the heap
+    # with survivors, a container grown an entry at a time needs its old and its new block at
+    # once, each in one piece (two dicts of 60 paths failed so on the unix port's fixed heap,
+    # at free sizes far above the verify's need).
+    n = len(files)
+    b.files = [None] * n
     b.total = 0
-    seen = {}  # lowercased path, x.mpy as x.py -> None
-    plain = {}  # lowercased path -> None, for the file-and-directory check
+    keys = [None] * n  # lowercased paths, x.mpy as x.py: the duplicate check (at most 64 x 63 / 2 compares)
+    lows = [None] * n  # lowercased paths, sorted for the file-and-directory check
     has_mpy = False
-    for i in range(len(files)):
+    for i in range(n):
         entry = files[i]
         where = "files[%d]" % i
         if not isinstance(entry, dict) or sorted(entry) != list(FILE_FIELDS):
@@ -341,25 +381,41 @@ def _check_files(b, files):
         digest = _sha256(entry["sha256"], where)
         low = path.lower()
         key = low[:-4] + ".py" if low.endswith(".mpy") else low
-        if key in seen:
+        if key in keys:
             raise BundleError("duplicate-path", where + ": the same file as an earlier one (case ignored, "
                               "x.mpy the same module as x.py)")
-        seen[key] = None
-        plain[low] = None
+        keys[i] = key
+        lows[i] = low
         has_mpy = has_mpy or low.endswith(".mpy")
         b.total += size
         if b.total > MAX_TOTAL:
             raise BundleError("too-large", "files over %d bytes" % MAX_TOTAL)
-        b.files.append((path, size, digest))
-    for i in range(len(b.files)):
+        b.files[i] = (path, size, digest)
+        if consume:
+            files[i] = entry = None
+    del keys
+    lows.sort()  # in place
+    for i in range(n):
         low = b.files[i][0].lower()
         j = low.rfind("/")
         while j > 0:
-            if low[:j] in plain:
+            if _in_sorted(lows, low[:j]):
                 raise BundleError("duplicate-path", "files[%d]: a directory of it is another file" % i)
             j = low.rfind("/", 0, j)
     if has_mpy and b.mpy is None:
         raise BundleError("bad-manifest", "mpy must say the .mpy version of its .mpy files")
+
+
+def _in_sorted(items, x):
+    """Is `x` in the sorted list `items` (a binary search: nothing allocated)?"""
+    lo, hi = 0, len(items)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if items[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < len(items) and items[lo] == x
 
 
 def _check_entry(b):
@@ -410,10 +466,25 @@ def _hash_stream(stream, size, mv, sink):
     return sha.digest()
 
 
+def _read_manifest(stream, n, documents):
+    """The next `n` bytes of `stream`, the manifest: in `documents` (a docbuf.DocumentBuffer),
+    or a new bytearray when None."""
+    if documents is None:
+        return _read_exact(stream, n, "manifest")
+    return documents.read(lambda buf: _fill(stream, buf, "manifest"), n)
+
+
 def _read_exact(stream, n, what):
     """The next `n` bytes of `stream` in a new bytearray (json.loads takes one on both runtimes)."""
     data = bytearray(n)
+    _fill(stream, data, what)
+    return data
+
+
+def _fill(stream, data, what):
+    """Fill bytearray `data` from `stream`; its length."""
     mv = memoryview(data)
+    n = len(data)
     have = 0
     while have < n:
         # A stream may return less than asked before its end (a socket): read on until it ends.
@@ -421,7 +492,7 @@ def _read_exact(stream, n, what):
         if not got:
             raise BundleError("truncated", what)
         have += got
-    return data
+    return n
 
 
 def _no_extra(directory, prefix, expected):

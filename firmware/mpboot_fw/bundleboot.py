@@ -53,6 +53,9 @@ class Boot:
         self.ctx = ctx
         self.log = log  # log(code, reason, detail): the stage's (prints, then the state log)
         self.buf = buf
+        # Before any copy is verified (and the firmware's image, between own() and load()): the
+        # one block every kept manifest is read into, so none needs 8 KiB in one piece later.
+        self.documents = bundle.manifest_buffer()
         self.runs = {}  # name -> _Copy on sys.path (verified in this boot)
         self.pending = None  # (name, pointer, _Copy or None): the trial this boot may run
         self.loaded = False
@@ -219,7 +222,8 @@ class Boot:
     def _verify(self, name, copy, files):
         """A _Copy, or the BundleError why it does not verify."""
         try:
-            return _Copy(copy, bundlestore.load_copy(self.ctx, name, copy, files=files, buf=self.buf))
+            return _Copy(copy, bundlestore.load_copy(self.ctx, name, copy, files=files, buf=self.buf,
+                                                     documents=self.documents))
         except bundle.BundleError as e:
             return e
         except OSError:
@@ -270,8 +274,7 @@ class Boot:
     def _version(self, name, copy):
         """The version a copy's kept manifest says (signatures checked, not the device's fit)."""
         try:
-            with open(bundlestore.copy_dir(name, copy) + ".mpbm", "rb") as f:
-                data = f.read(bundle.MAX_MANIFEST + 1)
+            data = bundle.read_manifest_file(bundlestore.copy_dir(name, copy) + bundlestore.MANIFEST, self.documents)
             return bundle.load_manifest(data, self.ctx.root).version
         except (bundle.BundleError, OSError):
             return "?"

@@ -42,17 +42,17 @@ def unverified(data):
     signed = doc.get("signed") if isinstance(doc, dict) else None
     if not isinstance(signed, dict) or signed.get("_type") != bundle.TYPE:
         raise BundleError("bad-manifest", "not a bundle manifest")
-    return bundle.check_manifest(signed)
+    return bundle.check_manifest(signed, True)
 
 
-def kept(path):
+def kept(path, documents=None):
     """The unverified Bundle of the manifest kept at `path` (beside a copy: bundlestore's
-    copy_dir + MANIFEST); None when it is missing or unreadable (nothing is then known to be
-    installed there)."""
+    copy_dir + MANIFEST); None when it is missing, over the cap or unreadable (nothing is then
+    known to be installed there). documents: the buffer to read it into (bundle.manifest_buffer,
+    or any docbuf.DocumentBuffer of at least MAX_MANIFEST bytes: the refresh's tuf.DocumentBuffer
+    is one); None: a new block. The Bundle holds nothing of the bytes."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-        return unverified(data)
+        return unverified(bundle.read_manifest_file(path, documents))
     except (OSError, BundleError):
         return None
 

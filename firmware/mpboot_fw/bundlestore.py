@@ -34,8 +34,9 @@ A refusal logs "bundle-refused" (the failed check's code; detail: the name and w
 removes what it wrote of the inactive copy and raises BundleError; an install logs
 "bundle-installed" (detail "NAME VERSION COPY").
 
-Device code: CPython and MicroPython alike, one 4 KiB buffer, no file read whole (a manifest
-is at most 8 KiB and parsed whole anyway); raises only BundleError and OSError.
+Device code: CPython and MicroPython alike, one 4 KiB buffer, no file read whole but a
+manifest (at most 8 KiB, parsed whole anyway), which goes into the manifest buffer
+(bundle.manifest_buffer) made before the work starts; raises only BundleError and OSError.
 """
 
 import os
@@ -202,25 +203,13 @@ def device_args(ctx):
             "mpy": getattr(sys.implementation, "_mpy", None), "firmware": fw}
 
 
-def load_copy(ctx, name, copy, files=True, buf=None):
+def load_copy(ctx, name, copy, files=True, buf=None, documents=None):
     """The Bundle of copy `copy` of bundle `name`: its kept manifest authenticated and checked
     against this device (device_args, name, the bundle's floor), then, with files=True, every
-    file of the copy checked in place (verify_files). Raises BundleError."""
-    path = copy_dir(name, copy) + MANIFEST
-    try:
-        size = os.stat(path)[6]
-        f = open(path, "rb")
-    except OSError:
-        raise BundleError("missing-file", copy + MANIFEST)
-    try:
-        if size > bundle.MAX_MANIFEST:
-            raise BundleError("manifest-too-large", "%d bytes, at most %d" % (size, bundle.MAX_MANIFEST))
-        try:
-            data = bundle._read_exact(f, size, "manifest")
-        except OSError:
-            raise BundleError("unreadable", copy + MANIFEST)
-    finally:
-        f.close()
+    file of the copy checked in place (verify_files). documents: the manifest buffer the kept
+    manifest is read into (bundle.manifest_buffer; its bytes, b.manifest, are valid until its
+    next read). Raises BundleError."""
+    data = bundle.read_manifest_file(copy_dir(name, copy) + MANIFEST, documents, copy + MANIFEST)
     b = bundle.load_manifest(data, ctx.root, name=name, floor=_floor(ctx, name), **device_args(ctx))
     del data
     if files:
@@ -228,12 +217,16 @@ def load_copy(ctx, name, copy, files=True, buf=None):
     return b
 
 
-def install(stream, ctx=None, name=None, buf=None, progress=None):
+def install(stream, ctx=None, name=None, buf=None, progress=None, documents=None):
     """Install the bundle read from `stream` (readinto: a file, a download, a serial link) into
     its inactive copy and point its next boot at it (see the module docstring). name: the
     bundle it must be (None: any). progress: called as progress(bytes written, total) after
-    each block. Returns the Bundle; raises BundleError (logged) or OSError (logged as
-    io-error, then raised: the stream or the filesystem failed)."""
+    each block. documents: the manifest buffer (bundle.manifest_buffer), best made by the caller
+    before its own work fragments the heap; None: made here first, before the context is loaded
+    (the returned Bundle's manifest is in it). Returns the Bundle; raises BundleError (logged) or
+    OSError (logged as io-error, then raised: the stream or the filesystem failed)."""
+    if documents is None:
+        documents = bundle.manifest_buffer()
     if ctx is None:
         from mpboot_fw import context
 
@@ -246,7 +239,7 @@ def install(stream, ctx=None, name=None, buf=None, progress=None):
             _refuse_during_trial(ctx)  # before the stream is read (start() checks again)
         # The device checks are start()'s, on the authenticated manifest: a refusal then names
         # the bundle it refused.
-        b = bundle.verify_stream(stream, ctx.root, sink, buf)
+        b = bundle.verify_stream(stream, ctx.root, sink, buf, documents)
         where = copy_dir(b.name, sink.copy)
         _same_file(where + MANIFEST, b.manifest, buf)
         bundle.verify_files(b, where, buf)

@@ -137,6 +137,52 @@ def test_a_file_on_disk_verifies_like_a_stream():
         assert bundle.verify_stream(f, ROOT, **DEVICE).length == len(GOOD)
 
 
+def test_the_manifest_goes_into_the_callers_buffer_and_it_is_reused():
+    import sys
+
+    docs = bundle.manifest_buffer()
+    first = _verify(GOOD, documents=docs, **DEVICE)
+    assert first.manifest == GOOD[16:DATA_AT] and first.length == len(GOOD)
+    # A refusal reads into it too, and leaves it as good as before.
+    assert _reason(_flipped(GOOD, 40), documents=docs) == "bad-manifest"
+    second = _verify(GOOD, documents=docs, **DEVICE)
+    assert second.manifest == GOOD[16:DATA_AT] and second.files == first.files
+    # On MicroPython the buffer is the block made first: every manifest goes into it (CPython
+    # has the memory, and makes a fresh one per read: docbuf).
+    assert (second.manifest is first.manifest) == (sys.implementation.name == "micropython")
+    # and a short stream is "truncated" as without it
+    assert _reason(GOOD[:DATA_AT - 3], documents=docs) == "truncated"
+
+
+def test_check_manifest_consumes_the_parsed_files_only_when_asked():
+    # The host checks its own manifest before signing it: untouched. load_manifest drops its
+    # parse as the file list grows (consume): the same Bundle.
+    signed = _signed()
+    kept = bundle.check_manifest(signed)
+    assert signed == _signed()
+    used = bundle.check_manifest(signed, True)
+    assert signed["files"] == [None] * len(FILES)
+    assert used.files == kept.files and used.total == kept.total and used.entry == kept.entry
+
+
+def test_a_kept_manifest_is_read_into_the_buffer_capped_before_a_byte_is_read():
+    path = "/tmp/bundle-kept.mpbm"
+    docs = bundle.manifest_buffer()
+    try:
+        with open(path, "wb") as f:
+            f.write(GOOD[16:DATA_AT])
+        assert bundle.read_manifest_file(path, docs) == GOOD[16:DATA_AT]
+        assert bundle.read_manifest_file(path) == GOOD[16:DATA_AT]
+        with open(path, "wb") as f:
+            f.write(b" " * (bundle.MAX_MANIFEST + 1))
+        e = devtest.raises(BundleError, bundle.read_manifest_file, path, docs, "a.mpbm")
+        assert str(e) == "manifest-too-large: %d bytes, at most %d" % (bundle.MAX_MANIFEST + 1, bundle.MAX_MANIFEST)
+    finally:
+        os.remove(path)
+    e = devtest.raises(BundleError, bundle.read_manifest_file, path, docs, "a.mpbm")
+    assert str(e) == "missing-file: a.mpbm"
+
+
 def test_bundle_for_any_board_with_mpy_and_minimum_firmware():
     data = _read("bundle/any_board.mpbundle")
     b = _verify(data, chip_id=9, board="other", mpy=6 | 3 << 8 | 10 << 10, firmware="1.2.0")
@@ -313,6 +359,16 @@ def test_paths_must_differ_ignoring_case_and_mpy():
         e = _check_error(_with_paths(*paths))
         assert e.reason == "duplicate-path" and "a directory of it is another file" in str(e), paths
     bundle.check_manifest(_with_paths("a.py", "b.py", "a/b.py", "x.py.bin"))
+    # The first file, in manifest order, whose directory is another file, wherever that one sorts.
+    paths = ("z.py", "lib", "a.py", "lib-x/y.py", "lib.x", "LIB.X/q.py", "lib/q/r.py")
+    assert str(_check_error(_with_paths(*paths))) == "duplicate-path: files[5]: a directory of it is another file"
+    assert str(_check_error(_with_paths(*(paths[:5] + paths[6:])))) == \
+        "duplicate-path: files[5]: a directory of it is another file"
+    bundle.check_manifest(_with_paths(*(paths[:1] + paths[2:5])))
+    # 64 files, the cap: every path compared with every earlier one
+    many = ["lib/m%02d.py" % i for i in range(63)]
+    assert str(_check_error(_with_paths(*(many + ["LIB/M05.MPY"])))).startswith("duplicate-path: files[63]: the same")
+    assert len(bundle.check_manifest(_with_paths(*(many + ["lib/m63.py"]))).files) == 64
 
 
 def test_caps():
