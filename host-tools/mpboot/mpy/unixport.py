@@ -284,10 +284,11 @@ class UnixMicroPython(Runtime):
         """Answer the process until the run ends (repl False) or the REPL waits for input,
         asks for a soft reset, or is halted."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        keys_at = time.monotonic() + KEY_POLL  # when to ask the client for keys next
         try:
             while True:
-                frame = self._next_frame(None if self._executing else deadline, stdin is not None)
-                if frame is None:  # nothing from the process for a moment: the client's keys
+                if stdin is not None and time.monotonic() >= keys_at:  # busy or quiet, every KEY_POLL
+                    keys_at = time.monotonic() + KEY_POLL
                     keys = stdin(0)
                     if keys is None:
                         if repl:  # the console stops: so does the board
@@ -297,6 +298,8 @@ class UnixMicroPython(Runtime):
                         self._close_rx()
                     elif keys:
                         self._keys(keys)
+                frame = self._next_frame(None if self._executing else deadline, stdin is not None)
+                if frame is None:  # nothing from the process for KEY_POLL seconds
                     continue
                 kind, a, b = frame
                 if kind == ord("E"):
@@ -318,7 +321,7 @@ class UnixMicroPython(Runtime):
                 elif kind == ord("Z"):
                     return self._soft_reset(deadline, raw=bool(b))
                 elif kind == ord("C"):
-                    why = self._call(handler, a, b, deadline)
+                    why = self._call(handler, a, b, None if self._executing else deadline)
                     if why is not None:
                         self._stop()
                         return RunResult(False, self._lines, why, halted=True, halt_reason=why)
@@ -345,7 +348,7 @@ class UnixMicroPython(Runtime):
         body = self._read_exact(n, deadline) if b & _SEND else b""
         why, value, reply = host_answer(handler(op, arg if sep else None, body, n))
         if why is None:
-            self._frame(ord("V"), _encode(value), reply)
+            self._frame(ord("V"), _encode(value), reply[:n])  # the rest would have no room there
         return why
 
     def _soft_reset(self, deadline, raw):

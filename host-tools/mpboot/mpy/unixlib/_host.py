@@ -19,6 +19,7 @@
 # then call() raises it: the frames never get out of step.
 import gc
 import io
+import select
 import struct
 import sys
 
@@ -34,14 +35,20 @@ _HEAD = "<BII"
 interrupted = False  # a KeyboardInterrupt came while an answer was read: call() raises it
 
 
+_ready = None  # a poll of _in: reads wait there, not in the read
+
+
 def _read_exact(buf):
+    # A KeyboardInterrupt can come as a blocking read returns, its bytes then lost: so the wait
+    # is in poll() (interrupted there, nothing is read), and the read takes what is there.
     global interrupted
     mv = memoryview(buf)
     got = 0
     while True:
         try:
             while got < len(buf):
-                r = _in.readinto(mv[got:])  # interrupted in the read: nothing was read
+                _ready.poll()
+                r = _in.readinto(mv[got:], min(len(buf) - got, 4096))
                 got += r  # counted before any check for a pending interrupt
                 if not r:
                     sys.exit(0)  # the host went away
@@ -68,16 +75,27 @@ def call(op, arg, addr, n, send):
     _out.write(arg)
     _out.write(body)
     body = None
-    _read_exact(_head)
-    _, vlen, blen = struct.unpack(_HEAD, _head)
-    value = bytearray(vlen)
-    _read_exact(value)
-    if blen:
-        keep = min(n, blen)
-        if keep:
-            _read_exact(uctypes.bytearray_at(addr, keep))
-        if blen > keep:
-            _read_exact(bytearray(blen - keep))
+    # The answer, a read at a time; a KeyboardInterrupt between them (a check for a pending one
+    # sits at every branch and loop) starts again at the read that is not done. (The host has
+    # written all of an answer before it can send a SIGINT, so no read stops half way.)
+    step = 0
+    while True:
+        try:
+            while step < 3:
+                if step == 0:
+                    _read_exact(_head)
+                    step = 1
+                if step == 1:
+                    _, vlen, blen = struct.unpack(_HEAD, _head)
+                    value = bytearray(vlen)
+                    _read_exact(value)
+                    step = 2
+                if step == 2:
+                    _read_exact(uctypes.bytearray_at(addr, blen))  # the host sends at most n
+                    step = 3
+            break
+        except KeyboardInterrupt:
+            interrupted = True
     if interrupted:  # Ctrl-C while the call crossed: now the code sees it
         interrupted = False
         raise KeyboardInterrupt
@@ -104,10 +122,12 @@ def _report(e):
 
 
 def _main(fd_in, fd_out, boot_root):
-    global _in, _out, root
+    global _in, _out, _ready, root
     import vfs
 
     _in = open(fd_in, "rb")
+    _ready = select.poll()
+    _ready.register(_in, select.POLLIN)
     _out = open(fd_out, "wb")
     root = boot_root
     # A board's view: this boot's own directory is the whole filesystem, with a board's path.
