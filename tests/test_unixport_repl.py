@@ -103,3 +103,30 @@ def test_the_repl_starts_from_its_source_without_mpy_cross(mp, monkeypatch):
     assert result.ok and bytes(out) == b"raw REPL; CTRL-B to exit\r\n>"
     result, out = typed(mp, b"import os\nprint(6 * 7, '.mpboot-repl' in os.listdir('/'))\x04")
     assert out == b"OK42 False\n\x04\x04>"  # and the file it came from is gone
+
+
+def test_ctrl_c_in_a_loop_of_host_calls_keeps_the_frames_in_step(mp):
+    # Interrupts at random moments of a tight loop of host calls (5000 bytes each way), most of
+    # them while a call's question or answer crosses: each time the loop stops with a
+    # KeyboardInterrupt and the next command runs with the call's buffer intact.
+    import random
+
+    rng = random.Random(7)
+
+    def handler(op, arg, body, n):
+        return len(body), b"x" * n
+
+    mp.repl_init(raw=True, output=lambda b: None, handler=handler, timeout=10)
+    for _ in range(30):
+        keys = [b""] * rng.randint(0, 6) + [b"\x03"]
+
+        def stdin(seconds):
+            time.sleep(rng.random() * 0.01)
+            return keys.pop(0) if keys else b""
+
+        result, out = typed(mp, b"import _host, uctypes\nb = bytearray(5000)\nwhile True:\n"
+                                b"  _host.call('op', 'arg', uctypes.addressof(b), 5000, True)\n\x04",
+                            handler=handler, stdin=stdin)
+        assert result.ok and out.endswith(b"KeyboardInterrupt: \r\n\x04>"), out
+        result, out = typed(mp, b"print(b[0], b[-1], len(b))\x04", handler=handler)
+        assert out == b"OK120 120 5000\n\x04\x04>"
