@@ -13,6 +13,7 @@ import struct
 from binascii import hexlify, unhexlify
 
 from mpboot_fw import appimage, bundle, bundlestore, cjson, config, image, otaconfig, p256, statelog, trust, tuf
+from mpboot_fw import delegations as delegations_mod
 from mpboot_fw.blockdev import BytesDevice
 
 BLOCK = 4096
@@ -100,8 +101,8 @@ def t_root(data, ctx):
     return "ok:" + _root_summary(r), r
 
 
-def _trusted_set(ctx, upto):
-    ts = tuf.TrustedSet(ctx["tuf_root"], ctx["now"])
+def _trusted_set(ctx, upto, scope=None):
+    ts = tuf.TrustedSet(ctx["tuf_root"], ctx["now"], scope=scope)
     if upto > 0:
         ts.update_timestamp(ctx["tuf_timestamp"])
     if upto > 1:
@@ -135,12 +136,19 @@ def t_snapshot(data, ctx):
 DELEGATED_PATHS = ("esp32-4mb/stable/1.0.0.mpb", "esp32/beta/2.mpb", "a", "", "x/y/z/w", "[/]*?")
 
 
+# The directories of a device's scoped set (the updater's): its targets are parsed a member at a
+# time and cut while parsed (trust.load_envelope's `select`), which must answer as the whole parse.
+SCOPE = ("esp32-4mb/stable/",)
+
+
 def t_targets(data, ctx):
     ts = _trusted_set(ctx, 2)
     try:
         ts.update_targets(data)
     except tuf.RepositoryError as e:
+        _scoped_agrees(data, ctx, type(e).__name__, None)
         return _declared(e), None
+    _scoped_agrees(data, ctx, None, ts.targets)
     for path in sorted(ts.targets.get("targets", {})):
         try:
             tuf.target_check(ts.targets["targets"][path])
@@ -153,6 +161,30 @@ def t_targets(data, ctx):
             delegations.roles_for(path)
         delegations.roles_for_directory("esp32-4mb/stable/")
     return _signed_summary(ts.targets), ts.targets
+
+
+def _scoped_agrees(data, ctx, refused, whole):
+    """A scoped set refuses what the whole set refuses (the same check fails), and of what it
+    accepts keeps exactly the entries directly in SCOPE, their custom cut to tuf.DEVICE_CUSTOM."""
+    scoped = _trusted_set(ctx, 2, scope=SCOPE)
+    try:
+        scoped.update_targets(data)
+    except tuf.RepositoryError as e:
+        check(refused == type(e).__name__, "a scoped set refused (%s) what the whole set %s"
+              % (type(e).__name__, "refused as %s" % refused if refused else "accepted"))
+        return
+    check(refused is None, "a scoped set accepted what the whole set refused (%s)" % refused)
+    want = {}
+    for path, entry in whole["targets"].items():
+        if any(delegations_mod.directly_in(path, d) for d in SCOPE):
+            entry = dict(entry) if isinstance(entry, dict) else entry
+            if isinstance(entry, dict) and isinstance(entry.get("custom"), dict):
+                entry["custom"] = {k: v for k, v in entry["custom"].items() if k in tuf.DEVICE_CUSTOM}
+            want[path] = entry
+    check(scoped.targets["targets"] == want, "a scoped set kept other entries than the whole set's in its scope")
+    rest = {k: v for k, v in whole.items() if k not in ("targets", "delegations")}
+    check({k: v for k, v in scoped.targets.items() if k != "targets"} == rest,
+          "a scoped set kept another signed part than the whole set")
 
 
 def _partition(data):
