@@ -219,14 +219,14 @@ class SerialConsole:
         return result
 
     def _type(self, mp, handler, data):
-        segments = self._segments(data, getattr(mp, "raw_paste", False))
+        segments = self._segments(data, mp.raw_paste)
         result = RunResult(True, [])
         for i, (chunk, paste) in enumerate(segments):
             if chunk:
                 result = mp.repl_input(chunk, handler, output=self.pty.write, stdin=self._stdin,
                                        timeout=self.board.run_timeout)
                 self._track(chunk[:len(chunk) - len(result.rest)])
-                if getattr(result, "raw", None) is not None:
+                if result.raw is not None:
                     self.raw = result.raw  # the REPL says its mode itself (the unix port's)
                 if result.exit:
                     # What it did not consume waits for the REPL after the soft reset (a reset

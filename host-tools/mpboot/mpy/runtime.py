@@ -48,7 +48,8 @@ class RuntimeMissing(RuntimeError):
 
 
 class RunResult:
-    def __init__(self, ok, output, exc=None, halted=False, timed_out=False, halt_reason=None, exit=0, rest=b""):
+    def __init__(self, ok, output, exc=None, halted=False, timed_out=False, halt_reason=None, exit=0, rest=b"",
+                 raw=None):
         self.ok = ok
         self.output = output
         self.exc = exc
@@ -57,6 +58,7 @@ class RunResult:
         self.halt_reason = halt_reason
         self.exit = exit  # REPL steps: nonzero when the REPL asked for a soft reset
         self.rest = rest  # ... and the input bytes it had not consumed then
+        self.raw = raw  # ... and the REPL's mode after it (True: raw), where the REPL says it
 
     @property
     def text(self):
@@ -104,6 +106,8 @@ def host_answer(answer):
 
 class Runtime:
     """What every MicroPython runtime here offers on top of boot(), put_file() and run()."""
+
+    raw_paste = False  # does its REPL have raw-paste mode (else the console refuses the requests)?
 
     def __enter__(self):
         return self

@@ -362,9 +362,7 @@ class UnixMicroPython(Runtime):
                 rest = a
             elif kind == ord("E"):  # the run that started the REPL has ended
                 break
-        result = RunResult(True, self._lines, exit=1, rest=rest + pending)
-        result.raw = raw
-        return result
+        return RunResult(True, self._lines, exit=1, rest=rest + pending, raw=raw)
 
     def _close_rx(self):
         if self._rx is not None:
