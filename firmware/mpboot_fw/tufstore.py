@@ -77,7 +77,7 @@ class Stored:
         self.expiries = [0, 0, 0]
         self.delegated = []
         self.start = HEAD
-        if head is None or head[:2] != _MAGIC:
+        if head is None or len(head) < 3 or head[:2] != _MAGIC:
             return
         if head[2] in (2, 3) and len(head) >= HEAD:
             fields = struct.unpack_from(_FORMAT, head, 0)
@@ -85,9 +85,14 @@ class Stored:
         elif head[2] == 1 and len(head) >= _HEAD1:
             fields = struct.unpack_from(_FORMAT1, head, 0)
             step = 2
-            self.start = _HEAD1
         else:
             return
+        start = HEAD if step == 3 else _HEAD1
+        if start + fields[4] + fields[4 + step] + fields[4 + 2 * step] > len(head):
+            # Documents past the blob's end (slicing there overflows a 32-bit MicroPython's
+            # machine word): read as nothing stored, which costs downloads, not trust.
+            return
+        self.start = start
         self.expires = fields[2]
         for i in range(3):
             self.versions[i] = fields[3 + step * i]

@@ -309,3 +309,27 @@ def test_a_refresh_through_one_document_buffer_keeps_every_document():
     assert store.commit()
     stored = _stored(dev)
     assert [stored[r] for r in ROLES] == [_read("3.%s.json" % r) for r in ROLES]
+
+
+def test_a_blob_that_does_not_add_up_reads_as_nothing_stored_and_the_next_refresh_fetches_again():
+    # Found by the fuzzer (target tufstore): a blob of just the magic raised IndexError from
+    # tufstore.stored (the updater's status and every check), and documents said to run past the
+    # blob's end were handed back cut short (on a 32-bit MicroPython, slicing there overflowed).
+    import struct
+
+    docs = [_read("3.%s.json" % r) for r in ROLES]
+    short = struct.pack("<2sBxQIIQIIQIIQ", b"TF", 2, NOW, 3, len(docs[0]), NOW, 3, len(docs[1]), NOW,
+                        3, len(docs[2]) + 1, NOW) + b"".join(docs)
+    huge = struct.pack("<2sBxQIIQIIQIIQ", b"TF", 3, NOW, 1, 0x7FFFFFFF, NOW, 1, 0x7FFFFFFF, NOW,
+                       1, 0x7FFFFFFF, NOW) + b"x" * 8
+    for blob in (b"TF", b"TF\x02", short, huge, short[:tufstore.HEAD - 1]):
+        dev = _device()
+        statelog.load(dev).set_blob(tufstore.BLOB, blob)
+        state = statelog.load(dev)
+        s = tufstore.stored(state)
+        assert (s.expires, s.lengths, s.delegated) == (None, [0, 0, 0], [])
+        store = tufstore.Store(state, tuf.TrustedSet(state.root(), NOW))
+        assert [store.load(r) for r in ROLES] == [None] * 3
+        repo = _repo(3)
+        _refresh(dev, repo)
+        assert [_stored(dev)[r] for r in ROLES] == docs
