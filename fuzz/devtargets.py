@@ -12,7 +12,8 @@ import json
 import struct
 from binascii import hexlify, unhexlify
 
-from mpboot_fw import appimage, bundle, bundlestore, cjson, config, image, otaconfig, p256, statelog, trust, tuf
+from mpboot_fw import appimage, bundle, bundlefetch, bundlestore, cjson, config, image, otaconfig, p256, statelog, trust, tuf
+from mpboot_fw import tufstore, version
 from mpboot_fw import delegations as delegations_mod
 from mpboot_fw.blockdev import BytesDevice
 
@@ -349,7 +350,139 @@ def t_pointer(data, ctx):
     return "ok:%s" % p.text(), p
 
 
+def loader(source, directory):
+    """The fixed loader's functions (firmware/boot.py without its last lines, which boot), run
+    from its own source with its bundle directory D pointed at `directory`."""
+    g = {"__name__": "loader"}
+    exec(source, g)
+    g["D"] = directory
+    return g
+
+
+def t_loader(data, ctx):
+    """The loader's own reading of the pointer (boot.py `_pointer`), the one repetition of
+    bundlestore's format in the device code: it must take what parse_pointer takes, as the same
+    (active, trial, mark), and refuse the rest, or the loader and the stage disagree on which
+    copy runs."""
+    g = ctx["loader"]
+    _write(g["D"] + "boot", data)
+    got = g["_pointer"]()
+    try:
+        # What read_pointer reads: one byte more than a pointer holds.
+        p = bundlestore.parse_pointer(bytes(data[:bundlestore.MAX_POINTER + 1]))
+        want = (p.active, p.trial, p.mark)
+    except bundle.BundleError:
+        want = None
+    check(got == want, "the loader read %r, bundlestore %r" % (got, want))
+    return "ok:%s" % (got,), got
+
+
+def t_kept(data, ctx):
+    """A copy's kept manifest (D/a.mpbm) read back from flash without its signature: the
+    loader's integrity check (boot.py `_intact`) and bundlefetch.kept/unverified (what the
+    updater takes as installed), over a copy holding the files of KEPT_FILES."""
+    g = ctx["loader"]
+    path = g["D"] + "a" + bundlestore.MANIFEST
+    _write(path, data)
+    intact = g["_intact"]("a")
+    check(intact is True or intact is False, "_intact answered %r" % (intact,))
+    try:
+        b = bundlefetch.unverified(data)
+    except bundle.BundleError as e:
+        check(bundlefetch.kept(path) is None, "kept() read what unverified() refused")
+        return "%s:intact=%d" % (_declared(e), intact), None
+    check(bundlefetch.kept(path) is not None, "kept() refused what unverified() read")
+    try:
+        bundle.verify_files(b, g["D"] + "a")
+        files = "ok"
+    except bundle.BundleError as e:
+        files = e.reason
+    # Every file as its manifest says (what the stage checks, and more): the loader must not
+    # take that copy for damaged, or it boots the other copy or none.
+    check(files != "ok" or intact, "the loader found damaged a copy that verify_files accepts")
+    said = ",".join("%s=%d=%s" % (p, n, hexlify(d).decode()) for p, n, d in b.files)
+    return "ok:%s:%s:%s:files=%s:intact=%d" % (b.name, b.version, _sha(said.encode()), files, intact), b
+
+
+class _BlobState:
+    """What tufstore reads of a state log: its "tuf" blob."""
+
+    def __init__(self, blob):
+        self._blob = blob
+
+    def blob(self, name):
+        return self._blob if name == tufstore.BLOB else None
+
+    def blob_names(self):
+        return [tufstore.BLOB]
+
+
+def t_tufstore(data, ctx):
+    """The stored TUF set's description (tufstore.Stored) read back from the state log's "tuf"
+    blob, and every document the store hands back from it. Nothing may raise: a blob that does
+    not add up reads as less stored (the next check downloads again)."""
+    st = tufstore.Stored(data)
+    n = len(data)
+    if st.expires is None:
+        check(st.lengths == [0, 0, 0] and not st.delegated, "no set described, yet documents stored")
+    end = st.offset(3)
+    check(st.expires is None or end <= n, "documents outside the blob")
+    for name, _, off, length, _ in st.delegated:
+        check(end <= off and off + length <= n, "a delegated role outside the blob")
+        end = off + length
+    check(not st.delegated or end == n, "delegated roles that do not end the blob")
+    store = tufstore.Store(_BlobState(data), None)
+    loaded = []
+    for role in tufstore.ROLES + tuple(e[0] for e in st.delegated):
+        doc = store.load(role)
+        loaded.append("-" if doc is None else _sha(bytes(doc)))
+    return "ok:%s:%s:%s:%s:%s:%s" % (st.expires, st.versions, st.lengths, st.expiries,
+                                     ",".join("%s/%d/%d/%d/%d" % e for e in st.delegated),
+                                     ",".join(loaded)), st
+
+
+# Versions every input is ordered against (t_version): the order must be one total preorder.
+VERSIONS = ("0", "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0",
+            "1.0.0+build", "1.2", "1.2.3.4", "2.0.0", "99999999999999999999")
+
+
+def t_version(data, ctx):
+    """Release versions (version.parse, compare) as signed metadata carries them: the input's
+    text, or two versions split at its first newline."""
+    try:
+        text = bytes(data).decode()
+    except UnicodeError:
+        return "E:UnicodeError", None
+    a, _, b = text.partition("\n")
+    try:
+        pa = version.parse(a)
+    except ValueError as e:
+        return _declared(e), None
+    check(version.compare(a, a) == 0, "a version not equal to itself")
+    order = [version.compare(a, r) for r in VERSIONS]
+    for i, r in enumerate(VERSIONS):
+        check(version.compare(r, a) == -order[i], "compare is not antisymmetric")
+        for j, s in enumerate(VERSIONS):
+            c = version.compare(r, s)
+            # a <= r <= s means a <= s, strictly when either step is (and the mirror).
+            for sign in (-1, 1):
+                if order[i] * sign >= 0 and c * sign >= 0:
+                    check(order[j] == (0 if order[i] == c == 0 else sign),
+                          "the order is not transitive: %s, %s, %s" % (a, r, s))
+    out = "ok:%s:%s:%s" % (pa[0], pa[1], "".join("<=>"[o + 1] for o in order))
+    try:
+        c = version.compare(a, b)
+    except ValueError as e:
+        return out + ":" + _declared(e), pa
+    check(c == -version.compare(b, a), "compare is not antisymmetric")
+    return out + ":%d" % c, pa
+
+
 TARGETS = {
+    "loader": t_loader,
+    "kept": t_kept,
+    "tufstore": t_tufstore,
+    "version": t_version,
     "bundle": t_bundle,
     "pointer": t_pointer,
     "image": t_image,

@@ -27,9 +27,10 @@ import targets  # noqa: E402
 
 WEIGHTS = {"image": 1.5, "appimage": 2, "cjson": 1.5, "root": 0.6, "timestamp": 0.4, "snapshot": 0.4,
            "targets": 0.4, "statelog": 2, "config": 1, "otaconfig": 1, "otadata": 1, "partition_table": 1.5,
-           "fetch": 1.5, "serve": 1.5, "p256": 1, "bundle": 1, "pointer": 0.3}
+           "fetch": 1.5, "serve": 1.5, "p256": 1, "bundle": 1, "pointer": 0.3,
+           "loader": 0.3, "kept": 0.6, "tufstore": 0.5, "version": 0.5}
 DEVICE = ("image", "appimage", "cjson", "root", "timestamp", "snapshot", "targets", "statelog", "config", "otaconfig", "p256",
-          "bundle", "pointer")
+          "bundle", "pointer", "loader", "kept", "tufstore", "version")
 CHUNK = 5000
 
 
@@ -117,7 +118,8 @@ def rd(p):
     f.close()
     return d
 CTX = {'root': trust.load_root(rd('/data/root')), 'nor': nor_ram.NorRam, 'path': '/fuzz-input.json',
-       'tuf_root': rd('/data/tuf_root'), 'now': %d, 'tuf_timestamp': rd('/data/ts'), 'tuf_snapshot': rd('/data/snap')}
+       'tuf_root': rd('/data/tuf_root'), 'now': %d, 'tuf_timestamp': rd('/data/ts'), 'tuf_snapshot': rd('/data/snap'),
+       'loader': devtargets.loader(rd('/fuzz/loader_defs.py').decode(), '/kept/')}
 """
 MP_BATCH = """
 INPUTS = devtargets.read_inputs(rd('/data/inputs'))
@@ -135,6 +137,9 @@ def _boot(mp, ctx, inputs):
     mp.put_firmware()
     mp.put_file("/fuzz/devtargets.py", (HERE / "devtargets.py").read_bytes())
     mp.put_file("/tests/nor_ram.py", (HERE.parent / "tests" / "device" / "nor_ram.py").read_bytes())
+    mp.put_file("/fuzz/loader_defs.py", device.LOADER_DEFS)
+    for path, data in device.KEPT_FILES.items():
+        mp.put_file("/kept/a/" + path, data)
     for path, data in (("root", (device.DATA / "root_single.json").read_bytes()), ("tuf_root", ctx["tuf_root"]),
                        ("ts", ctx["tuf_timestamp"]), ("snap", ctx["tuf_snapshot"]),
                        ("inputs", b"".join(len(d).to_bytes(4, "little") + d for d in inputs))):

@@ -36,6 +36,13 @@ def sign_doc(signed, signers, rng=None, raw_signed=None):
     return dump(rng, doc) if rng is not None else json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
 
 
+# The loader's functions: firmware/boot.py without its last lines, which boot.
+LOADER_DEFS = (ROOT / "firmware" / "boot.py").read_text().split("\nmpboot_app = _boot()\n")[0]
+assert "def _intact" in LOADER_DEFS and "mpboot_app = _boot()" not in LOADER_DEFS
+# The files of copy "a" whose kept manifest the `kept` target mutates.
+KEPT_FILES = {"main.py": b"print(1)\n", "lib/util.py": b"X = 1\n", "data/blob.bin": bytes(range(256)) * 20,
+              "empty.txt": b""}
+
 _CTX = {}
 
 
@@ -48,6 +55,11 @@ def context():
         _CTX["nor"] = NorRam
         _CTX["path"] = str(Path(tempfile.mkdtemp(prefix="mpboot-fuzz-")) / "input.json")
         _CTX.update(tuf_chain())
+        loader_dir = Path(tempfile.mkdtemp(prefix="mpboot-fuzz-loader-"))
+        for path, data in KEPT_FILES.items():
+            (loader_dir / "a" / path).parent.mkdir(parents=True, exist_ok=True)
+            (loader_dir / "a" / path).write_bytes(data)
+        _CTX["loader"] = devtargets.loader(LOADER_DEFS, str(loader_dir) + "/")
     return _CTX
 
 
@@ -432,8 +444,9 @@ class PointerTarget(DeviceTarget):
 
     def setup(self):
         super().setup()
-        self.seeds = [b"a", b"b", b"-", b"a b", b"- a", b"b a try", b"a b failed import-error",
-                      b"- b failed not-confirmed"]
+        self.seeds = self.SEEDS
+
+    SEEDS = [b"a", b"b", b"-", b"a b", b"- a", b"b a try", b"a b failed import-error", b"- b failed not-confirmed"]
 
 
 class OtaConfigTarget(DeviceTarget):
@@ -562,6 +575,86 @@ class BundleTarget(DeviceTarget):
             raise devtargets.PropertyError("accepted a changed bundle without a new signature: " + summary)
 
 
+class LoaderTarget(DeviceTarget):
+    name = "loader"
+
+    def setup(self):
+        super().setup()
+        self.seeds = PointerTarget.SEEDS + [b"a a", b"a b try x", b"- b failed", b"a b failed " + b"y" * 53,
+                                            b"b a failed " + b"z" * 32]
+
+
+class KeptTarget(DeviceTarget):
+    """Kept manifests (signed by T1, not that anything checks it here) of bundles with copy
+    a's files, and of bundles with fewer, more or other files than the copy holds."""
+    name = "kept"
+    tree_rate = 0.4
+
+    def setup(self):
+        super().setup()
+        from mpboot import bundle as host_bundle
+
+        fields = dict(name="app", version="1.0.0", security_version=1, board=None, chip_id=None, mpy=None,
+                      min_firmware=None, entry=None)
+        variants = [(KEPT_FILES, {}), (KEPT_FILES, dict(board="esp32-4mb", chip_id=0, entry="main", mpy=6,
+                                                        min_firmware="1.2.0", version="2.0.0-rc.1")),
+                    ({"main.py": KEPT_FILES["main.py"]}, {}), (dict(KEPT_FILES, extra=b"x"), {}),
+                    ({"main.py": b"print(2)\n"}, {})]
+        self.seeds = []
+        for files, extra in variants:
+            packed = host_bundle.pack(host_bundle.manifest(files=files, **dict(fields, **extra)), [_KEYS["T1"]], files)
+            self.seeds.append(packed[16:16 + struct.unpack_from("<I", packed, 8)[0]])
+
+
+class TufstoreTarget(DeviceTarget):
+    """"tuf" blobs as tufstore writes them (formats 2 and 3, documents missing), and format 1."""
+    name = "tufstore"
+
+    def setup(self):
+        from mpboot_fw import tufstore
+
+        super().setup()
+        ctx = self.ctx
+        docs = [(1, ctx["tuf_timestamp"], NOW + 100), (1, ctx["tuf_snapshot"], NOW + 200),
+                (1, ctx["tuf_targets"], NOW + 300)]
+        delegated = [("esp32-4mb", 2, b'{"signed":{}}', NOW + 50), ("bins-0", 7, b"", NOW + 400),
+                     ("caf\u00e9", 1, b"x" * 40, NOW)]
+        self.seeds = [_tufstore_blob(docs, []), _tufstore_blob(docs, delegated),
+                      _tufstore_blob([None, docs[1], None], delegated[:1]), _tufstore_blob([None] * 3, [])]
+        self.seeds.append(struct.pack(tufstore._FORMAT1, b"TF", 1, NOW, 1, 3, 1, 4, 0, 0) + b"abcdefg")
+        self.focus = [(0, tufstore.HEAD)] * len(self.seeds)
+
+
+class _StoreTrusted:
+    class root:
+        expires_at = NOW + 1000
+
+
+class _StoreState:
+    def set_blob(self, name, data):
+        self.data = bytes(data)
+
+
+def _tufstore_blob(docs, delegated):
+    """The blob tufstore's own writer makes of `docs` and `delegated`."""
+    from mpboot_fw import tufstore
+
+    store = tufstore.Store.__new__(tufstore.Store)
+    store.state, store.trusted = _StoreState(), _StoreTrusted()
+    store._write(docs, delegated)
+    return store.state.data
+
+
+class VersionTarget(DeviceTarget):
+    name = "version"
+
+    def setup(self):
+        super().setup()
+        self.seeds = [v.encode() for v in devtargets.VERSIONS] + [
+            b"1.2.3-rc.1+build.7", b"1.0.0\n1.0.0-rc.1", b"1.0.0-rc.1\n1.0.0-rc.1.0", b"1.0\n1.0.0.0+x",
+            b"0.0.0-0\n0.0.0-a", b"1.2.3-x-y.01a\n1.2.3-x-y.1a"]
+
+
 TARGETS = [ImageTarget, AppImageTarget, CjsonTarget, RootTarget, TimestampTarget, SnapshotTarget,
            TargetsTarget, StateLogTarget, ConfigTarget, OtaConfigTarget, P256Target, BundleTarget,
-           PointerTarget]
+           PointerTarget, LoaderTarget, KeptTarget, TufstoreTarget, VersionTarget]
