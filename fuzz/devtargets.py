@@ -12,8 +12,8 @@ import json
 import struct
 from binascii import hexlify, unhexlify
 
-from mpboot_fw import appimage, bundle, bundlefetch, bundlestore, cjson, config, image, otaconfig, p256, statelog, trust, tuf
-from mpboot_fw import tufstore, version
+from mpboot_fw import appimage, bundle, bundlefetch, bundlestore, cjson, config, image, otaconfig, p256, statelog
+from mpboot_fw import trust, tuf, tufstore, version
 from mpboot_fw import delegations as delegations_mod
 from mpboot_fw.blockdev import BytesDevice
 
@@ -99,6 +99,18 @@ def t_root(data, ctx):
         r = trust.load_root(data)
     except trust.TrustError as e:
         return _declared(e), None
+    return "ok:" + _root_summary(r), r
+
+
+def t_rootupdate(data, ctx):
+    """A root rotation from the repository (tuf.TrustedSet.update_root): version N+1, signed by
+    a threshold of the trusted root's root keys and of its own."""
+    ts = tuf.TrustedSet(ctx["tuf_root"], ctx["now"])
+    try:
+        r = ts.update_root(data)
+    except tuf.RepositoryError as e:
+        return _declared(e), None
+    check(ts.root is r and r.version == 2, "trusted another root than the one accepted, or not version 2")
     return "ok:" + _root_summary(r), r
 
 
@@ -489,6 +501,7 @@ TARGETS = {
     "appimage": t_appimage,
     "cjson": t_cjson,
     "root": t_root,
+    "rootupdate": t_rootupdate,
     "timestamp": t_timestamp,
     "snapshot": t_snapshot,
     "targets": t_targets,

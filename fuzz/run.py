@@ -25,12 +25,12 @@ sys.path.insert(0, str(HERE))
 
 import targets  # noqa: E402
 
-WEIGHTS = {"image": 1.5, "appimage": 2, "cjson": 1.5, "root": 0.6, "timestamp": 0.4, "snapshot": 0.4,
-           "targets": 0.4, "statelog": 2, "config": 1, "otaconfig": 1, "otadata": 1, "partition_table": 1.5,
-           "fetch": 1.5, "serve": 1.5, "p256": 1, "bundle": 1, "pointer": 0.3,
+WEIGHTS = {"image": 1.5, "appimage": 2, "cjson": 1.5, "root": 0.6, "rootupdate": 0.4, "timestamp": 0.4,
+           "snapshot": 0.4, "targets": 0.4, "statelog": 2, "config": 1, "otaconfig": 1, "otadata": 1,
+           "partition_table": 1.5, "fetch": 1.5, "serve": 1.5, "p256": 1, "bundle": 1, "pointer": 0.3,
            "loader": 0.3, "kept": 0.6, "tufstore": 0.5, "version": 0.5}
-DEVICE = ("image", "appimage", "cjson", "root", "timestamp", "snapshot", "targets", "statelog", "config", "otaconfig", "p256",
-          "bundle", "pointer", "loader", "kept", "tufstore", "version")
+DEVICE = ("image", "appimage", "cjson", "root", "rootupdate", "timestamp", "snapshot", "targets", "statelog", "config",
+          "otaconfig", "p256", "bundle", "pointer", "loader", "kept", "tufstore", "version")
 CHUNK = 5000
 
 

@@ -19,7 +19,7 @@ from targets import ROOT, Target, dump, mutate_tree
 
 DATA = ROOT / "tests" / "device" / "data"
 NOW = 1767225600  # 2026-01-01T00:00:00Z: inside every seed's validity
-_KEYS = {n: mdd.fixed_key(n) for n in ("R1", "R2", "T1", "T2")}
+_KEYS = {n: mdd.fixed_key(n) for n in ("R1", "R2", "R3", "T1", "T2")}
 
 
 def keyid(name):
@@ -158,6 +158,16 @@ class RootTarget(JsonDocTarget):
 
     def setup(self):
         self.seeds = [(DATA / n).read_bytes() for n in ("root.json", "root_v2.json", "root_other_keytype.json")]
+        super().setup()
+
+
+class RootUpdateTarget(JsonDocTarget):
+    """root_v2.json after root.json: signed by R1 and R2 (root.json's root keys) and R3."""
+    name = "rootupdate"
+    signers = ("R1", "R2", "R3")
+
+    def setup(self):
+        self.seeds = [(DATA / "root_v2.json").read_bytes()]
         super().setup()
 
 
@@ -655,6 +665,6 @@ class VersionTarget(DeviceTarget):
             b"0.0.0-0\n0.0.0-a", b"1.2.3-x-y.01a\n1.2.3-x-y.1a"]
 
 
-TARGETS = [ImageTarget, AppImageTarget, CjsonTarget, RootTarget, TimestampTarget, SnapshotTarget,
+TARGETS = [ImageTarget, AppImageTarget, CjsonTarget, RootTarget, RootUpdateTarget, TimestampTarget, SnapshotTarget,
            TargetsTarget, StateLogTarget, ConfigTarget, OtaConfigTarget, P256Target, BundleTarget,
            PointerTarget, LoaderTarget, KeptTarget, TufstoreTarget, VersionTarget]
