@@ -13,7 +13,7 @@ import struct
 from binascii import hexlify, unhexlify
 
 from mpboot_fw import appimage, bundle, bundlefetch, bundlestore, cjson, config, image, otaconfig, p256, statelog
-from mpboot_fw import trust, tuf, tufstore, version
+from mpboot_fw import trust, tuf, tufclient, tufstore, version
 from mpboot_fw import delegations as delegations_mod
 from mpboot_fw.blockdev import BytesDevice
 
@@ -173,7 +173,31 @@ def t_targets(data, ctx):
         for path in DELEGATED_PATHS:
             delegations.roles_for(path)
         delegations.roles_for_directory("esp32-4mb/stable/")
-    return _signed_summary(ts.targets), ts.targets
+    return "%s:%s" % (_signed_summary(ts.targets), _chosen(ts.targets)), ts.targets
+
+
+def _chosen(targets):
+    """What a device (chip 0, esp32-4mb, floor 1) would pick from accepted targets: an image
+    and a bundle per channel, and a newer image than 1.0.0; each pick must meet the rules."""
+    out = []
+    for channel in ("stable", "beta"):
+        for current in (None, "1.0.0"):
+            hit = tufclient.find_image(targets, 0, "esp32-4mb", channel, 1, current)
+            out.append(_picked(hit, channel, current))
+        hit = tufclient.find_bundle(targets, "app", channel, "esp32-4mb", 0, 1)
+        out.append(_picked(hit, channel, None))
+    return ",".join(out)
+
+
+def _picked(hit, channel, current):
+    if hit is None:
+        return "-"
+    custom = hit[1]["custom"]
+    check(custom["channel"] == channel and custom.get("board") in ("esp32-4mb", "")
+          and tuf.is_count(custom["security_version"]) and custom["security_version"] >= 1
+          and (current is None or version.compare(custom["version"], current) > 0),
+          "picked a target the rules refuse")
+    return hit[0]
 
 
 def _scoped_agrees(data, ctx, refused, whole):

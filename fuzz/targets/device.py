@@ -83,9 +83,19 @@ def tuf_chain():
             "seeds_timestamp": [sign_doc(ts, ("T1",)), sign_doc(ts_hashed, ("T1",)),
                                 sign_doc(dict(ts, version=7), ("T1",))],
             "seeds_snapshot": [snapshot_doc, sign_doc(snap_hashed, ("T1",))],
-            "seeds_targets": [targets_doc, sign_doc(json.loads((DATA / "tuf" / "3.targets.json").read_bytes())
-                                                    ["signed"], ("T1", "T2"))]
+            "seeds_targets": [targets_doc, sign_doc(_with_releases(tgt["version"]), ("T1", "T2"))]
                              + [sign_doc(dict(tgt, delegations=d), ("T1", "T2")) for d in _delegation_seeds()]}
+
+
+def _with_releases(version):
+    """3.targets.json's images, and a bundle beside them, as the version the snapshot names, so
+    that they are accepted and a device's pick (find_image, find_bundle) runs over them."""
+    signed = json.loads((DATA / "tuf" / "3.targets.json").read_bytes())["signed"]
+    entry = next(iter(signed["targets"].values()))
+    signed["targets"]["esp32-4mb/stable/app-1.1.0.mpbundle"] = dict(
+        entry, custom={"bundle": "app", "channel": "stable", "board": "", "chip_id": None, "mpy": None,
+                       "min_firmware": "1.0.0", "security_version": 1, "version": "1.1.0"})
+    return dict(signed, version=version)
 
 
 def _delegation_seeds():
