@@ -110,7 +110,7 @@ INSTALL_STEPS = [
     ("verified in flash", "p = Probe(slot)\nm = image.verify_slot(p, ctx.root, 0, 'esp32-4mb', ctx.state.floor, "
                           "limit=w.written, buf=w.buf)\nloop = ('hash', p.low, p.high)\ndel p"),
     ("pending recorded", "ctx.state.set_pending('ota_1', m.version, m.security_version, m.payload_sha256)"),
-    ("installed logged", "ctx.state.log_event('installed', '', install.describe('ota_1', m))"),
+    ("installed logged", "ctx.state.log_event('installed', '', image.describe('ota_1', m))"),
 ]
 BOOT_STEPS = [
     ("context loaded", INSTALL_STEPS[0][1]),
@@ -118,7 +118,7 @@ BOOT_STEPS = [
     ("boot counted", "b.boot = ctx.state.next_boot()\npending = ctx.state.pending"),
     ("verified", "p = Probe(slot)\nm = b.verify(p)\nloop = ('hash', p.low, p.high)\ndel p"),
     ("floor raised", "ctx.state.raise_floor(m.security_version)"),
-    ("confirmed logged", "ctx.state.log_event('confirmed', '', install.describe('ota_1', m))"),
+    ("confirmed logged", "ctx.state.log_event('confirmed', '', image.describe('ota_1', m))"),
     ("pending cleared", "ctx.state.clear_pending()"),
 ]
 LOOP = "print(loop[0], loop[1], loop[2])"

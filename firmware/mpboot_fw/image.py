@@ -144,6 +144,11 @@ def verify_slot(dev, root, chip_id=None, board=None, floor=0, limit=None, buf=No
     return m
 
 
+def describe(label, m):
+    """'ota_1 2.0.0 sv3': the image in slot `label` whose Manifest is `m`, for the log (at most 64 bytes)."""
+    return "%s %s sv%d" % (label, m.version, m.security_version)
+
+
 def payload_sha256(dev, length, buf=None):
     """SHA-256 of the first `length` bytes of `dev`, streamed through one 4 KiB buffer."""
     if buf is None:

@@ -24,7 +24,7 @@ a refused image is never left bootable) and raises InstallError. The updater (OT
 `claim`, SlotWriter (its download sink) and `commit`.
 """
 
-from mpboot_fw import bundledir, context, image, slots
+from mpboot_fw import bundledir, context, image, loading, slots
 
 try:
     from micropython import const
@@ -125,7 +125,8 @@ def claim(ctx, running, slot):
     A cut before the end leaves `slot` as it was, or a rolled-back install to the stage."""
     pending = refuse_during_trial(ctx, running)
     if bundledir.present():
-        from mpboot_fw import bundlestore  # only then: its code stays on the heap once imported
+        with loading():
+            from mpboot_fw import bundlestore  # only then: its code stays on the heap once imported
 
         name = bundlestore.on_trial(running=True)
         if name is not None:
@@ -188,13 +189,8 @@ def commit(ctx, slot, written, buf=None):
     except OSError:
         state.clear_pending()
         raise InstallError("not-bootable", "set_boot refused the app image")
-    state.log_event("installed", "", describe(label, m))
+    state.log_event("installed", "", image.describe(label, m))
     return m
-
-
-def describe(label, m):
-    """'ota_1 2.0.0 sv3': which image, for the log (at most 64 bytes)."""
-    return "%s %s sv%d" % (label, m.version, m.security_version)
 
 
 def _fill(stream, mv, want):

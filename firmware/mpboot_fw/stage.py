@@ -37,9 +37,12 @@ application main.py starts.
 docs/boot-stage.md has the reasoning for each step and every power cut.
 """
 
-from mpboot_fw import bundledir, context, image, slots, statelog
-from mpboot_fw.entry import resolve
-from mpboot_fw.install import describe
+from mpboot_fw import loading
+
+with loading():
+    from mpboot_fw import bundledir, context, image, slots, statelog
+    from mpboot_fw.entry import resolve
+    from mpboot_fw.image import describe
 
 class Recovery(Exception):
     """No verified image may run here: boot.py raises this so that main.py does not start."""
@@ -329,7 +332,8 @@ def _bundles(ctx, log, buf):
     that a device without bundles never imports their code (bundledir)."""
     if not bundledir.present():
         return _NoBundles()
-    from mpboot_fw import bundleboot
+    with loading():
+        from mpboot_fw import bundleboot
 
     return bundleboot.Boot(ctx, log, buf)
 

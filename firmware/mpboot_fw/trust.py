@@ -26,7 +26,7 @@ import hashlib
 import json
 from binascii import hexlify, unhexlify
 
-from mpboot_fw import cjson
+from mpboot_fw import cjson, loading
 from mpboot_fw.ed25519 import in_prime_subgroup
 from mpboot_fw.ed25519 import verify as _ed25519_verify
 
@@ -262,7 +262,8 @@ def _verifies(key, message, sig):
 def _p256():
     # Imported when a P-256 key is first met: the module and its table of G multiples keep about
     # 9 KB of RAM (docs/p256.md) that a device whose roots hold only Ed25519 keys never needs.
-    from mpboot_fw import p256
+    with loading():
+        from mpboot_fw import p256
 
     return p256
 

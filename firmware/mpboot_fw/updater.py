@@ -45,9 +45,12 @@ and nothing newer is there, and after a failure "ota-stale" when no check has su
 
 import sys
 
-from mpboot_fw import bundledir, context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
-from mpboot_fw import version as versions
-from mpboot_fw.trust import TrustError
+from mpboot_fw import loading
+
+with loading():
+    from mpboot_fw import bundledir, context, image, install, otaconfig, slots, tuf, tufclient, tufstore, tuftime
+    from mpboot_fw import version as versions
+    from mpboot_fw.trust import TrustError
 
 _FAILED = ("ota-refused", "ota-error")
 
@@ -214,7 +217,8 @@ class Update:
         # parsed and verified, each of which leaves survivors spread over the heap: the one
         # block every metadata document is read into (tuf.DocumentBuffer).
         self.documents = tuf.DocumentBuffer()
-        from mpboot_fw import fetch
+        with loading():
+            from mpboot_fw import fetch
 
         ctx = self.ctx
         cfg = otaconfig.load(self.path)
@@ -328,7 +332,8 @@ class Update:
         if not bundledir.present():
             self.bundles = []  # none: the bundle code is never imported (its heap)
             return True
-        from mpboot_fw import bundle, bundlestore
+        with loading():
+            from mpboot_fw import bundle, bundlestore
 
         names = bundlestore.installed()
         if bundle.DEVICE_PACKAGE in names:
@@ -352,7 +357,8 @@ class Update:
         """Fetch the chosen bundle's manifest (its TUF target), check it against the target's
         entry (length, hashes) and the entry's custom fields, and plan the stream: which files
         the active copy already holds."""
-        from mpboot_fw import bundle, bundlefetch
+        with loading():
+            from mpboot_fw import bundle, bundlefetch
 
         name, _, _, path, entry = self.bundle
         check = tuf.target_check(entry)
@@ -377,7 +383,8 @@ class Update:
         """Stream the bundle into its inactive copy (bundlestore.install verifies the manifest
         and every byte, then the copy in place, then writes the pointer); log what came from
         where."""
-        from mpboot_fw import bundlefetch, bundlestore
+        with loading():
+            from mpboot_fw import bundlefetch, bundlestore
 
         name, copy = self.bundle[:2]
         stream = self.stream = bundlefetch.Stream(self.fetcher, self.url, self.manifest, self.plan,
@@ -548,7 +555,8 @@ def _read_file(path):
 def _kept(name, copy):
     """The unverified Bundle of the manifest kept beside copy `copy` of bundle `name` (None: no
     copy, or no readable manifest): what runs, and where its files are (bundlefetch.kept)."""
-    from mpboot_fw import bundlefetch, bundlestore
+    with loading():
+        from mpboot_fw import bundlefetch, bundlestore
 
     return None if copy is None else bundlefetch.kept(bundlestore.copy_dir(name, copy) + bundlestore.MANIFEST)
 
