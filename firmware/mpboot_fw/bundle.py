@@ -273,9 +273,7 @@ def verify_files(b, directory, buf=None):
     if buf is None:
         buf = bytearray(BLOCK)
     mv = memoryview(buf)
-    expected = {}
     for path, size, digest in b.files:
-        expected[path] = None
         full = directory + "/" + path
         try:
             st = os.stat(full)
@@ -295,12 +293,7 @@ def verify_files(b, directory, buf=None):
             raise BundleError("unreadable", path)
         if got != digest:
             raise BundleError("file-hash", path)
-    for path in list(expected):
-        i = path.rfind("/")
-        while i > 0:
-            expected[path[:i]] = None
-            i = path.rfind("/", 0, i)
-    _no_extra(directory, "", expected)
+    _no_extra(directory, "", b.files)
 
 
 def check_path(path, name=None):
@@ -311,14 +304,14 @@ def check_path(path, name=None):
     try:
         raw = path.encode()
     except UnicodeError:  # a lone surrogate, on CPython (MicroPython encodes it in 3 bytes)
-        return "bad-path", "not ASCII"
+        return "bad-path", _BAD_CHARS  # what MicroPython says of those bytes: the same log on both
     if not 0 < len(raw) <= MAX_PATH:
         return "bad-path", "empty or over %d bytes" % MAX_PATH
     if raw[0] == 0x2F:
         return "bad-path", "absolute"
     for c in raw:
         if c != 0x2F and not _PATH_CHARS[c]:
-            return "bad-path", "characters other than A-Z a-z 0-9 . _ - /"
+            return "bad-path", _BAD_CHARS
     parts = path.split("/")
     if len(parts) > MAX_COMPONENTS:
         return "bad-path", "more than %d components" % MAX_COMPONENTS
@@ -336,6 +329,9 @@ def check_path(path, name=None):
     if stem == _PACKAGE_DIR and name != DEVICE_PACKAGE:
         return "reserved-path", "mpboot_fw (only the mpboot bundle holds it)"
     return None
+
+
+_BAD_CHARS = "characters other than A-Z a-z 0-9 . _ - /"
 
 
 def is_name(text):
@@ -495,8 +491,9 @@ def _fill(stream, data, what):
     return n
 
 
-def _no_extra(directory, prefix, expected):
-    """Raise extra-file for the first name (sorted) under directory/prefix not in `expected`."""
+def _no_extra(directory, prefix, files):
+    """Raise extra-file for the first name (sorted) under directory/prefix that is neither a
+    file of `files` (Bundle.files) nor a directory of one."""
     where = directory + "/" + prefix[:-1] if prefix else directory
     try:
         names = sorted(os.listdir(where))
@@ -504,10 +501,22 @@ def _no_extra(directory, prefix, expected):
         raise BundleError("unreadable", prefix or "the bundle's directory")
     for n in names:
         path = prefix + n
-        if path not in expected:
+        if not _expected(files, path):
             raise BundleError("extra-file", path if config.printable(path, 255) else "(a name not printable ASCII)")
         if os.stat(where + "/" + n)[0] & 0x4000:
-            _no_extra(directory, path + "/", expected)
+            _no_extra(directory, path + "/", files)
+
+
+def _expected(files, path):
+    """Is `path` a file of `files` or a directory of one? Searched in the list itself, at most
+    64 compares a name: a set of the names and their directories, grown an entry at a time,
+    needed its old and its new table at once, each in one piece, after the files were written
+    had filled the heap (an install at the manifest cap failed so on the unix port's fixed heap)."""
+    n = len(path)
+    for p, _, _ in files:
+        if p == path or (len(p) > n and p[n] == "/" and p.startswith(path)):
+            return True
+    return False
 
 
 def _semver(signed, key):

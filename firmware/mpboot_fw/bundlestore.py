@@ -462,10 +462,13 @@ def _same_file(path, data, buf):
     except OSError:
         raise BundleError("missing-file", path[path.rfind("/") + 1:])
     try:
+        # Compared as views: a copy of each side would be two 4 KiB blocks a read, which a
+        # full heap after the files were written need not have in one piece.
+        want = memoryview(data)
         pos = 0
         while pos < len(data):
             n = f.readinto(mv)
-            if not n or bytes(mv[:n]) != data[pos:pos + n]:
+            if not n or mv[:n] != want[pos:pos + n]:
                 raise BundleError("file-hash", path[path.rfind("/") + 1:])
             pos += n
     finally:
