@@ -426,6 +426,15 @@ def t_kept(data, ctx):
         b = bundlefetch.unverified(data)
     except bundle.BundleError as e:
         check(bundlefetch.kept(path) is None, "kept() read what unverified() refused")
+        try:
+            cjson.check_syntax(data, bundle.MAX_DEPTH)
+        except ValueError:
+            # Not JSON to the device's strict check: the loader reads it with its port's json,
+            # and MicroPython's takes some such text (a raw control character, a missing comma)
+            # that CPython's refuses. On a board that only costs a reset: the copy's stage
+            # refuses the manifest (bad-manifest) and switches to the other copy, where the
+            # loader would have gone directly (docs/fuzzing.md). Its answer is not compared.
+            return "%s:intact=?" % _declared(e), None
         return "%s:intact=%d" % (_declared(e), intact), None
     check(bundlefetch.kept(path) is not None, "kept() refused what unverified() read")
     try:
