@@ -454,6 +454,10 @@ class Update:
         else:  # flash, state log or a fault
             error = UpdateError("ota-error", type(e).__name__, str(e))
         try:
+            if self.ctx is None:
+                # It failed loading the context (a MemoryError there may pass now that the
+                # failed attempt's garbage can go): the failure is logged all the same.
+                self.ctx = context.load()
             state = self.ctx.state
             state.log_event(error.code, error.reason, error.detail)
             s = status(self.clock, self.path, self.ctx)

@@ -108,3 +108,23 @@ def test_failed_trials_are_read_from_the_stage_and_bundle_events():
             state.next_boot()  # each image trial is a boot of its own
         state.log_event(code, reason, detail)
     assert updater._failed_trials(state) == {None: ("3.0.0",), "app": ("2.0.0",), "tool": ("1.1.0",)}
+
+
+def test_a_check_that_fails_loading_the_context_still_logs_why():
+    ctx = _context()
+    loads = []
+
+    def load():
+        loads.append(1)
+        if len(loads) == 1:
+            raise MemoryError("memory allocation failed, allocating 4096 bytes")
+        return ctx
+
+    real = updater.context.load
+    updater.context.load = load
+    try:
+        e = devtest.raises(updater.UpdateError, updater.check, clock=lambda: NOW, path="/no/such/file")
+    finally:
+        updater.context.load = real
+    assert (e.code, e.reason) == ("ota-error", "MemoryError"), e
+    assert _status(ctx, NOW)["last"][1:3] == ("ota-error", "MemoryError")
