@@ -2,13 +2,14 @@
 
 import gc
 
-# Collect after each 8 KiB allocated while modules load. Loading .mpy code leaves garbage
-# between the objects it keeps; when the collector runs only on a full heap, the code then kept
-# is spread over it and the holes left are too small for later blocks (the collector never
+# Collect after each sixteenth of the heap allocated while modules load. Loading .mpy code leaves
+# garbage between the objects it keeps; when the collector runs only on a full heap, the code then
+# kept is spread over it and the holes left are too small for later blocks (the collector never
 # moves objects). Measured on the unix-port board: the boot stage's smallest heap fell from 195
-# to 149 KiB, a whole update's from 295 to 229 KiB (docs/emulator.md). Only while loading:
-# collecting this often during the work itself made an update 3 times slower.
-_LOADING_THRESHOLD = 8192
+# to 149 KiB, a whole update's from 295 to 231 KiB (docs/emulator.md); 4 to 32 KiB between
+# collections all did it there. A share of the heap, not a fixed amount: each collection sweeps
+# the whole heap, so in a large one a fixed 8 KiB cost a boot more than the imports. Only while
+# loading: collecting this often during the work itself made an update 3 times slower.
 _threshold = getattr(gc, "threshold", None)  # MicroPython's; CPython has no such setting
 
 
@@ -19,7 +20,7 @@ class loading:
     def __enter__(self):
         if _threshold is not None:
             self.was = _threshold()
-            _threshold(_LOADING_THRESHOLD)
+            _threshold(max(4096, (gc.mem_alloc() + gc.mem_free()) >> 4))
 
     def __exit__(self, *exc):
         if _threshold is not None:
