@@ -80,7 +80,7 @@ def test_chip_id_for_board_names():
 
 
 def test_list_boards():
-    assert boards.list_boards() == ["esp32-4mb", "esp32c3-4mb", "esp32s3-8mb"]
+    assert boards.list_boards() == ["esp32-4mb", "esp32-4mb-romfs", "esp32c3-4mb", "esp32s3-8mb"]
 
 
 def test_unknown_board_names_the_known_ones():

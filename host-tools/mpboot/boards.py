@@ -21,6 +21,7 @@ from mpboot.espidf import partition_table as pt
 BOARDS_DIR = resources.boards_dir()
 STATE_PARTITION = "mpboot"
 VFS_PARTITION = "vfs"
+ROMFS_PARTITION = "romfs"  # the label vfs.rom_ioctl maps (micropython ports/esp32/esp32_partition.c)
 
 
 class Chip(NamedTuple):

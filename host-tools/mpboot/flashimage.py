@@ -11,11 +11,13 @@ Parts, each at its flash offset, 0xFF everywhere else (exactly what `esptool mer
 | app             | ota_0                  | the app file as given (a signed image: the ESP-IDF app is its first bytes) |
 | state           | mpboot partition       | the boot stage's state log holding the trust anchor (with a root) and the floors (mpboot.floors) |
 | vfs             | vfs partition          | LittleFS as MicroPython formats it, with the given files (none: erased, so the first boot formats it) |
+| romfs           | romfs partition, if the board has one | a ROMFS of the device package's active copy, when the files hold the bundle mpboot (docs/romfs.md) |
 
 Bundles go into the vfs files as mpboot.bundle.layouts() lays them out (/bundles/NAME/a/...,
 the manifest, the pointer `a`), verified against the root and the board first.
 """
 
+import io
 from pathlib import Path
 
 from littlefs import LittleFSError
@@ -28,7 +30,7 @@ from mpboot.errors import MpbootError
 from mpboot.espidf import otadata
 from mpboot.espidf import partition_table as pt
 from mpboot.signing import chip_name, find_merged_app, load_app, verify_image
-from mpboot_fw import appimage, statelog
+from mpboot_fw import appimage, romfs, statelog
 from mpboot_fw.trust import TrustError, load_root
 from mpboot_fw.blockdev import BytesDevice
 
@@ -77,6 +79,9 @@ def parts(board, app, firmware=None, root=None, files=None, start=None):
     ]
     if files:
         out.append((board.partition(boards.VFS_PARTITION).offset, vfs_image(board, files), "vfs"))
+        rom = romfs_image(board, files)
+        if rom is not None:
+            out.append((board.partition(boards.ROMFS_PARTITION).offset, rom, "romfs (device package)"))
     if root is not None:
         start = start or state_start(board, app, root)
         state = board.partition(boards.STATE_PARTITION)
@@ -129,6 +134,32 @@ def vfs_image(board, files):
         raise MpbootError("the files (%d, %d bytes) do not fit the %d-byte vfs partition of board %s (LittleFS "
                           "needs room for its blocks too): leave some out, or compile them (--mpy)"
                           % (len(files), sum(len(d) for d in files.values()), vfs.size, board.name)) from None
+
+
+def romfs_image(board, files):
+    """The romfs partition's content: a ROMFS holding the files of the device package's active
+    copy among `files` (/bundles/mpboot/X/..., X from the pointer), which the loader then runs
+    from flash; None when the board has no romfs partition or the files hold no such copy. One
+    that does not fit is one MpbootError line."""
+    if not any(p.name == boards.ROMFS_PARTITION for p in board.partitions):
+        return None
+    top = "%s/%s/" % (bundle.ROOT, bundle.fmt.DEVICE_PACKAGE)
+    pointer = files.get(top + "boot")
+    if pointer is None:
+        return None
+    copy = top + pointer.split(b" ")[0].decode() + "/"
+    held = {path[len(copy):]: data for path, data in sorted(files.items()) if path.startswith(copy)}
+    if not held:
+        return None
+    image = romfs.Image([(path, len(data)) for path, data in held.items()])
+    size = board.partition(boards.ROMFS_PARTITION).size
+    if image.size > size:
+        raise MpbootError("the device package (%d bytes as ROMFS) does not fit the %d-byte romfs partition of "
+                          "board %s: give the board a larger one, or compile the package (--mpy)"
+                          % (image.size, size, board.name))
+    out = bytearray()
+    image.write(out.extend, lambda path: io.BytesIO(held[path]), bytearray(4096))
+    return bytes(out)
 
 
 def build(board, app, firmware=None, root=None, files=None, start=None):

@@ -75,7 +75,8 @@ WASM_ONLY = ("_copyvfs",)
 # The filesystem: mounted from flash by the interpreter (_boot.py), where it has VfsLfs2, its
 # reads served from a copy of the flash that NorFlash.mirror keeps equal ...
 FLASH_COPY = "/_emu/flash.bin"
-MOUNT_FLASH = "__import__('esp32')._read_from(%r)\n__import__('_emu').mount_flash()" % FLASH_COPY
+MOUNT_FLASH = ("__import__('esp32')._read_from(%r)\n__import__('_emu').mount_flash()\n__import__('_emu').mount_romfs()"
+               % FLASH_COPY)
 # ... else the files copied in beforehand, under ROOT, and mounted at / (mpylib/_copyvfs.py).
 COPY_IN = """
 import os
@@ -253,7 +254,8 @@ class Board:
             session = AppSession(self.flash, self.board.chip_id, choice.partitions, choice.partition,
                                  services=self.services)
             try:
-                if self._start(mp, record, session, MOUNT_FLASH, {FLASH_COPY: bytes(self.flash.mem)}):
+                rom = sum(p.size for p in choice.partitions if p.type == pt.TYPE_DATA and p.name == boards.ROMFS_PARTITION)
+                if self._start(mp, record, session, MOUNT_FLASH, {FLASH_COPY: bytes(self.flash.mem)}, rom):
                     self._run_boot(mp, record, session, repl)
             finally:
                 if self.flash.mirror is not None:
@@ -326,13 +328,15 @@ class Board:
             self.runtime = runtimes.new_runtime(self.runtime_name)
         return self.runtime
 
-    def _start(self, mp, record, session, mount, files=None):
+    def _start(self, mp, record, session, mount, files=None, mapped=0):
         """A fresh interpreter with the board's modules, `files` in its own filesystem, and the
         board's filesystem mounted by `mount`; False when the boot ended there (the outcome is
-        set: a power cut while formatting, a filesystem that cannot be used)."""
+        set: a power cut while formatting, a filesystem that cannot be used). `mapped`: the bytes
+        of flash a board memory-maps (the ROMFS partition), which this interpreter holds in its
+        heap instead: a fixed heap is enlarged by them (_emu.mount_romfs)."""
         if self.heap is not None and not runtimes.mounts_flash(mp):
             raise MpbootError("a fixed heap needs the unix runtime: the WebAssembly port's heap has no limit")
-        mp.boot(heap=self.heap)
+        mp.boot(heap=None if self.heap is None else self.heap + mapped)
         for path, data in (files or {}).items():
             mp.put_file(path, data)
         modules = self._modules["unix" if runtimes.mounts_flash(mp) else "wasm"]

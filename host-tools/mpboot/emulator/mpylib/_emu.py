@@ -60,6 +60,28 @@ def mount_flash():
     os.chdir("/")
 
 
+def mount_romfs():
+    """The `romfs` partition at /rom, first on sys.path, as the _boot.py of a firmware built with
+    MICROPY_VFS_ROM does (`vfs.VfsRom(vfs.rom_ioctl(2, 0))`: the partition memory-mapped, its
+    .mpy code run in place). This port has no rom_ioctl and no mapped flash, so the partition is
+    read into a bytearray made first, in heap the host added for it (Board.heap plus its size):
+    the Python heap the code sees is the board's. Not a ROMFS (erased, torn): not mounted."""
+    import esp32
+    import vfs
+
+    found = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="romfs")
+    if not found:
+        return
+    part = found[0]
+    rom = bytearray(part.ioctl(4, 0) * part.ioctl(5, 0))
+    part.readblocks(0, rom)
+    try:
+        vfs.mount(vfs.VfsRom(rom), "/rom")
+    except OSError:
+        return
+    sys.path.insert(0, "/rom")
+
+
 def _initial_setup(vfs, bdev):
     """inisetup.setup: format an erased partition; one that is not erased is left alone. An
     OSError here ends _boot.py, and the board has no filesystem (the host stops the boot)."""
