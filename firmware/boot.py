@@ -37,8 +37,9 @@ def _write(text):
     __import__("os").rename(D + "boot.tmp", D + "boot")
 
 
-def _intact(c):
-    """Does copy `c` hold every file its kept manifest names, of its size and SHA-256?"""
+def _intact(c, where=None):
+    """Does copy `c` (or the directory `where`) hold every file c's kept manifest names, of its
+    size and SHA-256?"""
     import hashlib, json
     from binascii import hexlify
     buf = bytearray(4096)
@@ -47,21 +48,31 @@ def _intact(c):
             files = json.load(f)["signed"]["files"]
         for e in files:
             h, n = hashlib.sha256(), 0
-            with open(D + c + "/" + e["path"], "rb") as f:
+            with open((where or D + c + "/") + e["path"], "rb") as f:
                 k = f.readinto(buf)
                 while k:
                     h.update(memoryview(buf)[:k])
                     n, k = n + k, f.readinto(buf)
             if n != e["size"] or hexlify(h.digest()).decode() != e["sha256"]:
                 return False
-        return True
+        return where is None or _count(where) == len(files)  # nothing more: a .py would shadow
     except Exception:  # a file or the manifest missing, unreadable, not of the format
         return False
 
 
+def _count(d):
+    n = 0
+    for e in __import__("os").ilistdir(d):
+        n += _count(d + e[0] + "/") if e[1] == 0x4000 else 1
+    return n
+
+
 def _stage(c):
-    if c:
-        sys.path.insert(0, D + c)  # ahead of /lib: mpboot_fw comes whole from this copy
+    # First on sys.path, mpboot_fw comes whole from there: the ROMFS partition (mounted at /rom by
+    # a firmware built with it) when it holds exactly copy c's files, its code then run from
+    # flash instead of the heap (docs/romfs.md); else the copy, or /lib with no copy.
+    rom = c and "/rom" in sys.path and _intact(c, "/rom/")
+    sys.path.insert(0, "/rom" if rom else D + c if c else "/lib")
     from mpboot_fw import stage
     return stage
 
@@ -106,5 +117,5 @@ def _boot():
 # after a raise: the REPL keeps them for a manual install.
 mpboot_app = _boot()
 [sys.modules.pop(m) for m in list(sys.modules) if m == "mpboot_fw" or m[:10] == "mpboot_fw."]
-del _pointer, _write, _intact, _stage, _boot, D, sys
+del _pointer, _write, _intact, _count, _stage, _boot, D, sys
 __import__("gc").collect()
