@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from mpboot import boards
+from mpboot import boards, flashimage
 from mpboot.emulator import runtimes
 from mpboot.emulator.flash import NorFlash
 from mpboot.emulator.vfs import build_image
@@ -76,5 +76,8 @@ def new_flash(files=None, board="esp32-4mb", slots=None, otadata_image=None, pat
         vfs = board.partition(boards.VFS_PARTITION)
         encoded = {k: v.encode() if isinstance(v, str) else v for k, v in files.items()}
         flash.load(vfs.offset, build_image(vfs.size, encoded))
+        rom = flashimage.romfs_image(board, encoded)
+        if rom is not None:
+            flash.load(board.partition(boards.ROMFS_PARTITION).offset, rom)
     flash.reset_log()
     return flash

@@ -23,7 +23,8 @@ from tuf.api.metadata import TargetFile
 
 from emuboard import board_runtime, new_flash
 from https_fixtures import HttpsServer, make_pki
-from mpboot import boards, keys as keymod, provision, serve, tls
+from bundleboard import package_files
+from mpboot import boards, bundle as hostbundle, keys as keymod, mpycross, provision, serve, tls
 from mpboot.repo import layout
 from mpboot.repo.publish import custom_fields
 from mpboot.repo.store import meta_file
@@ -38,11 +39,10 @@ from mpboot.repo.publish import publish
 from mpboot.repo.store import Repository
 from mpboot.repo.create import init_repository
 from mpboot.otaprovision import ota_files
-from mpboot_fw import otaconfig, statelog
+from mpboot_fw import bundle, otaconfig, statelog, trust
 from repotest import key_dir, signed_image
 
 BOARD = boards.load_board("esp32-4mb")
-STATE = BOARD.partition(boards.STATE_PARTITION)
 
 MAIN = r"""
 import json, _host
@@ -64,18 +64,22 @@ print("status:", json.dumps(updater.status(clock=clock)))
 class World:
     def __init__(self, tmp_path, micropython, ota=None, files=None, board_version="1.0.0", security_version=1,
                  fixture_server=False, thresholds=None, client_auth=False, client_cert=False, token=None,
-                 mpy=None):
+                 mpy=None, board=BOARD, package=False):
         """fixture_server: serve the repository with tests/https_fixtures.HttpsServer (its own CA),
         whose `plan` scripts misbehaviour per request, instead of `mpboot serve`. client_auth:
         `mpboot serve` accepts only clients with a certificate from its CA; client_cert: the
         device is given one (mpboot.otaprovision's files). token: the bearer token the device
         sends (the fixture server checks it when its `token` is set). mpy: the mpycross.Version
-        to compile the device package for, as `mpboot provision` does (None: source)."""
+        to compile the device package for, as `mpboot provision` does (None: source). board: the
+        boards.Board. package: the device package as the bundle "mpboot" (.mpy, signed by the
+        repository's targets key) instead of /lib/mpboot_fw: on a board with a romfs partition,
+        provisioning puts its copy there too (flashimage.romfs_image)."""
         self.tmp = Path(tmp_path)
         self.repo_dir = self.tmp / "repo"
         init_repository(self.repo_dir, thresholds=thresholds)
         self.keys = key_dir(self.repo_dir)
         self.access = []
+        self.spec = board
         if fixture_server:
             (self.tmp / "pki").mkdir()
             pki = make_pki(self.tmp / "pki")
@@ -98,7 +102,19 @@ class World:
         ota_doc.update({"timeout_ms": 3000, "min_rate": 256}, **(ota or {}))
         device.update({"/main.py": MAIN, otaconfig.PATH: json.dumps(ota_doc)})
         device.update(files or {})
-        self.flash = new_flash(provision.device_files(BOARD, device, mpy=mpy), slots={0: self.v1})
+        bundled = {}
+        if package:
+            anchor = trust.load_root((self.repo_dir / "metadata" / "root.json").read_bytes())
+            private = [keymod.load_private_key(self.keys / k) for k in self._key_files(self.repo(), "targets")]
+            data = hostbundle.build(package_files(), private, anchor, name=bundle.DEVICE_PACKAGE, version="1.0.0",
+                                    security_version=1, board=board.name, chip_id=board.chip_id,
+                                    mpy=mpycross.DEFAULT.major, entry=None)[0]
+            bundled = dict(package=("mpboot.mpbundle", data), root=anchor)
+            main = device.pop("/main.py")
+        laid = provision.device_files(board, device, mpy=mpy, **bundled)
+        if package:
+            laid["/main.py"] = main.encode()  # the application: this script, not the starter of a bundle's
+        self.flash = new_flash(laid, board=board.name, slots={0: self.v1})
         self.root = (self.repo_dir / "metadata" / "1.root.json").read_bytes()
         statelog.format_partition(self.state_partition(), self.root)
         self.flash.reset_log()
@@ -111,7 +127,7 @@ class World:
     def use_flash(self, flash):
         """Run the device on `flash` (a NorFlash) from now on: a fresh board, powered on."""
         self.flash = flash
-        self.board = Board(flash, BOARD, runtime=self.runtime, run_timeout=120,
+        self.board = Board(flash, self.spec, runtime=self.runtime, run_timeout=120,
                            services={"net": self.net, "test": self._test_service})
 
     @property
@@ -136,12 +152,12 @@ class World:
         repo = repo or self.repo()
         return KeyRing(repo.dir, repo.settings, given)
 
-    def image(self, version, security_version=1, board="esp32-4mb", chip_id=0, keys=None, seed=None):
-        """A signed image; keys: key file names in the key directory (default: every key the
-        repository has for targets)."""
+    def image(self, version, security_version=1, board=None, chip_id=0, keys=None, seed=None):
+        """A signed image (for the world's board unless `board` names another); keys: key file
+        names in the key directory (default: every key the repository has for targets)."""
         keys = keys or self._key_files(self.repo(), "targets")
         return signed_image([self.keys / k for k in keys], version=version, security_version=security_version,
-                            board=board, chip_id=chip_id, seed=seed or sum(map(ord, version)))
+                            board=board or self.spec.name, chip_id=chip_id, seed=seed or sum(map(ord, version)))
 
     def publish_image(self, data, channel="stable", **kw):
         path = self.tmp / ("image-%d.mpb" % len(list(self.tmp.glob("image-*.mpb"))))
@@ -219,7 +235,8 @@ class World:
         return record
 
     def state_partition(self):
-        return FlashPartition(self.flash, STATE.offset, STATE.size)
+        state = self.spec.partition(boards.STATE_PARTITION)
+        return FlashPartition(self.flash, state.offset, state.size)
 
     def state(self):
         return statelog.load(self.state_partition())

@@ -79,8 +79,8 @@ def check_clean_failure(w, records, where):
     events = [e for e in st.events() if e[0] >= first_boot]
     assert {("ota-error", "MemoryError"), ("ota-error", "tls")} & {e[1:3] for e in events}, (where, events)
     assert st.pending is None, where
-    part = BOARD.partition(last.slot)
-    m = image.verify_slot(FlashPartition(w.flash, part.offset, part.size), trust.load_root(st.root()), 0, BOARD.name,
+    part = w.spec.partition(last.slot)
+    m = image.verify_slot(FlashPartition(w.flash, part.offset, part.size), trust.load_root(st.root()), 0, w.spec.name,
                           st.floor)
     assert m.version == last.app["version"] and m.version in ("1.0.0", "2.0.0"), where
 
