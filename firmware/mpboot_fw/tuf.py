@@ -117,19 +117,22 @@ class TooManyRoles(RepositoryError):
 class TrustedSet:
     """The metadata trusted so far in one update, starting from a trusted root."""
 
-    def __init__(self, root_data, now, scope=None):
+    def __init__(self, root_data, now, scope=None, parsed=None):
         """`root_data`: the trusted root bytes (checked only against itself, its expiry does not
         matter yet); `now`: the update's reference time in integer Unix seconds. `scope`: None,
         or the directories (`esp32-4mb/stable/`) the caller will look in: each targets role
         then keeps only the entries and delegations that can matter for targets directly in
         them, and of each entry's `custom` only the fields in DEVICE_CUSTOM (the device's heap:
         the entries are dropped and cut while the document is parsed, see _selector); answers
-        for other paths are not the repository's."""
+        for other paths are not the repository's. `parsed`: the trust.Root the caller already
+        holds for these bytes (context.load's), or None: kept instead of a second parse of the
+        same version (2 KB of a device's heap through the refresh); its signatures and keys
+        are checked here all the same."""
         self.now = now
         self.scope = scope
         self._select = None if scope is None else _selector(scope)
         signed, message, signatures = _envelope(root_data, "root", ROOT_MAX)
-        root = _parse_root(signed)
+        root = parsed if parsed is not None and parsed.version == signed.get("version") else _parse_root(signed)
         _verify(root.keys, root.roles["root"], message, signatures, "root")
         _check_keys(root)
         self.root = root

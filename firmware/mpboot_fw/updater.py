@@ -235,9 +235,11 @@ class Update:
         self.root_version = state.root_version
         self.directories = tufclient.directories(self.chip_id, self.board, ctx.cfg.channel)
         self.found = {}
-        # Scoped: each targets role keeps only what a search of these directories needs.
+        # Scoped: each targets role keeps only what a search of these directories needs. The
+        # context's root is the state's (a check that stored a rotation and then failed left
+        # an older one: the version tells, and the bytes are parsed then).
         self.trusted = tuf.TrustedSet(state.root(), tuftime.reference_time(self.clock(), state.time_floor),
-                                      scope=tuple(self.directories))
+                                      scope=tuple(self.directories), parsed=ctx.root)
         self.store = tufstore.Store(state, self.trusted)
 
     def _refresh(self, i):
@@ -332,6 +334,9 @@ class Update:
         if not bundledir.present():
             self.bundles = []  # none: the bundle code is never imported (its heap)
             return True
+        # Only to read the pointers: what this imports is let go again before the refresh, whose
+        # peak it would otherwise add to (10 KB of module dicts and functions, in ROMFS too).
+        imported = [m for m in ("bundle", "bundlestore") if "mpboot_fw." + m not in sys.modules]
         with loading():
             from mpboot_fw import bundle, bundlestore
 
@@ -347,10 +352,12 @@ class Update:
                 continue
             if pointer.trial is not None:
                 if pointer.mark == "try":
-                    raise bundle.BundleError("trial-in-progress", name)
+                    raise bundle.BundleError("trial-in-progress", name)  # modules kept: _failed looks it up
+                _forget(imported)
                 return False
             out.append((name, pointer.active))
         self.bundles = out
+        _forget(imported)
         return True
 
     def _bundle_manifest(self):
@@ -554,6 +561,16 @@ def _history(state):
 def _read_file(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def _forget(names):
+    """Let the modules mpboot_fw.NAME go (sys.modules and the package's attribute): only those
+    the check itself imported, never one the application holds. A later import loads it anew."""
+    package = sys.modules["mpboot_fw"]
+    for name in names:
+        sys.modules.pop("mpboot_fw." + name, None)
+        if name in package.__dict__:
+            delattr(package, name)
 
 
 def _kept(name, copy):

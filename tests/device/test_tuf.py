@@ -307,3 +307,26 @@ def test_document_buffer_reads_without_a_block_of_the_documents_size():
     out = docs.read(fill, tuf.TARGETS_MAX)
     assert gc.mem_alloc() - before < 1024, gc.mem_alloc() - before
     assert out is small and len(out) == tuf.TARGETS_MAX
+
+
+def test_a_root_the_caller_parsed_is_kept_and_its_bytes_still_verified():
+    # The updater passes the context's root (parsed from the same state bytes at load): the set
+    # keeps that object instead of a second parse, but only for the same version, and the
+    # signatures over the bytes are checked all the same.
+    import json
+    from mpboot_fw import trust
+
+    def parsed(name):
+        return trust.parse_root(json.loads(_read(name))["signed"])
+
+    one = parsed("1.root.json")
+    t = tuf.TrustedSet(_read("1.root.json"), NOW, parsed=one)
+    assert t.root is one
+    t.update_root(_read("2.root.json"))  # a rotation replaces it, as without
+    assert t.root.version == 2 and one.version == 1
+    t = tuf.TrustedSet(_read("1.root.json"), NOW, parsed=parsed("2.root.json"))
+    assert t.root.version == 1
+    data = _read("1.root.json")
+    i = data.index(b'"sig":"') + 7
+    forged = data[:i] + (b"1" if data[i:i + 1] == b"0" else b"0") + data[i + 1:]
+    devtest.raises(tuf.BadSignature, tuf.TrustedSet, forged, NOW, None, one)
