@@ -74,6 +74,8 @@ def _stage(c):
     rom = c and "/rom" in sys.path and _intact(c, "/rom/")
     sys.path.insert(0, "/rom" if rom else D + c if c else "/lib")
     from mpboot_fw import stage
+    if rom:
+        sys.modules["mpboot_fw"].rom_copy = c  # which copy that is (bundleboot.running_copy)
     return stage
 
 

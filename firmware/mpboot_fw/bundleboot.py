@@ -37,6 +37,7 @@ import sys
 from mpboot_fw import bundle, bundlestore
 
 MPBOOT = bundle.DEVICE_PACKAGE
+ROM, ROM_LABEL = "/rom", "romfs"  # where a ROMFS firmware mounts the partition it maps (esp32_partition.c)
 # Reasons that say the bundle does not fit the running firmware, not that it is bad.
 _HELD = ("wrong-mpy", "needs-firmware")
 
@@ -293,10 +294,13 @@ class Boot:
 
 
 def running_copy():
-    """The copy of mpboot ("a" or "b") this code was imported from, or None (/lib)."""
+    """The copy of mpboot ("a" or "b") this code was imported from, or None (/lib). From /rom:
+    the copy the loader found /rom to hold exactly (it sets mpboot_fw.rom_copy; boot.py)."""
     import mpboot_fw
 
     where = getattr(mpboot_fw, "__file__", None) or ""
+    if where.startswith(ROM + "/"):
+        return getattr(mpboot_fw, "rom_copy", None)
     for copy in ("a", "b"):
         if where.startswith(bundlestore.copy_dir(MPBOOT, copy) + "/"):
             return copy
