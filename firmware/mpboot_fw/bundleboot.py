@@ -169,6 +169,26 @@ class Boot:
             print("mpboot: application bundle %s does not run in this boot" % want)
         return entry
 
+    def romfs_target(self):
+        """(the romfs partition, mpboot's copy to write into it) when this boot's mpboot is its
+        confirmed copy, verified, running from its directory (a ROMFS holding it would have run:
+        boot.py) on a firmware that mounts ROMFS (vfs.VfsRom) and a board with the partition;
+        else None. romboot.refresh writes it."""
+        here = running_copy()
+        c = self.runs.get(MPBOOT)
+        if here is None or c is None or c.copy != here or _from_rom():
+            return None
+        p = self._pointer(MPBOOT)
+        if p is None or p.active != here or p.trial is not None:
+            return None
+        try:
+            import esp32
+            import vfs
+        except ImportError:  # CPython: no board
+            return None
+        found = hasattr(vfs, "VfsRom") and esp32.Partition.find(esp32.Partition.TYPE_DATA, label=ROM_LABEL)
+        return (found[0], here) if found else None
+
     # -- helpers ------------------------------------------------------------------------------
     def _pointer(self, name):
         try:
@@ -305,6 +325,12 @@ def running_copy():
         if where.startswith(bundlestore.copy_dir(MPBOOT, copy) + "/"):
             return copy
     return None
+
+
+def _from_rom():
+    import mpboot_fw
+
+    return (getattr(mpboot_fw, "__file__", None) or "").startswith(ROM + "/")
 
 
 def _drop(name, copy):

@@ -106,7 +106,27 @@ class _Boot:
             print("mpboot: restarting without the health check's watchdog")
             _reset()
         self.app = bundles.choose()
+        if not self.trial and self.ctx.state.pending is None:
+            self.refresh_romfs()
         return True
+
+    def refresh_romfs(self):
+        """On a board with a romfs partition, after a boot whose mpboot ran from its confirmed
+        copy's directory (an update of the package, or a partition erased or torn): write the
+        copy there, so the next boot runs it from flash (romboot.py). A failure is logged and
+        changes nothing else: the copy runs from its directory until a write succeeds."""
+        target = self.bundles.romfs_target()
+        if target is None:
+            return
+        with loading():
+            from mpboot_fw import romboot
+
+        part, copy = target
+        try:
+            if romboot.refresh(part, copy, self.buf, self.bundles.documents):
+                self.log("romfs-written", "", "mpboot " + copy)
+        except Exception as e:
+            self.log("romfs-error", getattr(e, "reason", None) or type(e).__name__, str(e))
 
     def firmware(self):
         """The firmware decision (the module docstring): True when the running image may run."""
@@ -324,6 +344,9 @@ class _NoBundles:
         return False
 
     def choose(self):
+        return None
+
+    def romfs_target(self):
         return None
 
 

@@ -60,6 +60,9 @@ def mount_flash():
     os.chdir("/")
 
 
+_mapped = None  # the romfs partition's bytes (mount_romfs)
+
+
 def mount_romfs():
     """The `romfs` partition at /rom, first on sys.path, as the _boot.py of a firmware built with
     MICROPY_VFS_ROM does (`vfs.VfsRom(vfs.rom_ioctl(2, 0))`: the partition memory-mapped, its
@@ -72,8 +75,10 @@ def mount_romfs():
     found = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="romfs")
     if not found:
         return
+    global _mapped
     part = found[0]
-    rom = bytearray(part.ioctl(4, 0) * part.ioctl(5, 0))
+    # Kept even when it does not mount: the heap the code sees stays the board's either way.
+    _mapped = rom = bytearray(part.ioctl(4, 0) * part.ioctl(5, 0))
     part.readblocks(0, rom)
     try:
         vfs.mount(vfs.VfsRom(rom), "/rom")
