@@ -32,7 +32,9 @@ keeps an installed one: /bundles/NAME/a/ (its files), /bundles/NAME/a.mpbm (its 
 needs), the board and the version of --app, as the device would check it; two bundles of one
 name, or one that --files already holds, are refused. The stage in --files runs it (mpboot
 device-files --bundle makes the same layout; --files from device-files --key or --package-bundle
-holds the device package as the bundle mpboot). The result is byte for byte what `esptool merge-bin --pad-to-size <flash size>`
+holds the device package as the bundle mpboot; on a board with a romfs partition, such as
+esp32-4mb-romfs, the package's active copy goes there too, as ROMFS, and runs from flash:
+docs/romfs.md). The result is byte for byte what `esptool merge-bin --pad-to-size <flash size>`
 makes from the same parts. A FLASH.bin that exists is refused unless --force, which replaces it
 whole (an emulated board's flash: its state and log go with it).
 
