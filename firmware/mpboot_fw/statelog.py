@@ -216,13 +216,17 @@ class State:
     def root_version(self):
         return self.blob_version(ROOT)
 
-    def blob(self, name):
-        """The bytes stored under `name`, or None."""
+    def blob(self, name, start=0, length=None):
+        """The bytes stored under `name`, or None; with `start` and `length`, only
+        blob[start:start + length], read alone (tufstore's documents: a part costs the heap
+        its own size twice, not the whole blob's)."""
         entry = self._v.blobs.get(name)
         if entry is None:
             return None
-        data = bytearray(entry[1])
-        self._read_range(entry[2], 0, memoryview(data))
+        start = min(start, entry[1])
+        n = entry[1] - start if length is None else min(length, entry[1] - start)
+        data = bytearray(n)
+        self._read_range(entry[2], start, memoryview(data))
         return bytes(data)
 
     def blob_version(self, name):
