@@ -229,6 +229,11 @@ class State:
         self._read_range(entry[2], start, memoryview(data))
         return bytes(data)
 
+    def blob_length(self, name):
+        """How many bytes are stored under `name`, or None."""
+        entry = self._v.blobs.get(name)
+        return None if entry is None else entry[1]
+
     def blob_version(self, name):
         entry = self._v.blobs.get(name)
         return None if entry is None else entry[0]

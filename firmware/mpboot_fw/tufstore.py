@@ -68,9 +68,12 @@ _ENTRY_LEN = const(16)
 class Stored:
     """What the "tuf" blob holds: versions[i], lengths[i] and expiries[i] per role of ROLES,
     `expires`, the earliest of them and the root's (None: nothing was ever stored), and
-    `delegated`: [(name, version, offset, length, expires)] of the delegated roles."""
+    `delegated`: [(name, version, offset, length, expires)] of the delegated roles.
 
-    def __init__(self, head=None):
+    From `head`, the blob's bytes; or (stored()) its first HEAD bytes, with `size` the blob's
+    length and `rest(offset)` its bytes from `offset` on, read only for the delegated roles."""
+
+    def __init__(self, head=None, size=None, rest=None):
         self.expires = None
         self.versions = [0, 0, 0]
         self.lengths = [0, 0, 0]
@@ -88,7 +91,7 @@ class Stored:
         else:
             return
         start = HEAD if step == 3 else _HEAD1
-        if start + fields[4] + fields[4 + step] + fields[4 + 2 * step] > len(head):
+        if start + fields[4] + fields[4 + step] + fields[4 + 2 * step] > (len(head) if size is None else size):
             # Documents past the blob's end (slicing there overflows a 32-bit MicroPython's
             # machine word): read as nothing stored, which costs downloads, not trust.
             return
@@ -99,9 +102,13 @@ class Stored:
             self.lengths[i] = fields[4 + step * i]
             self.expiries[i] = fields[5 + step * i] if step == 3 else self.expires
         if head[2] == 3:
-            self._read_delegated(head, self.offset(3))
+            pos = self.offset(3)
+            if rest is None:
+                self._read_delegated(head, pos)
+            else:
+                self._read_delegated(rest(pos), 0, pos)
 
-    def _read_delegated(self, blob, pos):
+    def _read_delegated(self, blob, pos, base=0):
         # Only this module writes the blob (and the state log checks its CRC); a section that
         # does not add up is read as no delegated role stored, which costs downloads, not trust.
         entries = []
@@ -120,7 +127,7 @@ class Stored:
             pos += 1 + n + _ENTRY_LEN
         delegated = []
         for name, version, length, expires in entries:
-            delegated.append((name, version, pos, length, expires))
+            delegated.append((name, version, base + pos, length, expires))
             pos += length
         if pos == len(blob):  # all or nothing: the roles' bytes end the blob exactly
             self.delegated = delegated
@@ -130,8 +137,13 @@ class Stored:
 
 
 def stored(state):
-    """The Stored description of `state`'s metadata set."""
-    return Stored(state.blob(BLOB))
+    """The Stored description of `state`'s metadata set. Its head and the delegated roles'
+    section are read, not the three documents between them (the whole blob, read twice, was
+    the largest block asked for as a check starts)."""
+    size = state.blob_length(BLOB)
+    if size is None:
+        return Stored()
+    return Stored(state.blob(BLOB, 0, HEAD), size, lambda offset: state.blob(BLOB, offset))
 
 
 class Store:

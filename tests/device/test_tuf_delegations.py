@@ -290,6 +290,21 @@ def test_a_delegated_section_that_does_not_add_up_is_read_as_none_stored():
         assert tufstore.Stored(bad).delegated == []
 
 
+def test_stored_reads_the_head_and_the_delegated_section_as_the_whole_blob_gives_them():
+    # tufstore.stored reads the blob's head and its delegated section alone, not the documents
+    # between them: the same description as from the whole blob, good or not adding up.
+    dev = _device()
+    _check(dev, "A")
+    blob = statelog.load(dev).blob(tufstore.BLOB)
+    start = tufstore.Stored(blob).offset(3)
+    for data in (blob, blob[:start + 5], blob[:-1], blob[:start] + b"\x09" + blob[start + 1:], blob[:40], b"TF"):
+        statelog.load(dev).set_blob(tufstore.BLOB, data)
+        whole, parts = tufstore.Stored(data), tufstore.stored(statelog.load(dev))
+        for name in ("expires", "versions", "lengths", "expiries", "delegated", "start"):
+            assert getattr(parts, name) == getattr(whole, name), (len(data), name)
+    assert tufstore.Stored(blob).delegated
+
+
 def test_the_updaters_choice_over_both_directories():
     # updater.py: find_targets over the board's and the chip's directory, then find_image with
     # its custom-field rules: the chip-wide 1.0.5 is newer than the board's 1.0.0 in state A
