@@ -9,8 +9,13 @@ extra file) falls back to the copy on the filesystem, and the board boots as bef
 The heap: a whole over-the-air update (TLS, the refresh, download and install, the trial boot
 and the next check) with the code in ROMFS, bisected in 4 KiB steps on the unix port's fixed heap
 as tests/test_ota_heap_floor.py does (every heap it fails in must fail cleanly). Measured
-178-186 KiB against 232 KiB from files (docs/romfs.md): not yet within unixport.board_heap()
-plus the board's own 19.5 KB (165 KiB).
+160-163 KiB in sweeps every 1 KiB, against 232 KiB from files (docs/romfs.md); before the check
+made its 12 KiB and 4 KiB blocks first and let the bundle code go once it had read the pointers,
+178-186. Near it the boot stage fails closed in some heaps (from about 154 to 164 KiB, since
+romboot): such a heap counts as one the update did not complete in. So a run of the bisection
+gives 160 or 164 KiB, and in one of five runs 168: not yet reliably within unixport.board_heap()
+plus the board's own 19.5 KB before boot.py (tests/test_boot_heap_floor.py: 165 KiB), which
+is therefore not asserted.
 """
 
 import io
@@ -22,6 +27,7 @@ from bundleboard import package_files
 from emuboard import unix_runtime
 from mpboot import boards
 from mpboot.emulator.flash import CUT_MODES, CutPlan, NorFlash
+from mpboot.mpy.unixport import UnixMicroPython
 from mpboot_fw import romfs
 from otaworld import World
 from test_ota_heap_floor import update
@@ -31,8 +37,8 @@ ROMFS = BOARD.partition(boards.ROMFS_PARTITION)
 WHERE = "from mpboot_fw import updater\nprint('updater:', updater.__file__)\n"
 FROM_ROM, FROM_COPY = "/rom/mpboot_fw/updater.mpy", "/bundles/mpboot/a/mpboot_fw/updater.mpy"
 # The bisection's bounds above the mapped partition, and the band docs/romfs.md gives.
-LOW, HIGH, STEP = 160 * 1024, 240 * 1024, 4 * 1024  # below about 154 KiB the stage itself fails closed
-DOCUMENTED = (168 * 1024, 200 * 1024)  # measured 178-186 KiB
+LOW, HIGH, STEP = 156 * 1024, 240 * 1024, 4 * 1024  # below about 154 KiB the stage itself fails closed
+DOCUMENTED = (156 * 1024, 172 * 1024)  # measured 160-163 KiB
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +171,27 @@ def test_power_cut_at_every_operation_of_the_romfs_write(world):
         assert where == FROM_ROM and "power_cut" in outcomes, (k, mode, outcomes)
 
 
+def attempt(w, base, heap):
+    """update() in `heap` above the partition; a boot stage that failed closed in it (its
+    MemoryError logged, the application held back, the next boots in an ample heap normal:
+    verified, the update installed and its trial run) counts as an update that did not
+    complete: near this floor the stage reaches its own."""
+    try:
+        return update(w, base, heap + ROMFS.size)
+    except AssertionError:
+        if ("stage-error", "MemoryError") not in {e[1:3] for e in w.state().events()}:
+            raise
+    with UnixMicroPython(heap=HIGH + ROMFS.size) as runtime:
+        w.runtime = runtime
+        w.use_flash(w.flash)
+        clock = w.state().time_floor + 60
+        record = w.boot(clock=clock, options={"backoff_ms": 10})
+        if record.outcome == "reset":  # its check installed the update: the trial boot runs it
+            record = w.boot(clock=clock, options={"backoff_ms": 10})
+    assert record.outcome == "ok" and "verified" in record.text, record.text
+    return False
+
+
 def test_whole_update_heap_with_the_package_in_romfs(tmp_path):
     w = World(tmp_path, unix_runtime(), board=BOARD, package=True)
     try:
@@ -173,12 +200,12 @@ def test_whole_update_heap_with_the_package_in_romfs(tmp_path):
         w.flash.reset_log()
         base = bytes(w.flash.mem)
         # Heaps above the partition the emulator maps into it (_emu.mount_romfs).
-        assert not update(w, base, LOW + ROMFS.size), "completed at the lower bound"
-        assert update(w, base, HIGH + ROMFS.size), "did not complete at the upper bound"
+        assert not attempt(w, base, LOW), "completed at the lower bound"
+        assert attempt(w, base, HIGH), "did not complete at the upper bound"
         low, high = LOW, HIGH
         while high - low > STEP:
             mid = (low + high) // 2 // STEP * STEP
-            if update(w, base, mid + ROMFS.size):
+            if attempt(w, base, mid):
                 high = mid
             else:
                 low = mid
