@@ -455,8 +455,15 @@ class _BlobState:
     def __init__(self, blob):
         self._blob = blob
 
-    def blob(self, name):
-        return self._blob if name == tufstore.BLOB else None
+    def blob(self, name, start=0, length=None):
+        """As statelog.State.blob: the part from `start`, at most `length` bytes, cut at the end."""
+        if name != tufstore.BLOB:
+            return None
+        start = min(start, len(self._blob))
+        return self._blob[start:] if length is None else self._blob[start:start + length]
+
+    def blob_length(self, name):
+        return len(self._blob) if name == tufstore.BLOB else None
 
     def blob_names(self):
         return [tufstore.BLOB]
