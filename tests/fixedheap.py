@@ -71,3 +71,17 @@ def run_with_free(mp, put_files, setup, steps, free, heap=1024 * 1024):
         names = [step for step, _ in steps if 'File "%s"' % step in run.exc]
         result["failed"] = (names[-1] if names else "?", run.exc.strip().splitlines()[-1])
     return result
+
+
+def smallest_heap(completes, low, high, step):
+    """The smallest heap, in `step`s between `low` (where the work does not complete: the
+    caller checked) and `high` (where it does), that `completes(heap)` says it completes in,
+    by bisection: one fresh process per probe, so the collector's holes differ between probes
+    and the answer is one run's, not a sharp threshold."""
+    while high - low > step:
+        mid = (low + high) // 2 // step * step
+        if completes(mid):
+            high = mid
+        else:
+            low = mid
+    return high

@@ -16,6 +16,7 @@ live heap at the start of boot.py over a fresh interpreter's."""
 import pytest
 
 from emuboard import unix_runtime
+from fixedheap import smallest_heap
 from mpboot import boards, mpycross
 from mpboot.emulator.flash import NorFlash
 from mpboot.mpy.unixport import UnixMicroPython, board_heap
@@ -75,15 +76,14 @@ def test_the_boot_stage_fits_an_esp32_heap_its_documented_minimum_and_fails_clos
     ran, record, flash = boot(w, base, LOW)
     assert not ran
     check_failed_closed(w, base, LOW, record, flash)
-    lo, hi = LOW, HIGH
-    while hi - lo > STEP:
-        mid = (lo + hi) // 2 // STEP * STEP
-        ran, record, flash = boot(w, base, mid)
-        if ran:
-            hi = mid
-        else:
-            check_failed_closed(w, base, mid, record, flash)
-            lo = mid
+
+    def completes(heap):
+        ran, record, flash = boot(w, base, heap)
+        if not ran:
+            check_failed_closed(w, base, heap, record, flash)
+        return ran
+
+    hi = smallest_heap(completes, LOW, HIGH, STEP)
     setup = board_setup(tmp_path)
     print("the boot stage needs %d KiB of heap here; the board holds %d bytes before boot.py" % (hi // 1024, setup))
     assert DOCUMENTED[0] <= hi <= DOCUMENTED[1], "%d KiB, outside the documented band" % (hi // 1024)

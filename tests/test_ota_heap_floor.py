@@ -21,12 +21,12 @@ board's boot and update need").
 import pytest
 
 import otasweep
+from fixedheap import smallest_heap
 from emuboard import unix_runtime
 from mpboot.emulator.flash import NorFlash
 from mpboot.emulator.partition import FlashPartition
 from mpboot.mpy.unixport import UnixMicroPython
 from mpboot_fw import image, trust
-from otaworld import BOARD
 
 # The bisection's bounds: the update must fail cleanly at LOW and complete at HIGH; the minimum
 # it finds between them must lie in the band docs/emulator.md gives.
@@ -88,13 +88,7 @@ def check_clean_failure(w, records, where):
 def test_the_minimum_heap_of_a_whole_update(prepared):
     w, base = prepared
     assert update(w, base, HIGH) and not update(w, base, LOW)
-    low, high = LOW, HIGH
-    while high - low > STEP:
-        mid = (low + high) // 2 // STEP * STEP
-        if update(w, base, mid):
-            high = mid
-        else:
-            low = mid
+    high = smallest_heap(lambda heap: update(w, base, heap), LOW, HIGH, STEP)
     print("the whole update needs %d KiB of heap here" % (high // 1024))
     assert DOCUMENTED[0] <= high <= DOCUMENTED[1], high
 

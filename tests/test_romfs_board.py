@@ -26,9 +26,9 @@ import pytest
 from bundleboard import package_files
 
 from emuboard import unix_runtime
+from fixedheap import smallest_heap
 from mpboot import boards
 from mpboot.emulator.flash import CUT_MODES, CutPlan, NorFlash
-from mpboot.mpy.unixport import UnixMicroPython
 from mpboot_fw import romfs
 from mpboot.mpy.unixport import UnixMicroPython, board_heap
 from otaworld import World
@@ -221,13 +221,7 @@ def test_whole_update_heap_with_the_package_in_romfs(tmp_path):
         # Heaps above the partition the emulator maps into it (_emu.mount_romfs).
         assert not attempt(w, base, LOW), "completed at the lower bound"
         assert attempt(w, base, HIGH), "did not complete at the upper bound"
-        low, high = LOW, HIGH
-        while high - low > STEP:
-            mid = (low + high) // 2 // STEP * STEP
-            if attempt(w, base, mid):
-                high = mid
-            else:
-                low = mid
+        high = smallest_heap(lambda heap: attempt(w, base, heap), LOW, HIGH, STEP)
         print("whole update with the package in ROMFS: %d KiB above the partition" % (high // 1024))
         assert DOCUMENTED[0] <= high <= DOCUMENTED[1], high // 1024
     finally:
