@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from mpboot_fw import ed25519
 from mpboot_fw.ed25519 import verify
 
 DATA = Path(__file__).resolve().parent / "device" / "data"
@@ -257,6 +258,34 @@ def test_2000_random_signatures_agree_with_cryptography():
         assert verify(pk, msg, sig) is expected, "seed %d case %d" % (seed, i)
         answers[expected] += 1
     assert answers[True] == 500 and answers[False] == 1500, answers
+
+
+def _affine(encoding):
+    """(x, y) of the point a canonical encoding names (RFC 8032 5.1.3, written out here)."""
+    y = int.from_bytes(encoding, "little") & ((1 << 255) - 1)
+    d = -121665 * pow(121666, P - 2, P) % P
+    xx = (y * y - 1) * pow(d * y * y + 1, P - 2, P) % P
+    x = pow(xx, (P + 3) // 8, P)
+    if x * x % P != xx:
+        x = x * pow(2, (P - 1) // 4, P) % P
+    assert x * x % P == xx
+    if x & 1 != encoding[31] >> 7:
+        x = P - x
+    return x, y
+
+
+def test_the_table_of_b_multiples_is_what_libsodium_computes():
+    # The device's constant table: [1, 3, .., 63]B as ((y-x)/2, (y+x)/2, dxy) mod p, 32 bytes
+    # little-endian each; libsodium's [k]B gives the points.
+    d = -121665 * pow(121666, P - 2, P) % P
+    half = pow(2, P - 2, P)
+    table = ed25519._B_TABLE
+    assert len(table) == 96 << (ed25519._WB - 2)
+    for i in range(len(table) // 96):
+        x, y = _affine(_base_mul(2 * i + 1))
+        want = [(y - x) * half % P, (y + x) * half % P, d * x * y % P]
+        got = [int.from_bytes(table[96 * i + 32 * j : 96 * i + 32 * j + 32], "little") for j in range(3)]
+        assert got == want, "entry %d ([%d]B)" % (i, 2 * i + 1)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
