@@ -492,19 +492,42 @@ def _fill(stream, data, what):
 
 
 def _no_extra(directory, prefix, files):
-    """Raise extra-file for the first name (sorted) under directory/prefix that is neither a
-    file of `files` (Bundle.files) nor a directory of one."""
+    """Raise extra-file for the first name (sorted, depth first) under directory/prefix that
+    is neither a file of `files` (Bundle.files) nor a directory of one."""
+    path = _first_extra(directory, prefix, files)
+    if path is not None:
+        raise BundleError("extra-file", path if config.printable(path, 255) else "(a name not printable ASCII)")
+
+
+def _first_extra(directory, prefix, files):
+    """The first such path under directory/prefix, or None. The names are walked as the
+    directory gives them, keeping the least offending one: a sorted list of them was one block
+    of pointers that a boot stage near its floor could not find in one piece."""
     where = directory + "/" + prefix[:-1] if prefix else directory
+    first = found = None
     try:
-        names = sorted(os.listdir(where))
+        for n in _names(where):
+            if first is not None and n >= first:
+                continue
+            path = prefix + n
+            if not _expected(files, path):
+                first, found = n, path
+            elif os.stat(where + "/" + n)[0] & 0x4000:
+                inner = _first_extra(directory, path + "/", files)
+                if inner is not None:
+                    first, found = n, inner
     except OSError:
         raise BundleError("unreadable", prefix or "the bundle's directory")
-    for n in names:
-        path = prefix + n
-        if not _expected(files, path):
-            raise BundleError("extra-file", path if config.printable(path, 255) else "(a name not printable ASCII)")
-        if os.stat(where + "/" + n)[0] & 0x4000:
-            _no_extra(directory, path + "/", files)
+    return found
+
+
+def _names(where):
+    """The names in directory `where`, one at a time on MicroPython (os.ilistdir)."""
+    if hasattr(os, "ilistdir"):
+        for entry in os.ilistdir(where):
+            yield entry[0]
+    else:
+        yield from os.listdir(where)
 
 
 def _expected(files, path):

@@ -501,6 +501,21 @@ def test_installed_copy_verifies_and_every_change_is_found():
     b, base = _copy()
     os.mkdir(base + "/pkg")
     assert str(devtest.raises(BundleError, bundle.verify_files, b, base)) == "extra-file: pkg"
+    # Several extra names: the first in sorted order, depth first, whatever order the
+    # directory lists them in.
+    b, base = _copy()
+    for path in ("zz.py", "lib/b.py", "lib/a/x.py", "data/q", "m.py"):
+        if path == "lib/a/x.py":
+            os.mkdir(base + "/lib/a")
+        _write(base + "/" + path, b"")
+    assert str(devtest.raises(BundleError, bundle.verify_files, b, base)) == "extra-file: data/q"
+    os.remove(base + "/data/q")
+    assert str(devtest.raises(BundleError, bundle.verify_files, b, base)) == "extra-file: lib/a"
+    os.remove(base + "/lib/a/x.py")
+    os.rmdir(base + "/lib/a")
+    assert str(devtest.raises(BundleError, bundle.verify_files, b, base)) == "extra-file: lib/b.py"
+    os.remove(base + "/lib/b.py")
+    assert str(devtest.raises(BundleError, bundle.verify_files, b, base)) == "extra-file: m.py"
     b, base = _copy()
     os.remove(base + "/empty.txt")
     os.mkdir(base + "/empty.txt")
