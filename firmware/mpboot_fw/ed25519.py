@@ -34,7 +34,7 @@ _BY = const(46316835694926478169428394003475163141307993866256225615783033603165
 _SQRT_M1 = const(19681161376707505956807079304988542015446066515923890162744021073123829784752)
 _Y_MASK = const((1 << 255) - 1)
 _WB = const(7)  # window width for B: 32 table points, 3 KB (docs/ed25519.md)
-_WA = const(5)  # window width for A: 8 points per call
+_WA = const(4)  # window width for A: 4 points per call (the peak it keeps live: docs/ed25519.md)
 # y of the 8 points of small order (x is fixed by y up to sign): the identity (1), order 2
 # (p-1), order 4 (0) and order 8 (the last two). libsodium refuses them as A and as R.
 _SMALL_ORDER_Y = (
