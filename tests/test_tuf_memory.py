@@ -45,12 +45,9 @@ def test_over_the_cap_targets_are_refused_before_parsing(micropython):
 
 
 def test_full_refresh_at_the_caps_runs_with_48k_free_on_the_unix_port(micropython, micropython_unix):
-    # The fixed heap. Parsed metadata grows more on 64 bits than the boot path's code does, so the
-    # budget converts by this work's own ratio, both ports' live heap at its largest boundary.
+    # The fixed heap; the budget converts by this work's own ratio (tufmem.refresh_factor).
     files = tufmem.repository(tuf.TARGETS_MAX)
-    wasm = tufmem.measure_micropython(micropython, files)
-    unix = tufmem.measure_micropython(micropython_unix, files)
-    factor = unix["largest"] / wasm["largest"]
+    factor, wasm, unix = tufmem.refresh_factor(micropython, micropython_unix)
     assert unixport.HEAP_FACTOR_64 <= factor < 2.0, (wasm, unix)
     budget = int(TARGET * factor)
     # Swept, not probed once: the collector never moves objects, so whether the refresh fits

@@ -101,6 +101,17 @@ def measure_micropython(mp, files):
     return {"idle": idle, "live": live, "largest": max(live.values())}
 
 
+def refresh_factor(wasm_mp, unix_mp):
+    """(factor, wasm, unix): the refresh at the caps' 64-bit factor, the unix port's live heap at
+    its largest boundary over the WebAssembly port's, with both measurements. Parsed metadata
+    grows more on 64 bits than the boot path's code does (unixport.HEAP_FACTOR_64), so a budget
+    for work the refresh dominates converts by this."""
+    files = repository(tuf.TARGETS_MAX)
+    wasm = measure_micropython(wasm_mp, files)
+    unix = measure_micropython(unix_mp, files)
+    return unix["largest"] / wasm["largest"], wasm, unix
+
+
 def fixed_heap_run(mp, files, free):
     """The refresh on the unix port with only `free` bytes of heap free after the modules are
     imported (tests/fixedheap.py): {"free", "failed"}."""

@@ -263,7 +263,6 @@ class Update:
     def _search(self, i):
         self.found.update(tufclient.find_targets(self.trusted, self._fetch_metadata, self.store, self.directories[i]))
         if i == len(self.directories) - 1:
-            self.documents = None  # the check's last fetch: the choice and the commit have its room
             self._select()
 
     def _select(self):
@@ -290,11 +289,15 @@ class Update:
                 if found is not None:
                     out.append((name, copy) + tuple(found))
             self.candidates = out
+        if not self.candidates:
+            # The check's last fetch: the choice and the commit have its room.
+            self.documents = None
         self.found = targets = None
         self.trusted.release_delegated_targets()
 
     def _commit(self):
-        self.documents = None  # (a check that failed before its last search)
+        if not self.candidates:
+            self.documents = None  # (a check that failed before its last search)
         if self.store is not None:
             self.store.commit()
 
@@ -326,8 +329,12 @@ class Update:
         """The first bundle, in installed() order (mpboot first), whose newest release is newer
         than its active copy (self.bundle, logged ota-bundle chosen); False when none is. One
         install per check: the next check takes the next bundle."""
+        # The refresh's buffer, kept for this when there were candidates, is where each active
+        # copy's manifest is read: made after the refresh, that 8 KiB block found no hole at some
+        # heaps the rest of a bundle update fits in. The Bundle parsed holds nothing of it.
+        documents, self.documents = self.documents, None
         for name, copy, path, entry in self.candidates:
-            kept = _kept(name, copy)
+            kept = _kept(name, copy, documents)
             # No readable manifest beside the active copy: nothing known runs, any version is newer.
             current = None if kept is None else kept.version
             version = entry["custom"]["version"]
@@ -588,13 +595,14 @@ def _forget(names):
             delattr(package, name)
 
 
-def _kept(name, copy):
+def _kept(name, copy, documents):
     """The unverified Bundle of the manifest kept beside copy `copy` of bundle `name` (None: no
-    copy, or no readable manifest): what runs, and where its files are (bundlefetch.kept)."""
+    copy, or no readable manifest): what runs, and where its files are (bundlefetch.kept, read
+    into `documents`)."""
     with loading():
         from mpboot_fw import bundlefetch, bundlestore
 
-    return None if copy is None else bundlefetch.kept(bundlestore.copy_dir(name, copy) + bundlestore.MANIFEST)
+    return None if copy is None else bundlefetch.kept(bundlestore.copy_dir(name, copy) + bundlestore.MANIFEST, documents)
 
 
 def _named(name, e):
