@@ -438,6 +438,17 @@ def test_the_der_decoder_refuses_exactly_the_non_canonical_encodings():
                 assert 0 < rs[0] < N and 0 < rs[1] < N
 
 
+def test_the_table_of_g_multiples_is_what_openssl_computes():
+    # The device's constant table: [1, 3, .., 63]G affine, x then y, 32 bytes big-endian each;
+    # OpenSSL's public key of private scalar k is [k]G.
+    table = p256._G_TABLE
+    assert len(table) == 64 << (p256._WG - 2)
+    for i in range(len(table) // 64):
+        want = ec.derive_private_key(2 * i + 1, ec.SECP256R1()).public_key().public_numbers()
+        got = (int.from_bytes(table[64 * i : 64 * i + 32], "big"), int.from_bytes(table[64 * i + 32 : 64 * i + 64], "big"))
+        assert got == (want.x, want.y), "entry %d ([%d]G)" % (i, 2 * i + 1)
+
+
 def test_key_parsing_is_cryptography_or_stricter():
     """A PEM the device reads is one cryptography loads to the same point; what the device
     refuses and cryptography loads is only a compressed point or a non-canonical PEM text."""
