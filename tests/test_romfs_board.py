@@ -26,11 +26,12 @@ from bundleboard import package_files
 
 from emuboard import unix_runtime
 from fixedheap import smallest_heap
-from mpboot import boards
+from mpboot import boards, bundle as hostbundle, keys as keymod, mpycross
 from mpboot.emulator.flash import CUT_MODES, CutPlan, NorFlash
-from mpboot_fw import romfs
 from mpboot.mpy.unixport import UnixMicroPython, board_heap
-from otaworld import World
+from mpboot.repo.publish import publish
+from mpboot_fw import bundle, romfs, trust
+from otaworld import MAIN, World
 from test_boot_heap_floor import board_setup
 from test_ota_heap_floor import update
 
@@ -194,6 +195,63 @@ def attempt(w, base, heap):
             record = w.boot(clock=clock, options={"backoff_ms": 10})
     assert record.outcome == "ok" and "verified" in record.text, record.text
     return False
+
+
+def boots_in(w, heap, count):
+    """`count` boots of the board in `heap` (above the partition), each with an update check;
+    every boot runs the application on verified code or resets (the stage's recovery after
+    its failure is logged). Returns where the updater ran from, in each boot that ran it."""
+    wheres = []
+    with UnixMicroPython(heap=heap + ROMFS.size) as runtime:
+        w.runtime = runtime
+        w.use_flash(w.flash)
+        for _ in range(count):
+            record = w.boot(clock=w.state().time_floor + 60, options={"backoff_ms": 10})
+            assert record.outcome in ("ok", "reset"), record.text
+            if record.outcome == "ok":
+                assert "verified" in record.text, record.text
+                wheres.append([ln.split(" ", 1)[1] for ln in record.output if ln.startswith("updater:")][0])
+    assert set(wheres) <= {FROM_ROM, FROM_COPY} and wheres[-2:] == [FROM_ROM, FROM_ROM], wheres
+    return wheres
+
+
+def test_a_package_update_in_an_esp32_heap_leaves_the_board_on_its_copy_in_romfs(tmp_path):
+    """mpboot's own package offered over the air to the ROMFS board in an ESP32's heap
+    (board_heap() plus the board's setup). Its trial would run from the copy's directory, which
+    needs far more heap than from /rom (docs/romfs.md). Whatever part fails, every boot runs the
+    application on verified code, from /rom once the board has settled, and the failure is
+    logged. Measured: the check fails in the install (MemoryError) at every boot; installed in
+    an ample heap instead, the trial's boot stage fails (MemoryError, the stage's recovery
+    resets) and the loader's next boot rolls the copy back and runs the old one from /rom."""
+    (tmp_path / "setup").mkdir()
+    heap = board_heap() + board_setup(tmp_path / "setup")
+    w = World(tmp_path / "w", unix_runtime(), board=BOARD, package=True, files={"/main.py": WHERE + MAIN})
+    try:
+        assert "ota: current" in w.boot().output
+        anchor = trust.load_root((w.repo_dir / "metadata" / "root.json").read_bytes())
+        keys = [keymod.load_private_key(w.keys / k) for k in w._key_files(w.repo(), "targets")]
+        release = package_files({"mpboot_fw/release.txt": b"2.0.0\n"})
+        data = hostbundle.build(release, keys, anchor, name=bundle.DEVICE_PACKAGE, version="2.0.0", security_version=1,
+                                board=BOARD.name, chip_id=BOARD.chip_id, mpy=mpycross.DEFAULT.major, entry=None)[0]
+        (tmp_path / "mpboot.mpbundle").write_bytes(data)
+        publish(w.repo(), w.keyring(w.repo()), tmp_path / "mpboot.mpbundle", "stable")
+        boots_in(w, heap, 3)
+        events = w.state().events()
+        assert ("ota-error", "MemoryError") in [e[1:3] for e in events] or \
+            ("bundle-installed", "", "mpboot 2.0.0 b") in [e[1:] for e in events], events
+        # Installed where the heap is ample, the trial then runs in the ESP32's.
+        w.runtime = unix_runtime()
+        w.use_flash(w.flash)
+        installs = w.boot(clock=w.state().time_floor + 60, options={"backoff_ms": 10})
+        assert installs.outcome == "reset", installs.text
+        assert ("bundle-installed", "", "mpboot 2.0.0 b") in [e[1:] for e in w.state().events()]
+        since = w.state().boot_count
+        boots_in(w, heap, 3)
+        after = [e[1:] for e in w.state().events() if e[0] > since]
+        assert ("bundle-rolled-back", "stage-error", "mpboot b") in after or \
+            ("bundle-confirmed", "", "mpboot 2.0.0 b") in after, after
+    finally:
+        w.close()
 
 
 def test_the_boot_stage_from_romfs_fits_an_esp32_heap(world, tmp_path):
