@@ -270,6 +270,10 @@ class Update:
         the delegated roles go: they are the searches' working set (for a role per board, the
         largest thing on the heap). Top-level targets goes with the trusted set, in _choose."""
         ctx = self.ctx
+        if not self.bundles:
+            # The check's last fetch, and no manifest to read after it: the choice and the
+            # commit have its room.
+            self.documents = None
         targets = {"targets": self.found}
         failed = _failed_trials(ctx.state)
         self.choice = tufclient.find_image(targets, self.chip_id, self.board, ctx.cfg.channel,
@@ -289,15 +293,14 @@ class Update:
                 if found is not None:
                     out.append((name, copy) + tuple(found))
             self.candidates = out
-        if not self.candidates:
-            # The check's last fetch: the choice and the commit have its room.
-            self.documents = None
         self.found = targets = None
         self.trusted.release_delegated_targets()
 
     def _commit(self):
         if not self.candidates:
-            self.documents = None  # (a check that failed before its last search)
+            # No bundle manifest to read into it (_choose_bundle), or a check that failed
+            # before its last search: the commit has its room.
+            self.documents = None
         if self.store is not None:
             self.store.commit()
 
