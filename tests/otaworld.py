@@ -105,11 +105,7 @@ class World:
         bundled = {}
         if package:
             anchor = trust.load_root((self.repo_dir / "metadata" / "root.json").read_bytes())
-            private = [keymod.load_private_key(self.keys / k) for k in self._key_files(self.repo(), "targets")]
-            data = hostbundle.build(package_files(), private, anchor, name=bundle.DEVICE_PACKAGE, version="1.0.0",
-                                    security_version=1, board=board.name, chip_id=board.chip_id,
-                                    mpy=mpycross.DEFAULT.major, entry=None)[0]
-            bundled = dict(package=("mpboot.mpbundle", data), root=anchor)
+            bundled = dict(package=("mpboot.mpbundle", self.package_bundle("1.0.0")), root=anchor)
             main = device.pop("/main.py")
         laid = provision.device_files(board, device, mpy=mpy, **bundled)
         if package:
@@ -123,6 +119,15 @@ class World:
         self.runtime = micropython
         self.net = NetHandler()
         self.use_flash(self.flash)
+
+    def package_bundle(self, version, changes=None):
+        """The device package (bundleboard.package_files, `changes` over it) as the bundle
+        "mpboot" at `version` for this board, signed by the repository's targets keys."""
+        anchor = trust.load_root((self.repo_dir / "metadata" / "root.json").read_bytes())
+        private = [keymod.load_private_key(self.keys / k) for k in self._key_files(self.repo(), "targets")]
+        return hostbundle.build(package_files(changes), private, anchor, name=bundle.DEVICE_PACKAGE, version=version,
+                                security_version=1, board=self.spec.name, chip_id=self.spec.chip_id,
+                                mpy=mpycross.DEFAULT.major, entry=None)[0]
 
     def use_flash(self, flash):
         """Run the device on `flash` (a NorFlash) from now on: a fresh board, powered on."""

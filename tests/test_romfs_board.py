@@ -26,11 +26,11 @@ from bundleboard import package_files
 
 from emuboard import unix_runtime
 from fixedheap import smallest_heap
-from mpboot import boards, bundle as hostbundle, keys as keymod, mpycross
+from mpboot import boards
 from mpboot.emulator.flash import CUT_MODES, CutPlan, NorFlash
 from mpboot.mpy.unixport import UnixMicroPython, board_heap
 from mpboot.repo.publish import publish
-from mpboot_fw import bundle, romfs, trust
+from mpboot_fw import romfs
 from otaworld import MAIN, World
 from test_boot_heap_floor import board_setup
 from test_ota_heap_floor import update
@@ -51,6 +51,13 @@ def world(tmp_path_factory):
     w.provisioned = bytes(w.flash.mem)  # each test starts from it: they boot copies, some of them damaged
     yield w
     w.close()
+
+
+@pytest.fixture(scope="module")
+def esp32_heap(tmp_path_factory):
+    """An ESP32's Python heap here: board_heap() plus what the emulated board holds itself
+    before boot.py (C on a board)."""
+    return board_heap() + board_setup(tmp_path_factory.mktemp("setup"))
 
 
 def where_from(w, flash):
@@ -215,7 +222,7 @@ def boots_in(w, heap, count):
     return wheres
 
 
-def test_a_package_update_in_an_esp32_heap_leaves_the_board_on_its_copy_in_romfs(tmp_path):
+def test_a_package_update_in_an_esp32_heap_leaves_the_board_on_its_copy_in_romfs(tmp_path, esp32_heap):
     """mpboot's own package offered over the air to the ROMFS board in an ESP32's heap
     (board_heap() plus the board's setup). Its trial would run from the copy's directory, which
     needs far more heap than from /rom (docs/romfs.md). Whatever part fails, every boot runs the
@@ -223,19 +230,12 @@ def test_a_package_update_in_an_esp32_heap_leaves_the_board_on_its_copy_in_romfs
     logged. Measured: the check fails in the install (MemoryError) at every boot; installed in
     an ample heap instead, the trial's boot stage fails (MemoryError, the stage's recovery
     resets) and the loader's next boot rolls the copy back and runs the old one from /rom."""
-    (tmp_path / "setup").mkdir()
-    heap = board_heap() + board_setup(tmp_path / "setup")
-    w = World(tmp_path / "w", unix_runtime(), board=BOARD, package=True, files={"/main.py": WHERE + MAIN})
+    w = World(tmp_path, unix_runtime(), board=BOARD, package=True, files={"/main.py": WHERE + MAIN})
     try:
         assert "ota: current" in w.boot().output
-        anchor = trust.load_root((w.repo_dir / "metadata" / "root.json").read_bytes())
-        keys = [keymod.load_private_key(w.keys / k) for k in w._key_files(w.repo(), "targets")]
-        release = package_files({"mpboot_fw/release.txt": b"2.0.0\n"})
-        data = hostbundle.build(release, keys, anchor, name=bundle.DEVICE_PACKAGE, version="2.0.0", security_version=1,
-                                board=BOARD.name, chip_id=BOARD.chip_id, mpy=mpycross.DEFAULT.major, entry=None)[0]
-        (tmp_path / "mpboot.mpbundle").write_bytes(data)
+        (tmp_path / "mpboot.mpbundle").write_bytes(w.package_bundle("2.0.0", {"mpboot_fw/release.txt": b"2.0.0\n"}))
         publish(w.repo(), w.keyring(w.repo()), tmp_path / "mpboot.mpbundle", "stable")
-        boots_in(w, heap, 3)
+        boots_in(w, esp32_heap, 3)
         events = w.state().events()
         assert ("ota-error", "MemoryError") in [e[1:3] for e in events] or \
             ("bundle-installed", "", "mpboot 2.0.0 b") in [e[1:] for e in events], events
@@ -246,7 +246,7 @@ def test_a_package_update_in_an_esp32_heap_leaves_the_board_on_its_copy_in_romfs
         assert installs.outcome == "reset", installs.text
         assert ("bundle-installed", "", "mpboot 2.0.0 b") in [e[1:] for e in w.state().events()]
         since = w.state().boot_count
-        boots_in(w, heap, 3)
+        boots_in(w, esp32_heap, 3)
         after = [e[1:] for e in w.state().events() if e[0] > since]
         assert ("bundle-rolled-back", "stage-error", "mpboot b") in after or \
             ("bundle-confirmed", "", "mpboot 2.0.0 b") in after, after
@@ -254,22 +254,21 @@ def test_a_package_update_in_an_esp32_heap_leaves_the_board_on_its_copy_in_romfs
         w.close()
 
 
-def test_the_boot_stage_from_romfs_fits_an_esp32_heap(world, tmp_path):
+def test_the_boot_stage_from_romfs_fits_an_esp32_heap(world, esp32_heap):
     """The boot from /rom (the loader's checks, the stage verifying the firmware and the
     package's copy) in an ESP32's Python heap, board_heap(), plus what the emulated board holds
     itself before boot.py (C on a board) and the partition it maps: the application starts.
     Measured: it completes from about 136-138 KiB, this heap is about 161.5."""
-    heap = board_heap() + board_setup(tmp_path)
     runtime = world.runtime
     try:
-        with UnixMicroPython(heap=heap + ROMFS.size) as fixed:
+        with UnixMicroPython(heap=esp32_heap + ROMFS.size) as fixed:
             world.runtime = fixed
             assert where_from(world, NorFlash(data=world.provisioned)) == FROM_ROM
     finally:
         world.runtime = runtime
 
 
-def test_whole_update_heap_with_the_package_in_romfs(tmp_path):
+def test_whole_update_heap_with_the_package_in_romfs(tmp_path, esp32_heap):
     w = World(tmp_path, unix_runtime(), board=BOARD, package=True)
     try:
         assert "ota: current" in w.boot().output
@@ -283,7 +282,4 @@ def test_whole_update_heap_with_the_package_in_romfs(tmp_path):
         print("whole update with the package in ROMFS: %d KiB above the partition" % (high // 1024))
     finally:
         w.close()
-    setup = tmp_path / "setup"
-    setup.mkdir()
-    esp32 = board_heap() + board_setup(setup)
-    assert high <= esp32, (high, esp32)
+    assert high <= esp32_heap, (high, esp32_heap)
